@@ -1,0 +1,112 @@
+"""Export a BagNet to the project's model format: a folder with ``bagnet.json`` and ONNX file(s).
+
+ONNX contract: input ``input`` float32 ``[N, C, H, W]`` (N, H, W dynamic), output ``patch_logits``
+float32 ``[N, rows, cols, classes]`` (N, rows, cols dynamic), opset 17.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import onnx
+import torch
+
+from .arch import BagNet
+
+OPSET = 17
+FORMAT_VERSION = 1
+ONNX_FILE = "model.onnx"
+
+
+def export_onnx(model: BagNet, path: Path, example_size: tuple[int, int] | None = None) -> None:
+    """Write ``model`` (in eval mode) as ONNX with dynamic batch and spatial sizes."""
+    config = model.config
+    height, width = example_size or (max(2 * config.patch_size, 32),) * 2
+    example = torch.zeros(1, config.in_channels, height, width)
+    model = model.eval()
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(
+            model, example, buffer,
+            input_names=["input"], output_names=["patch_logits"],
+            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                          "patch_logits": {0: "batch", 1: "rows", 2: "cols"}},
+            opset_version=OPSET, do_constant_folding=True,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(proto)
+    proto.producer_name = "bagnet-elements"
+    path.write_bytes(proto.SerializeToString())
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {"url": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def make_manifest(*, name: str, model: BagNet, labels: list[str], input_spec: dict[str, Any],
+                  files: dict[str, dict[str, Any]], metrics: dict[str, Any],
+                  provenance: dict[str, Any]) -> dict[str, Any]:
+    config = model.config
+    if len(labels) != config.num_classes:
+        raise ValueError(f"{len(labels)} labels for a model with {config.num_classes} classes")
+    return {
+        "formatVersion": FORMAT_VERSION,
+        "name": name,
+        "arch": f"bagnet{config.patch_size}",
+        "patchSize": config.patch_size,
+        "stride": config.total_stride,
+        "offset": 0,
+        "input": input_spec,
+        "labels": labels,
+        "files": files,
+        "metrics": metrics,
+        "provenance": {
+            "createdAt": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+            "torch": torch.__version__,
+            "onnxOpset": OPSET,
+            "config": config.to_json(),
+            **provenance,
+        },
+    }
+
+
+def write_model_folder(out: Path, model: BagNet, manifest_fields: dict[str, Any], *, force: bool = False,
+                       extra: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """Export ONNX and the manifest into ``out`` atomically: nothing appears there on failure.
+
+    ``manifest_fields`` are :func:`make_manifest`'s keyword arguments without ``files`` and
+    ``model``. ``extra(folder)`` may add files (samples) before the folder is moved into place.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists (pass --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        export_onnx(model, staging / ONNX_FILE)
+        manifest = make_manifest(model=model, files={"fp32": file_entry(staging / ONNX_FILE)}, **manifest_fields)
+        (staging / "bagnet.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        if extra is not None:
+            extra(staging)
+        os.chmod(staging, 0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest

@@ -1,0 +1,77 @@
+"""Fashion-MNIST data and the small BagNets trained on it.
+
+The geometry is the ImageNet BagNet scaled to 28x28 grayscale images: unpadded convolutions, 3x3
+only where the receptive field needs it, a per-patch linear classifier, logits = mean of the map.
+Total stride 2 (one strided layer), so the patch sizes are 5, 9, 13, 17, 21 and a 28x28 image gives
+a 12x12, 10x10, 8x8, 6x6 or 4x4 evidence map.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from .arch import BagNetConfig
+
+DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+# Statistics of the 60,000 training images, pixels scaled to [0, 1].
+MEAN = 0.2860
+STD = 0.3530
+
+# Number of 3x3 blocks per layer for each patch size (stem 3x3 and the strided 3x3 give q = 5;
+# every further 3x3 sits after the stride and adds 4).
+_KERNEL3_FOR_PATCH = {
+    5: (1, 0, 0),
+    9: (1, 1, 0),
+    13: (1, 1, 1),
+    17: (1, 2, 1),
+    21: (1, 2, 2),
+}
+
+
+def fashion_config(patch_size: int, width: int = 24) -> BagNetConfig:
+    """A three-layer BagNet for 28x28 grayscale input with the given patch size."""
+    if patch_size not in _KERNEL3_FOR_PATCH:
+        raise ValueError(f"patch size must be one of {sorted(_KERNEL3_FOR_PATCH)}, got {patch_size}")
+    config = BagNetConfig(
+        layers=(2, 2, 2),
+        strides=(2, 1, 1),
+        kernel3=_KERNEL3_FOR_PATCH[patch_size],
+        widths=(width, 2 * width, 4 * width),
+        stem_width=width,
+        in_channels=1,
+        num_classes=len(LABELS),
+    )
+    assert config.patch_size == patch_size, (config.patch_size, patch_size)
+    return config
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic, = struct.unpack(">I", data[:4])
+    dims = magic & 0xFF
+    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def load_split(split: str, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``uint8 [N, 28, 28]`` and labels ``int64 [N]`` of ``train`` or ``test``."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    images = _read_idx(data_dir / f"{prefix}-images-idx3-ubyte.gz")
+    labels = _read_idx(data_dir / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64)
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{split}: {images.shape[0]} images but {labels.shape[0]} labels")
+    return images, labels
+
+
+def normalise(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, H, W]`` -> float32 ``[N, 1, H, W]`` as the manifest's preprocessing does."""
+    return ((images.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]

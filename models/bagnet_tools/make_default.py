@@ -1,0 +1,113 @@
+"""Package the best trained Fashion-MNIST BagNet (patch size <= 13) as the shipped default model.
+
+    /usr/bin/python3 -m bagnet_tools.make_default --runs runs --out default --force
+
+Picks the run with the best *validation* top-1 among patch sizes <= ``--max-patch`` (the test set is
+only reported, never used to choose), exports ONNX + ``bagnet.json``, and writes 20 sample test
+images (the first two of each class in the test set, whatever the model predicts for them) with
+the PyTorch evaluation of each in ``samples.json``, which the browser test reproduces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .arch import BagNet, BagNetConfig, build
+from .export import write_model_folder
+from .fashion import LABELS, MEAN, STD, load_split, normalise
+
+SAMPLES_PER_CLASS = 2
+
+
+def load_run(run: Path) -> tuple[BagNet, dict]:
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu")
+    config = BagNetConfig(**checkpoint["config"])
+    model = build(config)
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
+    return model.eval(), checkpoint["metrics"]
+
+
+def pick_run(runs: Path, max_patch: int) -> Path:
+    candidates = []
+    for metrics_path in sorted(runs.glob("*/metrics.json")):
+        metrics = json.loads(metrics_path.read_text())
+        if metrics["patchSize"] <= max_patch:
+            candidates.append((metrics["top1_val"], -metrics["patchSize"], metrics_path.parent))
+    if not candidates:
+        raise SystemExit(f"no finished run with patch size <= {max_patch} under {runs}")
+    return max(candidates)[2]
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def write_samples(folder: Path, model: BagNet) -> None:
+    images, labels = load_split("test")
+    samples_dir = folder / "samples"
+    samples_dir.mkdir()
+    entries = []
+    for class_index, label in enumerate(LABELS):
+        for test_index in np.flatnonzero(labels == class_index)[:SAMPLES_PER_CLASS]:
+            name = f"{len(entries):02d}-{slug(label)}.png"
+            Image.fromarray(images[test_index], mode="L").save(samples_dir / name)
+            # Evaluate exactly what a user gets: the PNG read back from disk.
+            pixels = np.asarray(Image.open(samples_dir / name).convert("L"))
+            with torch.no_grad():
+                logits = model(torch.from_numpy(normalise(pixels[None]))).mean(dim=(1, 2))[0]
+            entries.append({
+                "file": f"samples/{name}",
+                "label": label,
+                "labelIndex": class_index,
+                "testIndex": int(test_index),
+                "predicted": int(logits.argmax()),
+                "logits": [float(v) for v in logits],
+            })
+    (folder / "samples.json").write_text(json.dumps(entries, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--run", type=Path, help="use this run instead of picking one")
+    parser.add_argument("--max-patch", type=int, default=13)
+    parser.add_argument("--out", type=Path, default=Path("default"))
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    run = args.run or pick_run(args.runs, args.max_patch)
+    model, metrics = load_run(run)
+    q = model.config.patch_size
+    fields = {
+        "name": f"bagnet{q}-fashion-mnist",
+        "labels": LABELS,
+        "input_spec": {"channels": 1, "mean": [MEAN], "std": [STD],
+                       "resize": {"mode": "stretch", "width": 28, "height": 28}},
+        "metrics": {"dataset": "Fashion-MNIST test", "top1": metrics["top1_test"],
+                    "images": metrics["test_images"],
+                    "note": f"validation top-1 {metrics['top1_val']:.4f} on {metrics['val_images']} held-out "
+                            "training images (used to pick this model)"},
+        "provenance": {
+            "source": "trained by bagnet-elements on Fashion-MNIST (Debian package dataset-fashion-mnist)",
+            "tool": "bagnet_tools.train_fashion, then bagnet_tools.make_default",
+            "command": f"python3 -m bagnet_tools.train_fashion --patch-size {q} "
+                       f"--width {metrics['recipe']['width']} --epochs {metrics['recipe']['epochs']} "
+                       f"--seed {metrics['recipe']['seed']} --out runs/q{q}",
+            "training": {k: metrics[k] for k in ("train_images", "val_images", "top1_val", "parameters",
+                                                 "train_seconds", "device", "torch")},
+            "recipe": metrics["recipe"],
+        },
+    }
+    manifest = write_model_folder(args.out, model, fields, force=args.force, extra=lambda f: write_samples(f, model))
+    print(json.dumps({"run": str(run), "name": manifest["name"], "top1_test": metrics["top1_test"],
+                      "onnx_bytes": manifest["files"]["fp32"]["bytes"]}))
+
+
+if __name__ == "__main__":
+    main()

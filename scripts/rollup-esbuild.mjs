@@ -1,0 +1,20 @@
+// A minimal rollup plugin: strip TypeScript with esbuild (type checking is `npm run typecheck`).
+import { transform } from 'esbuild';
+
+export function esbuildTypescript({ target = 'es2022' } = {}) {
+  return {
+    name: 'esbuild-typescript',
+    resolveId(source, importer) {
+      // Sources import './x.js' for './x.ts' (TypeScript's ESM convention).
+      if (importer && source.startsWith('.') && source.endsWith('.js') && !importer.includes('node_modules')) {
+        return this.resolve(source.replace(/\.js$/, '.ts'), importer, { skipSelf: true }).then((r) => r ?? null);
+      }
+      return null;
+    },
+    async transform(code, id) {
+      if (!id.endsWith('.ts')) return null;
+      const result = await transform(code, { loader: 'ts', target, sourcemap: true, sourcefile: id, format: 'esm' });
+      return { code: result.code, map: result.map };
+    },
+  };
+}

@@ -1,0 +1,300 @@
+/**
+ * The model manifest (`bagnet.json`): its types, a validator that checks every field with a clear
+ * error, and a loader. Pure: no DOM, no workers, no onnxruntime (the fetch function is injectable).
+ *
+ * @example
+ * const manifest = await loadManifest('/models/default/bagnet.json');
+ * manifest.labels[0];               // 'T-shirt/top'
+ * manifest.files.fp32.url;          // 'http://host/models/default/model.onnx' (resolved)
+ */
+
+/** How an image is brought to the model's input size before normalisation. */
+export type ResizePolicy =
+  /** Use the image as it is (BagNets are fully convolutional). */
+  | { readonly mode: 'none' }
+  /** Scale to exactly `width`×`height`, ignoring the aspect ratio (small fixed-size models). */
+  | { readonly mode: 'stretch'; readonly width: number; readonly height: number }
+  /** Scale so the shorter side is `size`, then optionally centre-crop a `crop`×`crop` square (ImageNet). */
+  | { readonly mode: 'shorter-side'; readonly size: number; readonly crop?: number };
+
+export interface ManifestInput {
+  /** 1 (grayscale, ITU-R BT.601 luma) or 3 (RGB). */
+  readonly channels: 1 | 3;
+  /** Per-channel mean and std applied to pixels scaled to [0, 1]: `(p / 255 - mean) / std`. */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  readonly resize: ResizePolicy;
+}
+
+export interface ModelFile {
+  /** Absolute URL (resolved against the manifest's URL). */
+  readonly url: string;
+  readonly bytes?: number;
+  readonly sha256?: string;
+}
+
+export interface ManifestMetrics {
+  readonly dataset: string;
+  /** Measured top-1 accuracy in [0, 1], or null when it was not measured (say why in `note`). */
+  readonly top1: number | null;
+  readonly images?: number;
+  readonly note?: string;
+}
+
+export interface BagnetManifest {
+  readonly name: string;
+  readonly arch: string;
+  /** q: every evidence cell sees a q×q patch of the (resized) input. */
+  readonly patchSize: number;
+  /** Pixels between neighbouring cells. */
+  readonly stride: number;
+  /** Input pixel of cell (0, 0)'s top-left corner, the same on both axes (0 for unpadded BagNets). */
+  readonly offset: number;
+  readonly input: ManifestInput;
+  readonly labels: readonly string[];
+  /** One file per precision; `fp32` is required. */
+  readonly files: Readonly<Record<string, ModelFile>> & { readonly fp32: ModelFile };
+  readonly metrics: ManifestMetrics;
+  /** How the model was made (free-form JSON, copied as data, never interpreted). */
+  readonly provenance: Readonly<Record<string, unknown>>;
+  /** The URL the manifest was loaded from, when known. */
+  readonly url?: string;
+}
+
+/** A manifest field that is missing or wrong. `field` is a JSON path such as `input.mean[2]`. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  constructor(readonly field: string, detail: string) {
+    super(`Invalid model manifest: ${field} ${detail}`);
+  }
+}
+
+type Json = unknown;
+
+function isRecord(value: Json): value is Record<string, Json> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Own, enumerable property only: never read `__proto__` or inherited keys of a parsed object. */
+function own(record: Record<string, Json>, key: string): Json {
+  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}
+
+function describe(value: Json): string {
+  if (value === undefined) return 'is missing';
+  if (value === null) return 'is null';
+  if (Array.isArray(value)) return `is an array of ${value.length}`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return `is ${value}`;
+  const text = JSON.stringify(value);
+  return `is ${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}…` : text}`;
+}
+
+function requireRecord(value: Json, field: string): Record<string, Json> {
+  if (!isRecord(value)) throw new ManifestError(field, `must be an object, but ${describe(value)}`);
+  return value;
+}
+
+function requireString(value: Json, field: string): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ManifestError(field, `must be a non-empty string, but ${describe(value)}`);
+  }
+  return value;
+}
+
+function requireNumber(value: Json, field: string, check: (n: number) => boolean, rule: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || !check(value)) {
+    throw new ManifestError(field, `must be ${rule}, but ${describe(value)}`);
+  }
+  return value;
+}
+
+const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+
+function requireNumberList(value: Json, field: string, length: number,
+                           check: (n: number) => boolean, rule: string): number[] {
+  if (!Array.isArray(value) || value.length !== length) {
+    throw new ManifestError(field, `must be an array of ${length} numbers, but ${describe(value)}`);
+  }
+  return value.map((item, i) => requireNumber(item, `${field}[${i}]`, check, rule));
+}
+
+function validateResize(value: Json): ResizePolicy {
+  const resize = requireRecord(value, 'input.resize');
+  const mode = own(resize, 'mode');
+  switch (mode) {
+    case 'none':
+      return Object.freeze({ mode });
+    case 'stretch':
+      return Object.freeze({
+        mode,
+        width: requireNumber(own(resize, 'width'), 'input.resize.width', positiveInteger, 'a positive integer'),
+        height: requireNumber(own(resize, 'height'), 'input.resize.height', positiveInteger, 'a positive integer'),
+      });
+    case 'shorter-side': {
+      const size = requireNumber(own(resize, 'size'), 'input.resize.size', positiveInteger, 'a positive integer');
+      const cropValue = own(resize, 'crop');
+      if (cropValue === undefined) return Object.freeze({ mode, size });
+      const crop = requireNumber(cropValue, 'input.resize.crop', (n) => positiveInteger(n) && n <= size,
+        `a positive integer no larger than input.resize.size (${size})`);
+      return Object.freeze({ mode, size, crop });
+    }
+    default:
+      throw new ManifestError('input.resize.mode', `must be one of "none", "stretch", "shorter-side", but ${describe(mode)}`);
+  }
+}
+
+function validateInput(value: Json): ManifestInput {
+  const input = requireRecord(value, 'input');
+  const channels = own(input, 'channels');
+  if (channels !== 1 && channels !== 3) {
+    throw new ManifestError('input.channels', `must be 1 or 3, but ${describe(channels)}`);
+  }
+  return Object.freeze({
+    channels,
+    mean: Object.freeze(requireNumberList(own(input, 'mean'), 'input.mean', channels, () => true, 'a finite number')),
+    std: Object.freeze(requireNumberList(own(input, 'std'), 'input.std', channels, (n) => n > 0, 'a positive number')),
+    resize: validateResize(own(input, 'resize')),
+  });
+}
+
+function validateLabels(value: Json): readonly string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ManifestError('labels', `must be a non-empty array of strings, but ${describe(value)}`);
+  }
+  return Object.freeze(value.map((label, i) => {
+    if (typeof label !== 'string') throw new ManifestError(`labels[${i}]`, `must be a string, but ${describe(label)}`);
+    return label;
+  }));
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+function validateFiles(value: Json, baseUrl: string | undefined): BagnetManifest['files'] {
+  const files = requireRecord(value, 'files');
+  if (own(files, 'fp32') === undefined) throw new ManifestError('files.fp32', 'is missing (every model needs an fp32 file)');
+  const result: Record<string, ModelFile> = Object.create(null);
+  for (const precision of Object.keys(files)) {
+    const field = `files.${precision}`;
+    if (!/^[a-z0-9_-]+$/i.test(precision)) throw new ManifestError(field, 'is not a valid precision name');
+    const entry = requireRecord(own(files, precision), field);
+    const url = resolveModelUrl(requireString(own(entry, 'url'), `${field}.url`), baseUrl, `${field}.url`);
+    const file: { url: string; bytes?: number; sha256?: string } = { url };
+    const bytes = own(entry, 'bytes');
+    if (bytes !== undefined) file.bytes = requireNumber(bytes, `${field}.bytes`, positiveInteger, 'a positive integer');
+    const sha = own(entry, 'sha256');
+    if (sha !== undefined) {
+      if (typeof sha !== 'string' || !SHA256.test(sha)) throw new ManifestError(`${field}.sha256`, `must be 64 lowercase hex digits, but ${describe(sha)}`);
+      file.sha256 = sha;
+    }
+    result[precision] = Object.freeze(file);
+  }
+  return Object.freeze(result) as BagnetManifest['files'];
+}
+
+/** Resolve a model file URL; only http(s) (or relative to an http(s) manifest) is accepted. */
+function resolveModelUrl(url: string, baseUrl: string | undefined, field: string): string {
+  let resolved: URL;
+  try {
+    resolved = baseUrl === undefined ? new URL(url) : new URL(url, baseUrl);
+  } catch {
+    if (baseUrl === undefined && !/^[a-z][a-z0-9+.-]*:/i.test(url)) return url; // relative, no base to resolve against
+    throw new ManifestError(field, `is not a valid URL: ${JSON.stringify(url)}`);
+  }
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') {
+    throw new ManifestError(field, `must be an http(s) or relative URL, but uses ${resolved.protocol}`);
+  }
+  return resolved.href;
+}
+
+function validateMetrics(value: Json): ManifestMetrics {
+  const metrics = requireRecord(value, 'metrics');
+  const top1 = own(metrics, 'top1');
+  const result: { dataset: string; top1: number | null; images?: number; note?: string } = {
+    dataset: requireString(own(metrics, 'dataset'), 'metrics.dataset'),
+    top1: top1 === null ? null : requireNumber(top1, 'metrics.top1', (n) => n >= 0 && n <= 1, 'a number in [0, 1] or null'),
+  };
+  const images = own(metrics, 'images');
+  if (images !== undefined) result.images = requireNumber(images, 'metrics.images', positiveInteger, 'a positive integer');
+  const note = own(metrics, 'note');
+  if (note !== undefined) result.note = requireString(note, 'metrics.note');
+  if (result.top1 === null && result.note === undefined) {
+    throw new ManifestError('metrics.note', 'must say why metrics.top1 is null');
+  }
+  return Object.freeze(result);
+}
+
+/** Deep-copy plain JSON into null-prototype objects, so keys like `__proto__` stay inert data. */
+function inertCopy(value: Json): Json {
+  if (Array.isArray(value)) return Object.freeze(value.map(inertCopy));
+  if (isRecord(value)) {
+    const copy: Record<string, Json> = Object.create(null);
+    for (const key of Object.keys(value)) copy[key] = inertCopy(value[key]);
+    return Object.freeze(copy);
+  }
+  return value;
+}
+
+/**
+ * Check a parsed `bagnet.json` and return a frozen, normalised manifest. Throws a
+ * {@link ManifestError} naming the first wrong field. `baseUrl` (the manifest's own URL)
+ * resolves relative file URLs.
+ */
+export function validateManifest(json: Json, baseUrl?: string): BagnetManifest {
+  const root = requireRecord(json, 'manifest');
+  const patchSize = requireNumber(own(root, 'patchSize'), 'patchSize', positiveInteger, 'a positive integer');
+  const stride = requireNumber(own(root, 'stride'), 'stride', positiveInteger, 'a positive integer');
+  const offset = requireNumber(own(root, 'offset'), 'offset', Number.isInteger, 'an integer');
+  const labels = validateLabels(own(root, 'labels'));
+  const manifest: BagnetManifest = {
+    name: requireString(own(root, 'name'), 'name'),
+    arch: requireString(own(root, 'arch'), 'arch'),
+    patchSize,
+    stride,
+    offset,
+    input: validateInput(own(root, 'input')),
+    labels,
+    files: validateFiles(own(root, 'files'), baseUrl),
+    metrics: validateMetrics(own(root, 'metrics')),
+    provenance: inertCopy(requireRecord(own(root, 'provenance'), 'provenance')) as Record<string, unknown>,
+    ...(baseUrl === undefined ? {} : { url: baseUrl }),
+  };
+  return Object.freeze(manifest);
+}
+
+export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Fetch and validate a manifest. Network and JSON failures throw a {@link ManifestLoadError};
+ * a wrong field throws a {@link ManifestError}.
+ */
+export async function loadManifest(url: string, options: { fetch?: FetchLike; signal?: AbortSignal } = {}): Promise<BagnetManifest> {
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const absolute = new URL(url, globalThis.location?.href).href;
+  if (!/^https?:$/.test(new URL(absolute).protocol)) {
+    throw new ManifestLoadError(absolute, 'only http(s) and relative manifest URLs are allowed');
+  }
+  let response: Response;
+  try {
+    response = await doFetch(absolute, options.signal ? { signal: options.signal } : undefined);
+  } catch (cause) {
+    if (options.signal?.aborted) throw cause;
+    throw new ManifestLoadError(absolute, `the request failed (network error or blocked by CORS)`, cause);
+  }
+  if (!response.ok) throw new ManifestLoadError(absolute, `the server answered ${response.status} ${response.statusText}`.trim());
+  const text = await response.text();
+  let json: Json;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ManifestLoadError(absolute, `it is not JSON (starts with ${JSON.stringify(text.slice(0, 30))})`, cause);
+  }
+  return validateManifest(json, absolute);
+}
+
+/** The manifest could not be fetched or parsed (as opposed to a field being wrong). */
+export class ManifestLoadError extends Error {
+  override readonly name = 'ManifestLoadError';
+  constructor(readonly url: string, detail: string, override readonly cause?: unknown) {
+    super(`Could not load the model manifest ${url}: ${detail}`);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The only module that imports onnxruntime-web. Everything above it sees plain typed arrays and
+ * our own types, never `ort.Tensor` or `ort.InferenceSession`.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+
+/** Backends a session can run on (`auto` is resolved above this layer, by the pool). */
+export type ConcreteBackend = 'webgpu' | 'wasm';
+
+export interface RuntimeSettings {
+  /** Folder (URL ending in `/`) that holds the ORT `.wasm` files; default: beside the ORT module. */
+  readonly wasmPaths?: string;
+  /** WASM threads; default: all cores when cross-origin isolated, else 1. */
+  readonly numThreads?: number;
+}
+
+export interface PatchLogits {
+  /** `[N, rows, cols, classes]`, row-major. */
+  readonly data: Float32Array;
+  readonly dims: readonly [number, number, number, number];
+}
+
+export interface ModelSession {
+  readonly backend: ConcreteBackend;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Run a float32 NCHW batch; resolves with the patch-logit map. */
+  run(input: Float32Array, dims: readonly [number, number, number, number]): Promise<PatchLogits>;
+  release(): Promise<void>;
+}
+
+/** Thrown when a backend is not available in this browser, with the reason. */
+export class BackendUnavailableError extends Error {
+  override readonly name = 'BackendUnavailableError';
+  constructor(readonly backend: ConcreteBackend, reason: string) {
+    super(`The ${backend} backend is not available: ${reason}`);
+  }
+}
+
+let settingsApplied = false;
+
+/** Decide WASM threads and asset location; effective only before the first session. */
+export function applyRuntimeSettings(settings: RuntimeSettings = {}): void {
+  if (settingsApplied) return;
+  settingsApplied = true;
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  ort.env.wasm.numThreads = settings.numThreads ?? (isolated ? Math.max(1, cores) : 1);
+  if (settings.wasmPaths !== undefined) ort.env.wasm.wasmPaths = settings.wasmPaths;
+}
+
+/** Why WebGPU cannot be used here, or null when an adapter is available. */
+export async function webgpuUnavailableReason(): Promise<string | null> {
+  const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+  if (!gpu) return 'navigator.gpu is missing (browser without WebGPU, or an insecure context)';
+  try {
+    return (await gpu.requestAdapter()) ? null : 'no WebGPU adapter was found';
+  } catch (error) {
+    return `requesting a WebGPU adapter failed: ${String(error)}`;
+  }
+}
+
+/** Create a session from the ONNX bytes on one backend. */
+export async function createSession(model: Uint8Array, backend: ConcreteBackend): Promise<ModelSession> {
+  applyRuntimeSettings();
+  if (backend === 'webgpu') {
+    const reason = await webgpuUnavailableReason();
+    if (reason) throw new BackendUnavailableError('webgpu', reason);
+  }
+  const session = await ort.InferenceSession.create(model, {
+    executionProviders: [backend],
+    graphOptimizationLevel: 'all',
+  });
+  return wrapSession(session, backend);
+}
+
+function wrapSession(session: ort.InferenceSession, backend: ConcreteBackend): ModelSession {
+  const inputName = session.inputNames[0]!;
+  const outputName = session.outputNames[0]!;
+  return {
+    backend,
+    inputNames: [...session.inputNames],
+    outputNames: [...session.outputNames],
+    async run(input, dims) {
+      const tensor = new ort.Tensor('float32', input, [...dims]);
+      const results = await session.run({ [inputName]: tensor });
+      const output = results[outputName]!;
+      try {
+        const data = (await output.getData()) as Float32Array;
+        const [n, rows, cols, classes] = output.dims;
+        if (output.dims.length !== 4) throw new Error(`${outputName} has rank ${output.dims.length}, expected 4`);
+        return { data, dims: [n!, rows!, cols!, classes!] };
+      } finally {
+        tensor.dispose();
+        output.dispose();
+      }
+    },
+    release: () => session.release(),
+  };
+}

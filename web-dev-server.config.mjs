@@ -1,0 +1,20 @@
+// `npm start`: the demo page, served cross-origin isolated so onnxruntime-web can use threads.
+import { esbuildPlugin } from '@web/dev-server-esbuild';
+import { crossOriginIsolation } from './scripts/server-options.mjs';
+
+export default {
+  rootDir: '.',
+  port: Number(process.env.PORT ?? 8000),
+  hostname: process.env.HOST ?? '127.0.0.1',
+  nodeResolve: true,
+  appIndex: 'demo/index.html',
+  plugins: [esbuildPlugin({ ts: true, target: 'es2022' })],
+  middleware: [
+    crossOriginIsolation,
+    // The demo lives in demo/; send the bare root there.
+    (context, next) => {
+      if (context.path === '/') context.redirect('/demo/');
+      return next();
+    },
+  ],
+};
