@@ -25,22 +25,31 @@ export function resizePlan(width: number, height: number, policy: ResizePolicy):
     case 'stretch':
       return { scaledWidth: policy.width, scaledHeight: policy.height, cropX: 0, cropY: 0, width: policy.width, height: policy.height };
     case 'shorter-side': {
-      const scale = policy.size / Math.min(width, height);
-      // The shorter side is exactly `size`; the longer one is rounded like torchvision's Resize.
-      const scaledWidth = width <= height ? policy.size : Math.round(width * scale);
-      const scaledHeight = height < width ? policy.size : Math.round(height * scale);
+      // As torchvision's Resize(size): the shorter side becomes `size`, the longer one is truncated.
+      const short = Math.min(width, height);
+      const long = Math.max(width, height);
+      const scaledLong = Math.floor((policy.size * long) / short);
+      const scaledWidth = width <= height ? policy.size : scaledLong;
+      const scaledHeight = width <= height ? scaledLong : policy.size;
       if (policy.crop === undefined) return { scaledWidth, scaledHeight, cropX: 0, cropY: 0, width: scaledWidth, height: scaledHeight };
-      // torchvision's CenterCrop rounds the offset: int(round((size - crop) / 2)).
+      // As torchvision's CenterCrop: int(round((size - crop) / 2)), Python rounding halves to even.
       return {
         scaledWidth,
         scaledHeight,
-        cropX: Math.round((scaledWidth - policy.crop) / 2),
-        cropY: Math.round((scaledHeight - policy.crop) / 2),
+        cropX: roundHalfEven((scaledWidth - policy.crop) / 2),
+        cropY: roundHalfEven((scaledHeight - policy.crop) / 2),
         width: policy.crop,
         height: policy.crop,
       };
     }
   }
+}
+
+function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const diff = x - floor;
+  if (diff !== 0.5) return Math.round(x);
+  return floor % 2 === 0 ? floor : floor + 1;
 }
 
 /** ITU-R BT.601 luma, the weights PIL's `convert('L')` uses. */
