@@ -1,6 +1,6 @@
 // `npm start`: the demo page, served cross-origin isolated so onnxruntime-web can use threads.
 import { esbuildPlugin } from '@web/dev-server-esbuild';
-import { crossOriginIsolation } from './scripts/server-options.mjs';
+import { crossOriginIsolation, typescriptSources } from './scripts/server-options.mjs';
 
 export default {
   rootDir: '.',
@@ -11,6 +11,7 @@ export default {
   plugins: [esbuildPlugin({ ts: true, target: 'es2022' })],
   middleware: [
     crossOriginIsolation,
+    typescriptSources(),
     // The demo lives in demo/; send the bare root there.
     (context, next) => {
       if (context.path === '/') context.redirect('/demo/');

@@ -1,5 +1,6 @@
 // Shared by the test runner and the demo server.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Cross-origin isolation (COOP + COEP), so onnxruntime-web may use WASM threads. */
 export function crossOriginIsolation(context, next) {
@@ -26,3 +27,17 @@ export const chromiumArgs = [
   '--disable-sync',
   '--enable-unsafe-webgpu',
 ];
+
+/**
+ * Sources import './x.js' for './x.ts' (TypeScript's ESM convention), and `new URL('./x.js',
+ * import.meta.url)` names workers the same way: serve the .ts file (compiled by esbuild) for them.
+ */
+export function typescriptSources(rootDir = process.cwd()) {
+  return (context, next) => {
+    if (context.path.endsWith('.js') && !context.path.includes('/node_modules/')) {
+      const ts = context.path.replace(/\.js$/, '.ts');
+      if (!existsSync(join(rootDir, context.path)) && existsSync(join(rootDir, ts))) context.path = ts;
+    }
+    return next();
+  };
+}

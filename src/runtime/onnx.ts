@@ -60,17 +60,49 @@ export async function webgpuUnavailableReason(): Promise<string | null> {
   }
 }
 
+let deviceLost = false;
+let watchingDevice = false;
+
+/** Watch the WebGPU device ORT uses, once it exists, so a loss is noticed before the next run. */
+async function watchWebgpuDevice(): Promise<void> {
+  if (watchingDevice) return;
+  watchingDevice = true;
+  try {
+    const device = (await ort.env.webgpu.device) as { lost?: Promise<unknown> } | undefined;
+    device?.lost?.then(() => { deviceLost = true; });
+  } catch {
+    watchingDevice = false;
+  }
+}
+
+/** True once the WebGPU device has been lost: WebGPU sessions of this thread are unusable. */
+export function isWebgpuDeviceLost(): boolean {
+  return deviceLost;
+}
+
+/** Destroy the WebGPU device (fault injection for tests; the loss is then observed as in real life). */
+export async function destroyWebgpuDevice(): Promise<boolean> {
+  if (!watchingDevice) return false;
+  const device = (await ort.env.webgpu.device) as { destroy?: () => void; lost?: Promise<unknown> } | undefined;
+  if (!device?.destroy) return false;
+  device.destroy();
+  await device.lost;
+  return true;
+}
+
 /** Create a session from the ONNX bytes on one backend. */
 export async function createSession(model: Uint8Array, backend: ConcreteBackend): Promise<ModelSession> {
   applyRuntimeSettings();
   if (backend === 'webgpu') {
     const reason = await webgpuUnavailableReason();
     if (reason) throw new BackendUnavailableError('webgpu', reason);
+    if (deviceLost) throw new BackendUnavailableError('webgpu', 'the WebGPU device was lost');
   }
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
   });
+  if (backend === 'webgpu') await watchWebgpuDevice();
   return wrapSession(session, backend);
 }
 

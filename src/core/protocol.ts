@@ -1,0 +1,152 @@
+/**
+ * The messages between the pool client (main thread) and the inference worker. Both sides check
+ * every message they receive with the guards below: anything else is rejected, never acted on.
+ */
+import type { SerializedError } from './errors.js';
+import type { BagnetManifest, ManifestInput } from './manifest.js';
+import type { ResizePlan } from './preprocess.js';
+
+export type BackendPreference = 'auto' | 'webgpu' | 'wasm';
+export type ConcreteBackendName = 'webgpu' | 'wasm';
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = Object.freeze(['auto', 'webgpu', 'wasm']);
+
+export interface WorkerSettings {
+  /** Folder URL of the onnxruntime-web `.wasm` files (default: beside the ORT module). */
+  readonly wasmPaths?: string;
+  /** WASM threads (default: all cores when cross-origin isolated, else 1). */
+  readonly numThreads?: number;
+  /** Cache API bucket for model bytes; null disables caching. */
+  readonly cacheName: string | null;
+  /** Largest image (in pixels) that is decoded at full size; larger ones are downscaled first. */
+  readonly maxImagePixels: number;
+  /** Accept the `test-hook` message (fault injection for the project's own tests). */
+  readonly testHooks: boolean;
+}
+
+/** An image on its way to the worker. */
+export type ImageSourceMessage =
+  | { readonly kind: 'url'; readonly url: string }
+  | { readonly kind: 'blob'; readonly blob: Blob }
+  | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
+  | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
+
+export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run';
+
+export type ToWorker =
+  | { readonly type: 'init'; readonly settings: WorkerSettings }
+  | { readonly type: 'load'; readonly id: number; readonly key: string; readonly manifest: ManifestData;
+      readonly backend: BackendPreference; readonly precision: string }
+  | { readonly type: 'unload'; readonly key: string }
+  | { readonly type: 'prepare'; readonly id: number; readonly requestId: number; readonly source: ImageSourceMessage;
+      readonly input: ManifestInput; readonly patchSize: number }
+  | { readonly type: 'run'; readonly id: number; readonly key: string; readonly requestIds: readonly number[] }
+  | { readonly type: 'discard'; readonly requestIds: readonly number[] }
+  | { readonly type: 'stats'; readonly id: number }
+  | { readonly type: 'test-hook'; readonly id: number; readonly action: TestHookAction }
+  | { readonly type: 'bye' };
+
+/** The manifest as plain data (what structured clone keeps of a validated manifest). */
+export type ManifestData = Omit<BagnetManifest, 'provenance'> & { readonly provenance?: unknown };
+
+export interface LoadedModel {
+  readonly backend: ConcreteBackendName;
+  /** Why the requested backend was not used (empty when it was). */
+  readonly reason: string;
+  readonly source: 'network' | 'cache' | 'memory';
+  readonly classes: number;
+}
+
+export interface PreparedImage {
+  readonly dims: readonly [number, number, number, number];
+  /** The image as decoded, before resizing. */
+  readonly imageWidth: number;
+  readonly imageHeight: number;
+  readonly plan: ResizePlan;
+  /** > 1 when the image was larger than `maxImagePixels` and was downscaled before `plan`. */
+  readonly downscale: number;
+  readonly decodeMs: number;
+}
+
+export interface RunOutput {
+  readonly requestId: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly classes: number;
+  /** `[rows, cols, classes]` for this image (its own buffer, transferred). */
+  readonly patchLogits: Float32Array;
+  /** Mean over cells, per class. */
+  readonly logits: Float32Array;
+}
+
+export interface RunResult {
+  readonly outputs: readonly RunOutput[];
+  readonly backend: ConcreteBackendName;
+  readonly batchSize: number;
+  readonly inferenceMs: number;
+}
+
+export interface WorkerStats {
+  readonly sessions: number;
+  readonly models: readonly { readonly key: string; readonly backend: ConcreteBackendName; readonly refs: number; readonly runs: number }[];
+  readonly prepared: number;
+  readonly ports: number;
+  readonly sessionsCreated: number;
+  readonly sessionsReleased: number;
+}
+
+export type FromWorker =
+  | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: SerializedError }
+  | { readonly type: 'progress'; readonly id: number; readonly phase: ProgressPhase; readonly loaded: number; readonly total: number }
+  | { readonly type: 'backend'; readonly key: string; readonly requested: BackendPreference; readonly actual: ConcreteBackendName; readonly reason: string };
+
+export type ProgressPhase = 'download' | 'cache' | 'compile';
+
+// ---- guards -------------------------------------------------------------------------------------
+
+type Rec = Record<string, unknown>;
+const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.length <= 4096 && v.every(isId);
+
+function isImageSource(v: unknown): v is ImageSourceMessage {
+  if (!isRec(v)) return false;
+  switch (v['kind']) {
+    case 'url': return isStr(v['url']);
+    case 'blob': return typeof Blob !== 'undefined' && v['blob'] instanceof Blob;
+    case 'bitmap': return typeof ImageBitmap !== 'undefined' && v['bitmap'] instanceof ImageBitmap;
+    case 'pixels': return isId(v['width']) && isId(v['height']) && v['data'] instanceof Uint8ClampedArray;
+    default: return false;
+  }
+}
+
+/** True when `v` is a well-formed message to the worker. */
+export function isToWorker(v: unknown): v is ToWorker {
+  if (!isRec(v)) return false;
+  switch (v['type']) {
+    case 'init': return isRec(v['settings']);
+    case 'load': return isId(v['id']) && isStr(v['key']) && isRec(v['manifest']) && isStr(v['precision'])
+      && BACKEND_PREFERENCES.includes(v['backend'] as BackendPreference);
+    case 'unload': return isStr(v['key']);
+    case 'prepare': return isId(v['id']) && isId(v['requestId']) && isImageSource(v['source']) && isRec(v['input'])
+      && isId(v['patchSize']);
+    case 'run': return isId(v['id']) && isStr(v['key']) && isIdList(v['requestIds']);
+    case 'discard': return isIdList(v['requestIds']);
+    case 'stats': return isId(v['id']);
+    case 'test-hook': return isId(v['id']) && ['crash', 'lose-webgpu-device', 'fail-next-webgpu-run'].includes(v['action'] as string);
+    case 'bye': return true;
+    default: return false;
+  }
+}
+
+/** True when `v` is a well-formed message from the worker. */
+export function isFromWorker(v: unknown): v is FromWorker {
+  if (!isRec(v)) return false;
+  switch (v['type']) {
+    case 'reply': return isId(v['id']) && (v['ok'] === true || (v['ok'] === false && isRec(v['error'])));
+    case 'progress': return isId(v['id']) && isStr(v['phase']) && typeof v['loaded'] === 'number' && typeof v['total'] === 'number';
+    case 'backend': return isStr(v['key']) && isStr(v['actual']);
+    default: return false;
+  }
+}

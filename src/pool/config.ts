@@ -1,0 +1,69 @@
+/**
+ * `configure()`: where the worker and the ORT assets live, and how the pool behaves. Call it before
+ * the first model loads; nothing is ever fetched from a CDN.
+ */
+
+export interface PoolOptions {
+  /** URL of the inference worker module (default: `../worker/inference-worker.js` beside this package). */
+  workerUrl?: string | URL;
+  /** Folder URL that serves onnxruntime-web's `.wasm` files (default: beside the ORT module). */
+  wasmPaths?: string;
+  /** WASM threads (default: all cores when the page is cross-origin isolated, else 1). */
+  numThreads?: number;
+  /** Share one worker (and its models) across same-origin tabs and iframes; falls back to a dedicated worker. */
+  sharedWorker?: boolean;
+  /** Milliseconds a model stays loaded after its last user lets go (so moving an element reloads nothing). */
+  idleReleaseMs?: number;
+  /** Largest batch for one session run. */
+  maxBatch?: number;
+  /** Cache API bucket for model bytes, or `false` to disable caching. */
+  cache?: string | false;
+  /** Largest image decoded at full size, in pixels; larger ones are scaled down (aspect kept). */
+  maxImagePixels?: number;
+  /** Enable fault-injection messages (the project's own tests only). */
+  testHooks?: boolean;
+}
+
+export interface ResolvedPoolOptions {
+  readonly workerUrl: string;
+  readonly wasmPaths: string | undefined;
+  readonly numThreads: number | undefined;
+  readonly sharedWorker: boolean;
+  readonly idleReleaseMs: number;
+  readonly maxBatch: number;
+  readonly cacheName: string | null;
+  readonly maxImagePixels: number;
+  readonly testHooks: boolean;
+}
+
+export const DEFAULT_CACHE_NAME = 'bagnet-elements-models-v1';
+
+let current: PoolOptions = {};
+
+/** Set pool options (merged with earlier calls). Takes effect for the next pool: see `disposePool()`. */
+export function configure(options: PoolOptions): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels') {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new TypeError(`configure(): ${key} must be a non-negative number, got ${String(value)}`);
+      }
+    }
+  }
+  current = { ...current, ...options };
+}
+
+export function resolvePoolOptions(): ResolvedPoolOptions {
+  const workerUrl = current.workerUrl ?? new URL('../worker/inference-worker.js', import.meta.url);
+  return {
+    workerUrl: new URL(String(workerUrl), globalThis.location?.href).href,
+    wasmPaths: current.wasmPaths,
+    numThreads: current.numThreads,
+    sharedWorker: current.sharedWorker ?? false,
+    idleReleaseMs: current.idleReleaseMs ?? 10_000,
+    maxBatch: Math.max(1, Math.floor(current.maxBatch ?? 16)),
+    cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_CACHE_NAME),
+    maxImagePixels: current.maxImagePixels ?? 4096 * 4096,
+    testHooks: current.testHooks ?? false,
+  };
+}

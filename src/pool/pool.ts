@@ -1,0 +1,418 @@
+/**
+ * The inference pool: one per page, created lazily. It owns the worker, shares model sessions by
+ * (manifest URL, backend, precision) with reference counts and a deferred release, and schedules
+ * requests: a priority queue per session, batching of requests with the same input shape, and
+ * `AbortSignal` cancellation whether a request is loading, queued or running.
+ */
+import { abortError, BagnetError } from '../core/errors.js';
+import { topK } from '../core/evidence.js';
+import { loadManifest, ManifestError, type BagnetManifest } from '../core/manifest.js';
+import type {
+  BackendPreference, ConcreteBackendName, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
+} from '../core/protocol.js';
+import { BACKEND_PREFERENCES } from '../core/protocol.js';
+import type { ClassificationResult } from '../core/result.js';
+import { resolvePoolOptions, type ResolvedPoolOptions } from './config.js';
+import { WorkerConnection } from './connection.js';
+import { toSourceMessage, type ImageInput } from './image-input.js';
+
+export interface ProgressInfo {
+  readonly phase: ProgressPhase;
+  readonly loaded: number;
+  readonly total: number;
+}
+
+export interface ClassifyOptions {
+  /** URL of the model's manifest (`bagnet.json`). */
+  readonly model: string | URL;
+  readonly backend?: BackendPreference;
+  readonly precision?: string;
+  readonly signal?: AbortSignal;
+  /** Higher runs first (elements on screen use 1, off screen 0). */
+  readonly priority?: number;
+  /** How many classes `topk` lists (default 5). */
+  readonly topK?: number;
+  readonly onProgress?: (progress: ProgressInfo) => void;
+}
+
+export interface BackendEventDetail {
+  readonly model: string;
+  readonly requested: BackendPreference;
+  readonly actual: ConcreteBackendName;
+  readonly reason: string;
+}
+
+export interface PoolStats {
+  /** Live workers this page holds (0 or 1). */
+  readonly workers: number;
+  readonly mode: 'dedicated' | 'shared' | null;
+  /** Models this page holds (including those waiting for their idle release). */
+  readonly models: number;
+  readonly queued: number;
+  /** Session runs this page has sent (each may carry a batch). */
+  readonly runs: number;
+  readonly worker: WorkerStats | null;
+}
+
+export interface ModelLease {
+  readonly manifest: BagnetManifest;
+  readonly backend: ConcreteBackendName;
+  release(): void;
+}
+
+interface ModelEntry {
+  readonly key: string;
+  readonly url: string;
+  readonly backend: BackendPreference;
+  readonly connection: WorkerConnection;
+  readonly ready: Promise<{ manifest: BagnetManifest; loaded: LoadedModel }>;
+  readonly listeners: Set<(progress: ProgressInfo) => void>;
+  refs: number;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  actual: ConcreteBackendName | undefined;
+}
+
+interface QueuedRequest {
+  readonly requestId: number;
+  readonly entry: ModelEntry;
+  readonly shape: string;
+  readonly priority: number;
+  readonly seq: number;
+  readonly resolve: (value: { output: RunOutput; run: RunResult; dispatchedAt: number }) => void;
+  readonly reject: (error: unknown) => void;
+  settled: boolean;
+}
+
+/** Settle with `promise`, or reject as soon as `signal` aborts (the work itself goes on for others). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+export class InferencePool extends EventTarget {
+  readonly options: ResolvedPoolOptions;
+  #connection: WorkerConnection | null = null;
+  readonly #models = new Map<string, ModelEntry>();
+  readonly #manifests = new Map<string, Promise<BagnetManifest>>();
+  #queue: QueuedRequest[] = [];
+  readonly #busy = new Set<string>();
+  #nextRequestId = 1;
+  #seq = 0;
+  #runs = 0;
+  #disposed = false;
+
+  constructor(options: ResolvedPoolOptions = resolvePoolOptions()) {
+    super();
+    this.options = options;
+  }
+
+  #getConnection(): WorkerConnection {
+    if (this.#disposed) throw new BagnetError('aborted', 'The inference pool was disposed');
+    if (!this.#connection || this.#connection.closed) {
+      const { workerUrl, sharedWorker, cacheName, maxImagePixels, testHooks, wasmPaths, numThreads } = this.options;
+      this.#connection = new WorkerConnection(workerUrl, sharedWorker, {
+        cacheName, maxImagePixels, testHooks,
+        ...(wasmPaths === undefined ? {} : { wasmPaths }),
+        ...(numThreads === undefined ? {} : { numThreads }),
+      }, {
+        onBackend: (message) => {
+          const entry = this.#models.get(message.key);
+          if (!entry) return;
+          entry.actual = message.actual;
+          this.#emitBackend({ model: entry.url, requested: message.requested, actual: message.actual, reason: message.reason });
+        },
+        onCrash: (error) => this.#forgetWorker(error),
+      });
+    }
+    return this.#connection;
+  }
+
+  /** Everything tied to a dead worker is gone: reject what waits on it, start afresh next time. */
+  #forgetWorker(error: BagnetError): void {
+    const dead = this.#connection;
+    this.#connection = null;
+    for (const entry of [...this.#models.values()]) {
+      if (entry.connection !== dead) continue;
+      clearTimeout(entry.idleTimer);
+      this.#models.delete(entry.key);
+    }
+    const [lost, kept] = partition(this.#queue, (item) => item.entry.connection === dead);
+    this.#queue = kept;
+    for (const item of lost) this.#settle(item, () => item.reject(error));
+    for (const key of [...this.#busy]) if (!this.#models.has(key)) this.#busy.delete(key);
+  }
+
+  #emitBackend(detail: BackendEventDetail): void {
+    this.dispatchEvent(new CustomEvent<BackendEventDetail>('backend', { detail }));
+  }
+
+  #manifest(url: string): Promise<BagnetManifest> {
+    let pending = this.#manifests.get(url);
+    if (!pending) {
+      pending = loadManifest(url).catch((error: unknown) => {
+        this.#manifests.delete(url); // never keep a failure
+        if (error instanceof ManifestError) throw new BagnetError('model-invalid', error.message, { cause: error });
+        throw new BagnetError('model-load', error instanceof Error ? error.message : String(error), { cause: error });
+      });
+      this.#manifests.set(url, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Hold a model: loads it on first use (progress through `onProgress`), shares it afterwards.
+   * `release()` lets go; the session is freed `idleReleaseMs` after the last holder is gone.
+   */
+  async acquire(model: string | URL, backend: BackendPreference = 'auto', precision = 'fp32',
+                onProgress?: (progress: ProgressInfo) => void, signal?: AbortSignal): Promise<ModelLease> {
+    if (!BACKEND_PREFERENCES.includes(backend)) {
+      throw new BagnetError('backend', `Unknown backend "${String(backend)}": use one of ${BACKEND_PREFERENCES.join(', ')}`);
+    }
+    let url: string;
+    try {
+      url = new URL(String(model), globalThis.location?.href).href;
+    } catch (cause) {
+      throw new BagnetError('model-load', `Not a valid model URL: ${String(model)}`, { cause });
+    }
+    const key = `${url}|${backend}|${precision}`;
+    let entry = this.#models.get(key);
+    if (!entry) entry = this.#createEntry(key, url, backend, precision);
+    entry.refs++;
+    clearTimeout(entry.idleTimer);
+    entry.idleTimer = undefined;
+    if (onProgress) entry.listeners.add(onProgress);
+    const held = entry;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (onProgress) held.listeners.delete(onProgress);
+      this.#release(held);
+    };
+    try {
+      const { manifest, loaded } = await raceAbort(held.ready, signal);
+      if (onProgress) held.listeners.delete(onProgress);
+      return { manifest, backend: held.actual ?? loaded.backend, release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  #createEntry(key: string, url: string, backend: BackendPreference, precision: string): ModelEntry {
+    const connection = this.#getConnection();
+    const partial: Omit<ModelEntry, 'ready'> = {
+      key, url, backend, connection, listeners: new Set(), refs: 0, idleTimer: undefined, actual: undefined,
+    };
+    const entry = Object.assign(partial, { ready: this.#load(partial, precision) });
+    this.#models.set(key, entry);
+    entry.ready.catch(() => {
+      // A failed load is not kept: the next request tries again.
+      if (this.#models.get(key) === entry) this.#models.delete(key);
+    });
+    return entry;
+  }
+
+  async #load(entry: Omit<ModelEntry, 'ready'>, precision: string): Promise<{ manifest: BagnetManifest; loaded: LoadedModel }> {
+    const manifest = await this.#manifest(entry.url);
+    if (!(precision in manifest.files)) {
+      throw new BagnetError('model-invalid', `The model ${manifest.name} has no ${precision} file (it has: ${Object.keys(manifest.files).join(', ')})`);
+    }
+    const loaded = await entry.connection.request<LoadedModel>(
+      { type: 'load', key: entry.key, manifest: { ...manifest, provenance: undefined }, backend: entry.backend, precision },
+      { onProgress: (phase, loadedBytes, total) => entry.listeners.forEach((l) => l({ phase, loaded: loadedBytes, total })) },
+    );
+    entry.actual = loaded.backend;
+    if (loaded.source !== 'memory' || loaded.reason) {
+      this.#emitBackend({ model: entry.url, requested: entry.backend, actual: loaded.backend, reason: loaded.reason });
+    }
+    return { manifest, loaded };
+  }
+
+  #release(entry: ModelEntry): void {
+    entry.refs--;
+    if (entry.refs > 0 || this.#models.get(entry.key) !== entry) return;
+    clearTimeout(entry.idleTimer);
+    entry.idleTimer = setTimeout(() => {
+      if (entry.refs > 0 || this.#models.get(entry.key) !== entry) return;
+      this.#models.delete(entry.key);
+      // Unload only what loaded; a load that failed holds nothing in the worker.
+      entry.ready.then(() => entry.connection.notify({ type: 'unload', key: entry.key }), () => undefined);
+    }, this.options.idleReleaseMs);
+  }
+
+  /** Classify one image: decode and preprocess in the worker, queue, batch, run, explain. */
+  async classify(image: ImageInput, options: ClassifyOptions): Promise<ClassificationResult> {
+    const started = performance.now();
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal.reason);
+    const lease = await this.acquire(options.model, options.backend ?? 'auto', options.precision ?? 'fp32',
+      options.onProgress, signal);
+    try {
+      const entry = this.#models.get(`${lease.manifest.url}|${options.backend ?? 'auto'}|${options.precision ?? 'fp32'}`);
+      if (!entry) throw new BagnetError('inference', 'The inference worker restarted while the model was loading; try again');
+      const { manifest } = lease;
+      const { source, transfer } = await raceAbort(toSourceMessage(image), signal);
+      const requestId = this.#nextRequestId++;
+      const preparing = entry.connection.request<PreparedImage>(
+        { type: 'prepare', requestId, source, input: manifest.input, patchSize: manifest.patchSize }, { transfer });
+      let prepared: PreparedImage;
+      try {
+        prepared = await raceAbort(preparing, signal);
+      } catch (error) {
+        // Aborted while decoding: free the tensor once it exists.
+        preparing.then(() => entry.connection.notify({ type: 'discard', requestIds: [requestId] }), () => undefined);
+        throw error;
+      }
+      const queuedAt = performance.now();
+      const { output, run, dispatchedAt } = await this.#enqueue(entry, requestId, prepared, options.priority ?? 0, signal);
+      const k = Math.max(1, Math.floor(options.topK ?? 5));
+      return {
+        topk: topK(output.logits, k).map((t) => ({ ...t, label: manifest.labels[t.index] ?? String(t.index) })),
+        logits: output.logits,
+        evidence: {
+          rows: output.rows, cols: output.cols, classes: output.classes,
+          stride: manifest.stride, patchSize: manifest.patchSize, offset: manifest.offset,
+          data: output.patchLogits,
+        },
+        backend: run.backend,
+        timings: {
+          decodeMs: prepared.decodeMs,
+          queueMs: dispatchedAt - queuedAt,
+          inferenceMs: run.inferenceMs,
+          totalMs: performance.now() - started,
+          batchSize: run.batchSize,
+        },
+        model: { url: manifest.url ?? String(options.model), name: manifest.name, labels: manifest.labels },
+        input: { imageWidth: prepared.imageWidth, imageHeight: prepared.imageHeight, downscale: prepared.downscale, plan: prepared.plan },
+      };
+    } finally {
+      lease.release();
+    }
+  }
+
+  #enqueue(entry: ModelEntry, requestId: number, prepared: PreparedImage, priority: number, signal: AbortSignal | undefined) {
+    return new Promise<{ output: RunOutput; run: RunResult; dispatchedAt: number }>((resolve, reject) => {
+      const item: QueuedRequest = {
+        requestId, entry, shape: prepared.dims.join('×'), priority, seq: this.#seq++, resolve, reject, settled: false,
+      };
+      if (signal) {
+        const onAbort = () => {
+          const index = this.#queue.indexOf(item);
+          if (index >= 0) {
+            this.#queue.splice(index, 1);
+            entry.connection.notify({ type: 'discard', requestIds: [requestId] });
+          }
+          // Queued or running: the caller hears at once; a running batch's result for it is dropped.
+          this.#settle(item, () => reject(abortError(signal.reason)));
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.#queue.push(item);
+      this.#pump();
+    });
+  }
+
+  #settle(item: QueuedRequest, action: () => void): void {
+    if (item.settled) return;
+    item.settled = true;
+    action();
+  }
+
+  /** Start a batch for every session that is idle and has work. */
+  #pump(): void {
+    const byKey = new Map<string, QueuedRequest[]>();
+    for (const item of this.#queue) {
+      if (this.#busy.has(item.entry.key)) continue;
+      const list = byKey.get(item.entry.key) ?? [];
+      list.push(item);
+      byKey.set(item.entry.key, list);
+    }
+    for (const [key, items] of byKey) {
+      items.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+      const first = items[0]!;
+      const batch = items.filter((item) => item.shape === first.shape).slice(0, this.options.maxBatch);
+      this.#queue = this.#queue.filter((item) => !batch.includes(item));
+      this.#busy.add(key);
+      this.#runs++;
+      const dispatchedAt = performance.now();
+      first.entry.connection.request<RunResult>({ type: 'run', key, requestIds: batch.map((item) => item.requestId) })
+        .then((run) => {
+          for (const item of batch) {
+            const output = run.outputs.find((o) => o.requestId === item.requestId);
+            this.#settle(item, () => output ? item.resolve({ output, run, dispatchedAt })
+              : item.reject(new BagnetError('inference', 'The worker returned no result for this image')));
+          }
+        }, (error: unknown) => {
+          for (const item of batch) this.#settle(item, () => item.reject(error));
+        })
+        .finally(() => {
+          this.#busy.delete(key);
+          this.#pump();
+        });
+    }
+  }
+
+  async stats(): Promise<PoolStats> {
+    const connection = this.#connection && !this.#connection.closed ? this.#connection : null;
+    return {
+      workers: connection ? 1 : 0,
+      mode: connection?.mode ?? null,
+      models: this.#models.size,
+      queued: this.#queue.length,
+      runs: this.#runs,
+      worker: connection ? await connection.request<WorkerStats>({ type: 'stats' }) : null,
+    };
+  }
+
+  /** Fault injection for the project's tests (needs `configure({ testHooks: true })`). */
+  testHook(action: 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run'): Promise<boolean> {
+    return this.#getConnection().request<boolean>({ type: 'test-hook', action });
+  }
+
+  /** Stop the worker now: pending requests reject with an `aborted` error; the next request starts a new one. */
+  terminateWorker(): void {
+    const connection = this.#connection;
+    if (!connection) return;
+    const error = new BagnetError('aborted', 'The inference worker was terminated');
+    connection.terminate(error);
+    this.#forgetWorker(error);
+  }
+
+  dispose(): void {
+    this.terminateWorker();
+    this.#disposed = true;
+  }
+}
+
+function partition<T>(items: T[], predicate: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (predicate(item) ? yes : no).push(item);
+  return [yes, no];
+}
+
+let singleton: InferencePool | null = null;
+
+/** The page's pool, created on first use (the worker starts with the first model). */
+export function getPool(): InferencePool {
+  singleton ??= new InferencePool();
+  return singleton;
+}
+
+/** Shut the page's pool down (its worker and sessions); the next `getPool()` builds a new one with the current `configure()` options. */
+export function disposePool(): void {
+  singleton?.dispose();
+  singleton = null;
+}
+
+/** Classify an image with the page's pool. */
+export function classify(image: ImageInput, options: ClassifyOptions): Promise<ClassificationResult> {
+  return getPool().classify(image, options);
+}

@@ -1,0 +1,257 @@
+/**
+ * Hosts model sessions inside the worker: one per (model URL, backend, precision) key, shared by
+ * every client port, reference-counted, with runs on one session strictly one after another.
+ * `auto` falls back from WebGPU to WASM at creation, when a run fails, and after a device loss.
+ */
+import { BagnetError } from '../core/errors.js';
+import { meanLogits } from '../core/evidence.js';
+import type { BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult } from '../core/protocol.js';
+import {
+  BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
+} from '../runtime/onnx.js';
+import { fetchModelBytes } from './model-bytes.js';
+
+export type PortId = number;
+
+export interface HostEvents {
+  progress(phase: ProgressPhase, loaded: number, total: number): void;
+}
+
+export interface BackendChange {
+  readonly key: string;
+  readonly requested: BackendPreference;
+  readonly actual: ConcreteBackendName;
+  readonly reason: string;
+}
+
+interface HostedModel {
+  readonly key: string;
+  readonly manifest: ManifestData;
+  readonly requested: BackendPreference;
+  session: ModelSession;
+  /** Kept only while a WebGPU session may still need to fall back to WASM. */
+  bytes: Uint8Array | null;
+  readonly refs: Map<PortId, number>;
+  /** Serialises runs: ORT sessions must not run concurrently. */
+  queue: Promise<unknown>;
+  runs: number;
+  classes: number;
+}
+
+export class ModelHost {
+  readonly #models = new Map<string, HostedModel>();
+  readonly #loading = new Map<string, Promise<HostedModel>>();
+  #sessionsCreated = 0;
+  #sessionsReleased = 0;
+  #failNextWebgpuRun = false;
+
+  constructor(private readonly cacheName: string | null,
+              private readonly onBackendChange: (change: BackendChange) => void) {}
+
+  async load(port: PortId, key: string, manifest: ManifestData, backend: BackendPreference,
+             precision: string, events: HostEvents): Promise<LoadedModel> {
+    const existing = this.#models.get(key);
+    if (existing) {
+      this.#addRef(existing, port);
+      return { backend: existing.session.backend, reason: '', source: 'memory', classes: existing.classes };
+    }
+    let pending = this.#loading.get(key);
+    let source: LoadedModel['source'] = 'memory';
+    let reason = '';
+    if (!pending) {
+      pending = this.#create(key, manifest, backend, precision, events).then((created) => {
+        source = created.source;
+        reason = created.reason;
+        return created.model;
+      });
+      this.#loading.set(key, pending);
+      // Never keep a failed load: the next request tries again.
+      pending.finally(() => this.#loading.delete(key)).catch(() => undefined);
+    }
+    const model = await pending;
+    this.#addRef(model, port);
+    return { backend: model.session.backend, reason, source, classes: model.classes };
+  }
+
+  async #create(key: string, manifest: ManifestData, backend: BackendPreference, precision: string,
+                events: HostEvents): Promise<{ model: HostedModel; source: 'network' | 'cache'; reason: string }> {
+    const file = manifest.files[precision];
+    if (!file) {
+      throw new BagnetError('model-invalid', `The model has no ${precision} file (it has: ${Object.keys(manifest.files).join(', ')})`);
+    }
+    const { bytes, source } = await fetchModelBytes(file, { cacheName: this.cacheName, onProgress: events.progress });
+    events.progress('compile', 0, 1);
+    const { session, reason } = await this.#createSession(bytes, backend);
+    const model: HostedModel = {
+      key, manifest, requested: backend, session,
+      bytes: backend === 'auto' && session.backend === 'webgpu' ? bytes : null,
+      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0,
+    };
+    try {
+      model.classes = await this.#checkContract(model);
+    } catch (error) {
+      await this.#release(model);
+      throw error;
+    }
+    events.progress('compile', 1, 1);
+    this.#models.set(key, model);
+    return { model, source, reason };
+  }
+
+  async #createSession(bytes: Uint8Array, backend: BackendPreference): Promise<{ session: ModelSession; reason: string }> {
+    const attempt = async (name: ConcreteBackendName) => {
+      try {
+        const session = await createSession(bytes, name);
+        this.#sessionsCreated++;
+        return session;
+      } catch (cause) {
+        if (cause instanceof BackendUnavailableError) throw new BagnetError('backend', cause.message, { cause });
+        throw new BagnetError('model-invalid', `onnxruntime could not load the model on ${name}: ${messageOf(cause)}`, { cause });
+      }
+    };
+    if (backend !== 'auto') return { session: await attempt(backend), reason: '' };
+    try {
+      return { session: await attempt('webgpu'), reason: '' };
+    } catch (error) {
+      // A model the runtime cannot parse fails the same way on WASM: say so rather than hide it.
+      const session = await attempt('wasm');
+      return { session, reason: `WebGPU was not used: ${messageOf(error)}` };
+    }
+  }
+
+  /** One tiny run checks the ONNX contract (names, rank, classes) and warms the session up. */
+  async #checkContract(model: HostedModel): Promise<number> {
+    const { session, manifest } = model;
+    if (session.inputNames[0] !== 'input' || session.outputNames[0] !== 'patch_logits') {
+      throw new BagnetError('model-invalid', `The ONNX model must have input "input" and output "patch_logits", `
+        + `but has ${JSON.stringify(session.inputNames)} → ${JSON.stringify(session.outputNames)}`);
+    }
+    const q = manifest.patchSize;
+    const channels = manifest.input.channels;
+    let output;
+    try {
+      output = await this.#runOn(model, new Float32Array(channels * q * q), [1, channels, q, q]);
+    } catch (cause) {
+      throw new BagnetError('model-invalid', `The model does not run on a ${channels}×${q}×${q} input `
+        + `(does patchSize ${q} or input.channels ${channels} match the ONNX file?): ${messageOf(cause)}`, { cause });
+    }
+    const [, rows, cols, classes] = output.dims;
+    if (rows !== 1 || cols !== 1) {
+      throw new BagnetError('model-invalid', `A ${q}×${q} input should give one evidence cell, but gave ${rows}×${cols}: `
+        + 'the manifest\'s patchSize does not match the network');
+    }
+    if (classes !== manifest.labels.length) {
+      throw new BagnetError('model-invalid', `The model has ${classes} classes, but its manifest lists ${manifest.labels.length} labels`);
+    }
+    return classes;
+  }
+
+  /** One run, with `auto`'s fallback to WASM when WebGPU fails. */
+  async #runOn(model: HostedModel, data: Float32Array, dims: [number, number, number, number]) {
+    const session = model.session;
+    try {
+      if (session.backend === 'webgpu' && this.#failNextWebgpuRun) {
+        this.#failNextWebgpuRun = false;
+        throw new Error('injected WebGPU run failure (test hook)');
+      }
+      return await session.run(data, dims);
+    } catch (error) {
+      if (model.requested !== 'auto' || session.backend !== 'webgpu' || !model.bytes) {
+        throw error instanceof BagnetError ? error
+          : new BagnetError('inference', `The model failed on ${session.backend}: ${messageOf(error)}`, { cause: error });
+      }
+      const reason = isWebgpuDeviceLost() ? 'the WebGPU device was lost' : `a WebGPU run failed: ${messageOf(error)}`;
+      await this.#switchToWasm(model, reason);
+      return model.session.run(data, dims);
+    }
+  }
+
+  async #switchToWasm(model: HostedModel, reason: string): Promise<void> {
+    const old = model.session;
+    model.session = await createSession(model.bytes!, 'wasm');
+    this.#sessionsCreated++;
+    model.bytes = null;
+    old.release().catch(() => undefined).finally(() => this.#sessionsReleased++);
+    this.onBackendChange({ key: model.key, requested: model.requested, actual: 'wasm', reason });
+  }
+
+  /** Run a batch (tensors of identical dims, concatenated) and split the output per request. */
+  run(key: string, requestIds: readonly number[], batch: Float32Array, dims: [number, number, number, number]): Promise<RunResult> {
+    const model = this.#models.get(key);
+    if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
+    const job = model.queue.then(async (): Promise<RunResult> => {
+      if (model.session.backend === 'webgpu' && isWebgpuDeviceLost() && model.requested === 'auto' && model.bytes) {
+        await this.#switchToWasm(model, 'the WebGPU device was lost');
+      }
+      const started = performance.now();
+      const { data, dims: outDims } = await this.#runOn(model, batch, dims);
+      const inferenceMs = performance.now() - started;
+      model.runs++;
+      const [n, rows, cols, classes] = outDims;
+      const perImage = rows * cols * classes;
+      const outputs: RunOutput[] = requestIds.map((requestId, i) => {
+        const patchLogits = data.slice(i * perImage, (i + 1) * perImage);
+        return { requestId, rows, cols, classes, patchLogits, logits: Float32Array.from(meanLogits(patchLogits, rows * cols, classes)) };
+      });
+      if (n !== requestIds.length) throw new BagnetError('inference', `The model returned ${n} results for ${requestIds.length} images`);
+      return { outputs, backend: model.session.backend, batchSize: n, inferenceMs };
+    });
+    model.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  unload(port: PortId, key: string): void {
+    const model = this.#models.get(key);
+    if (!model) return;
+    const count = (model.refs.get(port) ?? 0) - 1;
+    if (count > 0) model.refs.set(port, count);
+    else model.refs.delete(port);
+    if (model.refs.size === 0) this.#drop(model);
+  }
+
+  /** A client went away: drop all its references. */
+  forgetPort(port: PortId): void {
+    for (const model of [...this.#models.values()]) {
+      model.refs.delete(port);
+      if (model.refs.size === 0) this.#drop(model);
+    }
+  }
+
+  #drop(model: HostedModel): void {
+    this.#models.delete(model.key);
+    // Let a run in progress finish before the session goes.
+    model.queue.then(() => this.#release(model)).catch(() => undefined);
+  }
+
+  async #release(model: HostedModel): Promise<void> {
+    model.bytes = null;
+    try {
+      await model.session.release();
+    } finally {
+      this.#sessionsReleased++;
+    }
+  }
+
+  #addRef(model: HostedModel, port: PortId): void {
+    model.refs.set(port, (model.refs.get(port) ?? 0) + 1);
+  }
+
+  failNextWebgpuRun(): void {
+    this.#failNextWebgpuRun = true;
+  }
+
+  stats() {
+    return {
+      sessions: this.#models.size,
+      models: [...this.#models.values()].map((m) => ({
+        key: m.key, backend: m.session.backend, refs: [...m.refs.values()].reduce((a, b) => a + b, 0), runs: m.runs,
+      })),
+      sessionsCreated: this.#sessionsCreated,
+      sessionsReleased: this.#sessionsReleased,
+    };
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
