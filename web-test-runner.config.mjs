@@ -1,15 +1,27 @@
 // Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides).
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
-import { crossOriginIsolation, chromiumArgs, chromiumPath, typescriptSources } from './scripts/server-options.mjs';
+import {
+  chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, strictCspForFixtures, typescriptSources, vendorOrt,
+} from './scripts/server-options.mjs';
 
 export default {
-  files: ['test/**/*.test.ts'],
+  files: ['test/**/*.test.ts', '!test/no-webgpu/**'],
   nodeResolve: true,
   concurrency: 1,
   plugins: [esbuildPlugin({ ts: true, target: 'es2022' })],
-  middleware: [crossOriginIsolation, typescriptSources()],
+  middleware: [requestCounter(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
   browsers: [chromeLauncher({ launchOptions: { executablePath: chromiumPath(), args: chromiumArgs } })],
+  groups: [
+    {
+      // A browser without a WebGPU adapter (no --enable-unsafe-webgpu): the real "no WebGPU" case.
+      name: 'no-webgpu',
+      files: 'test/no-webgpu/**/*.test.ts',
+      browsers: [chromeLauncher({
+        launchOptions: { executablePath: chromiumPath(), args: chromiumArgs.filter((arg) => arg !== '--enable-unsafe-webgpu') },
+      })],
+    },
+  ],
   testFramework: {
     // Creating an ORT session compiles the wasm module: seconds, not Mocha's default 2 s.
     config: { timeout: 60000 },

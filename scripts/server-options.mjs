@@ -41,3 +41,36 @@ export function typescriptSources(rootDir = process.cwd()) {
     return next();
   };
 }
+
+/**
+ * Test-only: counts the requests for every path, readable at `/__hits?path=/x`, and resettable with
+ * `/__hits?path=/x&reset=1`; lets a test prove a model came from the Cache API, not the network.
+ */
+export function requestCounter() {
+  const hits = new Map();
+  return (context, next) => {
+    if (context.path === '/__hits') {
+      const path = String(context.query.path ?? '');
+      if (context.query.reset) hits.delete(path);
+      context.body = { path, count: hits.get(path) ?? 0 };
+      return undefined;
+    }
+    hits.set(context.path, (hits.get(context.path) ?? 0) + 1);
+    return next();
+  };
+}
+
+/** Test-only: `/test/fixtures/csp/*` pages get a strict Content-Security-Policy. */
+export function strictCspForFixtures(context, next) {
+  if (context.path.startsWith('/test/fixtures/csp/')) {
+    context.set('Content-Security-Policy',
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'");
+  }
+  return next();
+}
+
+/** Test-only: `/vendor/ort/*` serves onnxruntime-web's dist folder, as a self-hosting page would. */
+export function vendorOrt(context, next) {
+  if (context.path.startsWith('/vendor/ort/')) context.path = context.path.replace('/vendor/ort/', '/node_modules/onnxruntime-web/dist/');
+  return next();
+}

@@ -7,26 +7,7 @@ import torch
 MODELS_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(MODELS_DIR))
 
-from bagnet_tools.arch import BagNet  # noqa: E402
-
-
-def randomize(model: BagNet, seed: int) -> BagNet:
-    """Random weights *and* BatchNorm statistics, so no layer is an identity and errors show."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                n = module.num_features
-                module.weight.copy_(0.5 + torch.rand(n, generator=generator))
-                module.bias.copy_(0.1 * torch.randn(n, generator=generator))
-                module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
-            elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
-                if module.bias is not None:
-                    module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
-    return model.eval()
+from bagnet_tools.fixtures import randomize  # noqa: E402,F401  (re-exported for the tests)
 
 
 def relative_error(actual, expected) -> float:

@@ -30,7 +30,8 @@ export type ImageSourceMessage =
   | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
   | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
 
-export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run';
+export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'break-cache-api';
+export const TEST_HOOK_ACTIONS: readonly TestHookAction[] = ['crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'break-cache-api'];
 
 export type ToWorker =
   | { readonly type: 'init'; readonly settings: WorkerSettings }
@@ -134,7 +135,7 @@ export function isToWorker(v: unknown): v is ToWorker {
     case 'run': return isId(v['id']) && isStr(v['key']) && isIdList(v['requestIds']);
     case 'discard': return isIdList(v['requestIds']);
     case 'stats': return isId(v['id']);
-    case 'test-hook': return isId(v['id']) && ['crash', 'lose-webgpu-device', 'fail-next-webgpu-run'].includes(v['action'] as string);
+    case 'test-hook': return isId(v['id']) && TEST_HOOK_ACTIONS.includes(v['action'] as TestHookAction);
     case 'bye': return true;
     default: return false;
   }

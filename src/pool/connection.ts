@@ -29,10 +29,13 @@ export class WorkerConnection {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
+  /** Why the connection closed: later requests reject with the same error. */
+  #closedError: BagnetError | null = null;
 
   constructor(url: string, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents) {
     const onMessage = (event: MessageEvent) => this.#receive(event.data);
     const onCrash = (event: Event) => {
+      event.preventDefault(); // handled here: do not report it as the page's own uncaught error
       const detail = event instanceof ErrorEvent && event.message ? `: ${event.message}` : '';
       this.#crash(new BagnetError('inference', `The inference worker stopped unexpectedly${detail}`));
     };
@@ -69,7 +72,7 @@ export class WorkerConnection {
   }
 
   request<T>(message: RequestMessage, options: { transfer?: Transferable[]; onProgress?: Pending['onProgress'] } = {}): Promise<T> {
-    if (this.#closed) return Promise.reject(new BagnetError('inference', 'The inference worker is gone'));
+    if (this.#closed) return Promise.reject(this.#closedError ?? new BagnetError('inference', 'The inference worker is gone'));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: options.onProgress });
@@ -115,6 +118,7 @@ export class WorkerConnection {
   terminate(error = new BagnetError('aborted', 'The inference pool was shut down')): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closedError = error;
     this.#close();
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();

@@ -10,7 +10,7 @@ import { loadManifest, ManifestError, type BagnetManifest } from '../core/manife
 import type {
   BackendPreference, ConcreteBackendName, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
 } from '../core/protocol.js';
-import { BACKEND_PREFERENCES } from '../core/protocol.js';
+import { BACKEND_PREFERENCES, type TestHookAction } from '../core/protocol.js';
 import type { ClassificationResult } from '../core/result.js';
 import { resolvePoolOptions, type ResolvedPoolOptions } from './config.js';
 import { WorkerConnection } from './connection.js';
@@ -359,20 +359,29 @@ export class InferencePool extends EventTarget {
     }
   }
 
-  async stats(): Promise<PoolStats> {
+  /** This page's side of the pool, synchronously. */
+  snapshot(): Omit<PoolStats, 'worker'> & { readonly running: number } {
     const connection = this.#connection && !this.#connection.closed ? this.#connection : null;
     return {
       workers: connection ? 1 : 0,
       mode: connection?.mode ?? null,
       models: this.#models.size,
       queued: this.#queue.length,
+      running: this.#busy.size,
       runs: this.#runs,
-      worker: connection ? await connection.request<WorkerStats>({ type: 'stats' }) : null,
     };
   }
 
+  /** The snapshot plus the worker's own counts (sessions, prepared tensors, runs per model). */
+  async stats(): Promise<PoolStats> {
+    const connection = this.#connection && !this.#connection.closed ? this.#connection : null;
+    const worker = connection ? await connection.request<WorkerStats>({ type: 'stats' }) : null;
+    const { running: _running, ...snapshot } = this.snapshot();
+    return { ...snapshot, worker };
+  }
+
   /** Fault injection for the project's tests (needs `configure({ testHooks: true })`). */
-  testHook(action: 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run'): Promise<boolean> {
+  testHook(action: TestHookAction): Promise<boolean> {
     return this.#getConnection().request<boolean>({ type: 'test-hook', action });
   }
 

@@ -37,6 +37,9 @@ export class BackendUnavailableError extends Error {
   }
 }
 
+/** The one binary the `onnxruntime-web/webgpu` entry loads (WASM and WebGPU backends alike). */
+export const ORT_WASM_FILE = 'ort-wasm-simd-threaded.asyncify.wasm';
+
 let settingsApplied = false;
 
 /** Decide WASM threads and asset location; effective only before the first session. */
@@ -46,7 +49,8 @@ export function applyRuntimeSettings(settings: RuntimeSettings = {}): void {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
   ort.env.wasm.numThreads = settings.numThreads ?? (isolated ? Math.max(1, cores) : 1);
-  if (settings.wasmPaths !== undefined) ort.env.wasm.wasmPaths = settings.wasmPaths;
+  // The bundled ORT entry embeds its JS glue: only the .wasm binary is fetched, from this folder.
+  if (settings.wasmPaths !== undefined) ort.env.wasm.wasmPaths = { wasm: new URL(ORT_WASM_FILE, new URL(settings.wasmPaths, globalThis.location?.href)).href };
 }
 
 /** Why WebGPU cannot be used here, or null when an adapter is available. */
@@ -68,8 +72,12 @@ async function watchWebgpuDevice(): Promise<void> {
   if (watchingDevice) return;
   watchingDevice = true;
   try {
-    const device = (await ort.env.webgpu.device) as { lost?: Promise<unknown> } | undefined;
-    device?.lost?.then(() => { deviceLost = true; });
+    const device = (await ort.env.webgpu.device) as { lost?: Promise<{ reason?: string }> } | undefined;
+    device?.lost?.then((info) => {
+      // 'destroyed' is a deliberate destroy() (onnxruntime releasing its device): the next session gets a new one.
+      if (info?.reason !== 'destroyed') deviceLost = true;
+      watchingDevice = false;
+    });
   } catch {
     watchingDevice = false;
   }
@@ -85,6 +93,7 @@ export async function destroyWebgpuDevice(): Promise<boolean> {
   if (!watchingDevice) return false;
   const device = (await ort.env.webgpu.device) as { destroy?: () => void; lost?: Promise<unknown> } | undefined;
   if (!device?.destroy) return false;
+  deviceLost = true; // treated as a real loss: that is what this simulates
   device.destroy();
   await device.lost;
   return true;

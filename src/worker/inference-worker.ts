@@ -106,6 +106,12 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
         setTimeout(() => { throw new Error('injected worker crash (test hook)'); });
         return reply(message.id, true);
       }
+      if (message.action === 'break-cache-api') {
+        // Every Cache API call now throws, as in browsers with storage disabled.
+        const broken = () => Promise.reject(new DOMException('injected Cache API failure (test hook)', 'SecurityError'));
+        Object.assign(globalThis.caches, { open: broken, match: broken, has: broken, delete: broken, keys: broken });
+        return reply(message.id, true);
+      }
       if (message.action === 'fail-next-webgpu-run') {
         getHost().failNextWebgpuRun();
         return reply(message.id, true);

@@ -39,10 +39,11 @@ async function sha256Hex(bytes: Uint8Array): Promise<string | null> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function download(file: ModelFile, onProgress?: (loaded: number, total: number) => void): Promise<Uint8Array> {
+async function download(file: ModelFile, httpCache: RequestCache,
+                        onProgress?: (loaded: number, total: number) => void): Promise<Uint8Array> {
   let response: Response;
   try {
-    response = await fetch(file.url, { credentials: 'same-origin' });
+    response = await fetch(file.url, { credentials: 'same-origin', cache: httpCache });
   } catch (cause) {
     throw new BagnetError('model-load', `Could not fetch the model ${file.url} (network error or blocked by CORS)`, { cause });
   }
@@ -108,7 +109,9 @@ export async function fetchModelBytes(file: ModelFile, options: FetchModelOption
       // A throwing cache is no cache.
     }
   }
-  const bytes = await download(file, (loaded, total) => options.onProgress?.('download', loaded, total));
+  // Kept in the Cache API: skip the HTTP cache, or big models would be stored twice.
+  const httpCache: RequestCache = cache && key ? 'no-store' : 'default';
+  const bytes = await download(file, httpCache, (loaded, total) => options.onProgress?.('download', loaded, total));
   await verify(file, bytes);
   if (cache && key) {
     // Quota exceeded or storage disabled: the model still loads, it just is not cached.

@@ -1,0 +1,88 @@
+"""Random-weight test and benchmark models (generated, never committed).
+
+    /usr/bin/python3 -m bagnet_tools.fixtures --out generated
+
+- ``bagnet33-random``: the full BagNet-33 (18.3M parameters, 1000 classes, 73 MB) with random weights,
+  for benchmarks and for the main-thread test while a real-size BagNet runs.
+- ``bagnet33-narrow``: BagNet-33 geometry (q = 33, stride 8, the same layers and 3x3 positions) with
+  1/8 of the widths and 10 classes, small enough for exhaustive checks on WebGPU (SwiftShader).
+
+Each folder is a regular model (``bagnet.json`` + ``model.onnx``) with ``input.resize.mode = none``.
+A folder whose manifest already records the same recipe is left alone, so repeated runs are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .arch import IMAGENET_CONFIGS, BagNetConfig, build
+from .convert import IMAGENET_MEAN, IMAGENET_STD
+from .export import write_model_folder
+
+RECIPE_VERSION = 1
+
+
+def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random weights and BatchNorm statistics (seeded), so every layer matters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.weight.copy_(0.5 + torch.rand(n, generator=generator))
+                module.bias.copy_(0.1 * torch.randn(n, generator=generator))
+                module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+            elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+                if module.bias is not None:
+                    module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
+    return model.eval()
+
+
+FIXTURES: dict[str, tuple[BagNetConfig, int]] = {
+    "bagnet33-random": (IMAGENET_CONFIGS["bagnet33"], 33),
+    "bagnet33-narrow": (replace(IMAGENET_CONFIGS["bagnet33"], widths=(8, 16, 32, 64), stem_width=8, num_classes=10), 34),
+}
+
+
+def make(name: str, out_root: Path, force: bool = False) -> Path:
+    config, seed = FIXTURES[name]
+    out = out_root / name
+    recipe = {"fixture": name, "seed": seed, "version": RECIPE_VERSION, "config": config.to_json()}
+    manifest_path = out / "bagnet.json"
+    if manifest_path.exists() and not force:
+        existing = json.loads(manifest_path.read_text())
+        if existing.get("provenance", {}).get("recipe") == recipe and (out / "model.onnx").exists():
+            return out
+        force = True
+    model = randomize(build(config), seed)
+    fields = {
+        "name": name,
+        "labels": [f"class {i}" for i in range(config.num_classes)],
+        "input_spec": {"channels": 3, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "resize": {"mode": "none"}},
+        "metrics": {"dataset": "none", "top1": None, "note": "random weights: a test and benchmark fixture"},
+        "provenance": {"tool": "bagnet_tools.fixtures", "recipe": recipe},
+    }
+    write_model_folder(out, model, fields, force=force)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "generated")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("names", nargs="*", default=list(FIXTURES))
+    args = parser.parse_args(argv)
+    for name in args.names:
+        print(make(name, args.out, args.force))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+/** Shared by the browser tests: model URLs, samples, independent comparisons, server counters. */
+
+export const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
+export const NARROW_MODEL = new URL('../models/generated/bagnet33-narrow/bagnet.json', import.meta.url).href;
+export const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
+
+export interface Sample {
+  file: string;
+  url: string;
+  label: string;
+  labelIndex: number;
+  predicted: number;
+  logits: number[];
+}
+
+export async function loadSamples(): Promise<Sample[]> {
+  const base = new URL('../models/default/', import.meta.url);
+  const samples: Omit<Sample, 'url'>[] = await (await fetch(new URL('samples.json', base))).json();
+  return samples.map((s) => ({ ...s, url: new URL(s.file, base).href }));
+}
+
+/** max |actual - expected| / max |expected|. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) return Infinity;
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / scale;
+}
+
+/** Deterministic noise image (mulberry32), opaque. */
+export function noiseImage(width: number, height: number, seed: number): ImageData {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < data.length; i++) data[i] = (i & 3) === 3 ? 255 : Math.floor(next() * 256);
+  return new ImageData(data, width, height);
+}
+
+/** Requests the test server has seen for `path` (see scripts/server-options.mjs). */
+export async function serverHits(path: string, reset = false): Promise<number> {
+  const response = await fetch(`/__hits?path=${encodeURIComponent(path)}${reset ? '&reset=1' : ''}`);
+  return (await response.json()).count;
+}
+
+export function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}

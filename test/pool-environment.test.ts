@@ -1,0 +1,176 @@
+/**
+ * The pool in its environment: the Cache API, the main thread's responsiveness, SharedWorker mode,
+ * a strict CSP, and self-hosted asset locations.
+ */
+import { expect } from '@esm-bundle/chai';
+import { configure } from '../src/pool/config.js';
+import { classify, disposePool, getPool, type ProgressInfo } from '../src/pool/pool.js';
+import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, RANDOM_BAGNET33, relativeError, serverHits, type Sample } from './helpers.js';
+
+const BASE = { testHooks: true, idleReleaseMs: 10_000, sharedWorker: false } as const;
+const NARROW_ONNX = new URL(new URL('model.onnx', NARROW_MODEL)).pathname;
+
+interface FrameReply { ok: boolean; top?: number; logits?: number[]; backend?: string; stats?: any; violations: string[]; error?: string }
+
+/** Load `page` in an iframe, ask it to classify, and return its report. */
+async function inFrame(page: string, job: Record<string, unknown>): Promise<FrameReply> {
+  const frame = document.createElement('iframe');
+  frame.src = page;
+  const replies: FrameReply[] = [];
+  let wake: () => void = () => undefined;
+  const onMessage = (event: MessageEvent) => {
+    if (event.source !== frame.contentWindow) return;
+    if (event.data.ready) frame.contentWindow!.postMessage(job, location.origin);
+    else {
+      replies.push(event.data);
+      wake();
+    }
+  };
+  window.addEventListener('message', onMessage);
+  document.body.append(frame);
+  try {
+    while (replies.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+    return replies[0]!;
+  } finally {
+    window.removeEventListener('message', onMessage);
+    frame.remove();
+  }
+}
+
+describe('model bytes and the Cache API', () => {
+  const image = noiseImage(48, 48, 4);
+  after(() => disposePool());
+
+  it('fetches once with progress; the next page load takes the model from the cache', async () => {
+    await caches.delete('bagnet-cache-test-1');
+    disposePool();
+    configure({ ...BASE, cache: 'bagnet-cache-test-1' });
+    await serverHits(NARROW_ONNX, true);
+    const phases: ProgressInfo[] = [];
+    const first = await classify(image, { model: NARROW_MODEL, backend: 'wasm', onProgress: (p) => phases.push(p) });
+    expect(await serverHits(NARROW_ONNX)).to.equal(1);
+    const downloads = phases.filter((p) => p.phase === 'download');
+    expect(downloads.length).to.be.greaterThan(0);
+    expect(downloads.at(-1)).to.deep.include({ loaded: 1099363, total: 1099363 });
+    expect(phases.map((p) => p.phase)).to.include('compile');
+
+    disposePool(); // a fresh worker: nothing in memory, like a new page
+    configure({ ...BASE, cache: 'bagnet-cache-test-1' });
+    const again: string[] = [];
+    const second = await classify(image, { model: NARROW_MODEL, backend: 'wasm', onProgress: (p) => again.push(p.phase) });
+    expect(await serverHits(NARROW_ONNX), 'no second network fetch').to.equal(1);
+    expect(again).to.include('cache');
+    expect(again).not.to.include('download');
+    expect(relativeError(second.evidence.data, first.evidence.data)).to.equal(0);
+    const keys = (await (await caches.open('bagnet-cache-test-1')).keys()).map((r) => r.url);
+    expect(keys.some((url) => url.includes('bagnet-cache='))).to.equal(true);
+  });
+
+  it('still loads when the cache is disabled or the Cache API throws', async () => {
+    disposePool();
+    configure({ ...BASE, cache: false });
+    expect((await classify(image, { model: NARROW_MODEL, backend: 'wasm' })).evidence.rows).to.equal(2);
+    disposePool();
+    configure({ ...BASE, cache: 'bagnet-cache-test-2' });
+    await getPool().testHook('break-cache-api');
+    const result = await classify(image, { model: NARROW_MODEL, backend: 'wasm' });
+    expect(result.evidence.rows).to.equal(2); // floor((48-33)/8)+1
+  });
+});
+
+describe('main thread', () => {
+  after(() => disposePool());
+
+  it('has no long task over 50 ms while a full-size BagNet-33 loads and runs', async function () {
+    this.timeout(300_000);
+    disposePool();
+    configure({ ...BASE, cache: 'bagnet-cache-test-3' });
+    const image = noiseImage(224, 224, 5); // the test's own work, before measuring
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const longTasks: number[] = [];
+    const started = performance.now();
+    const observer = new PerformanceObserver((list) => list.getEntries().forEach((entry) => {
+      if (entry.startTime >= started) longTasks.push(entry.duration);
+    }));
+    observer.observe({ type: 'longtask' });
+    const result = await classify(image, { model: RANDOM_BAGNET33, backend: 'wasm' });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let the observer deliver
+    observer.disconnect();
+    expect([result.evidence.rows, result.evidence.cols, result.evidence.classes]).to.deep.equal([24, 24, 1000]);
+    expect(result.timings.inferenceMs, 'the model really ran').to.be.greaterThan(100);
+    expect(Math.max(0, ...longTasks), `long tasks: ${longTasks.join(', ')}`).to.be.below(50);
+  });
+});
+
+describe('SharedWorker mode', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+  });
+  afterEach(() => disposePool());
+
+  it('shares one model between this page and a same-origin iframe', async () => {
+    disposePool();
+    configure({ ...BASE, sharedWorker: true, cache: 'bagnet-cache-test-4', idleReleaseMs: 60_000 });
+    const sample = samples[6]!;
+    const mine = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    expect(getPool().snapshot().mode).to.equal('shared');
+    const frame = await inFrame('/test/fixtures/pool-client.html', { model: DEFAULT_MODEL, image: sample.url, backend: 'wasm', sharedWorker: true });
+    expect(frame.ok, frame.error).to.equal(true);
+    expect(frame.stats.mode).to.equal('shared');
+    expect(frame.top).to.equal(mine.topk[0]!.index);
+    // Both pages reached the same worker, which holds the model once, referenced by both.
+    const model = frame.stats.worker.models.find((m: { key: string }) => m.key.startsWith(DEFAULT_MODEL));
+    expect(frame.stats.worker.ports).to.be.at.least(2);
+    expect(frame.stats.worker.sessionsCreated).to.equal(1);
+    expect(model.refs).to.equal(2);
+  });
+
+  it('falls back to a dedicated worker where SharedWorker is missing', async () => {
+    const original = globalThis.SharedWorker;
+    // Browsers without SharedWorker (Chrome on Android, for one) have no such global.
+    delete (globalThis as { SharedWorker?: unknown }).SharedWorker;
+    try {
+      disposePool();
+      configure({ ...BASE, sharedWorker: true, cache: 'bagnet-cache-test-4' });
+      const result = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+      expect(result.topk[0]!.index).to.equal(samples[0]!.predicted);
+      expect(getPool().snapshot().mode).to.equal('dedicated');
+    } finally {
+      globalThis.SharedWorker = original;
+    }
+  });
+});
+
+describe('self-hosting', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+  });
+  afterEach(() => disposePool());
+
+  it('works under a CSP without unsafe-eval and without blob: workers', async function () {
+    this.timeout(600_000); // 'auto' compiles WebGPU shaders on SwiftShader: slow
+    const sample = samples[8]!;
+    for (const backend of ['wasm', 'auto'] as const) {
+      const reply = await inFrame('/test/fixtures/csp/index.html', { model: DEFAULT_MODEL, image: sample.url, backend, sharedWorker: false });
+      expect(reply.ok, reply.error).to.equal(true);
+      expect(reply.violations, 'CSP violations').to.deep.equal([]);
+      expect(reply.top).to.equal(sample.predicted);
+      expect(relativeError(reply.logits!, sample.logits)).to.be.at.most(1e-4);
+    }
+  });
+
+  it('takes the worker and the ORT wasm files from the URLs given to configure()', async () => {
+    disposePool();
+    const wasm = '/vendor/ort/ort-wasm-simd-threaded.asyncify.wasm';
+    await serverHits(wasm, true);
+    await serverHits('/test/fixtures/custom-worker.js', true);
+    configure({ ...BASE, cache: 'bagnet-cache-test-5', workerUrl: '/test/fixtures/custom-worker.js', wasmPaths: '/vendor/ort/' });
+    const result = await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    expect(result.topk[0]!.index).to.equal(samples[1]!.predicted);
+    expect(await serverHits('/test/fixtures/custom-worker.js')).to.equal(1);
+    expect(await serverHits(wasm)).to.equal(1);
+    configure({ workerUrl: undefined, wasmPaths: undefined });
+  });
+});

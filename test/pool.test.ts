@@ -1,0 +1,266 @@
+/**
+ * The inference pool and classify(), in Chromium: backends, batching, cancellation, faults, cache.
+ */
+import { expect } from '@esm-bundle/chai';
+import { BagnetError } from '../src/core/errors.js';
+import { meanLogits, softmax } from '../src/core/evidence.js';
+import { configure } from '../src/pool/config.js';
+import { classify, disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.js';
+import type { ClassificationResult } from '../src/core/result.js';
+import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, settle, type Sample } from './helpers.js';
+
+function expectBagnetError(outcome: { ok: boolean; error?: unknown }, type: BagnetError['type']): BagnetError {
+  expect(outcome.ok, 'expected a rejection').to.equal(false);
+  expect(outcome.error).to.be.instanceOf(BagnetError);
+  expect((outcome.error as BagnetError).type).to.equal(type);
+  return outcome.error as BagnetError;
+}
+
+describe('classify() through the pool', () => {
+  let samples: Sample[];
+
+  before(async () => {
+    samples = await loadSamples();
+  });
+
+  beforeEach(() => {
+    disposePool();
+    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
+  });
+
+  after(() => disposePool());
+
+  it('returns the contract result, equal to the Python evaluation', async () => {
+    const sample = samples[3]!;
+    const result = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm', topK: 3 });
+    expect(result.topk).to.have.length(3);
+    expect(result.topk[0]).to.include({ index: sample.predicted });
+    expect(result.topk[0]!.label).to.equal(result.model.labels[sample.predicted]);
+    expect(relativeError(result.logits, sample.logits)).to.be.at.most(1e-4);
+    // The result is self-consistent: logits = mean of the evidence map, probabilities = softmax(logits).
+    const { rows, cols, classes, data, stride, patchSize, offset } = result.evidence;
+    expect([stride, patchSize, offset]).to.deep.equal([2, 13, 0]);
+    expect(data.length).to.equal(rows * cols * classes);
+    expect(relativeError(result.logits, meanLogits(data, rows * cols, classes))).to.be.below(1e-6);
+    expect(result.topk[0]!.probability).to.be.closeTo(softmax(result.logits)[sample.predicted]!, 1e-9);
+    expect(result.backend).to.equal('wasm');
+    expect(result.timings.totalMs).to.be.greaterThan(0);
+    expect(result.input).to.deep.include({ imageWidth: 28, imageHeight: 28, downscale: 1 });
+  });
+
+  it('accepts every image type: URL, Blob, ImageBitmap, ImageData, <img>, canvas', async () => {
+    const sample = samples[5]!;
+    const blob = await (await fetch(sample.url)).blob();
+    const bitmap = await createImageBitmap(blob);
+    const img = new Image();
+    img.src = sample.url;
+    const canvas = document.createElement('canvas');
+    canvas.width = 28;
+    canvas.height = 28;
+    canvas.getContext('2d')!.drawImage(bitmap, 0, 0);
+    const imageData = canvas.getContext('2d')!.getImageData(0, 0, 28, 28);
+    const offscreen = new OffscreenCanvas(28, 28);
+    offscreen.getContext('2d')!.drawImage(bitmap, 0, 0);
+    const inputs = { url: sample.url, blob, bitmap, imageData, img, canvas, offscreen };
+    for (const [kind, image] of Object.entries(inputs)) {
+      const result = await classify(image, { model: DEFAULT_MODEL, backend: 'wasm' });
+      expect(relativeError(result.logits, sample.logits), kind).to.be.at.most(1e-4);
+    }
+    // The caller keeps what it passed.
+    expect(bitmap.width).to.equal(28);
+    expect(imageData.data.length).to.equal(28 * 28 * 4);
+  });
+
+  it('gives the same outputs on WebGPU and WASM', async function () {
+    // WebGPU here is SwiftShader (a CPU emulation): every new input shape compiles shaders for seconds.
+    this.timeout(300_000);
+    const image = noiseImage(72, 56, 7);
+    const [gpu, cpu] = [
+      await classify(image, { model: NARROW_MODEL, backend: 'webgpu' }),
+      await classify(image, { model: NARROW_MODEL, backend: 'wasm' }),
+    ];
+    expect(gpu.backend).to.equal('webgpu');
+    expect(cpu.backend).to.equal('wasm');
+    expect([gpu.evidence.rows, gpu.evidence.cols]).to.deep.equal([3, 5]); // floor((56-33)/8)+1, floor((72-33)/8)+1
+    expect(relativeError(gpu.evidence.data, cpu.evidence.data)).to.be.at.most(1e-4);
+    for (const sample of samples.slice(0, 6)) {
+      const [g, c] = [await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' }),
+        await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' })];
+      expect(relativeError(g.evidence.data, c.evidence.data), sample.file).to.be.at.most(1e-4);
+    }
+  });
+
+  it('64 concurrent requests from 8 clients equal the sequential results, and are batched', async () => {
+    const sequential: ClassificationResult[] = [];
+    for (const sample of samples.slice(0, 8)) sequential.push(await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' }));
+    const runsBefore = (await getPool().stats()).runs;
+    const clients = Array.from({ length: 8 }, (_, client) =>
+      Promise.all(Array.from({ length: 8 }, (_, i) => {
+        const index = (client + i) % 8;
+        return classify(samples[index]!.url, { model: DEFAULT_MODEL, backend: 'wasm', priority: client % 2 })
+          .then((result) => ({ index, result }));
+      })));
+    const results = (await Promise.all(clients)).flat();
+    expect(results).to.have.length(64);
+    for (const { index, result } of results) {
+      expect(result.topk[0]!.index).to.equal(sequential[index]!.topk[0]!.index);
+      expect(relativeError(result.evidence.data, sequential[index]!.evidence.data)).to.be.at.most(1e-5);
+    }
+    const runs = (await getPool().stats()).runs - runsBefore;
+    expect(runs, 'session runs for 64 requests').to.be.below(64);
+    expect(Math.max(...results.map((r) => r.result.timings.batchSize))).to.be.greaterThan(1);
+    const worker = (await getPool().stats()).worker!;
+    expect(worker.models.find((m) => m.key.startsWith(DEFAULT_MODEL))!.runs, 'runs counted by the worker').to.equal(runs + 8);
+  });
+});
+
+describe('cancellation', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+    disposePool();
+    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
+  });
+  after(() => disposePool());
+
+  it('rejects at once when the signal is already aborted, and runs nothing', async () => {
+    await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }); // warm
+    const before = (await getPool().stats()).runs;
+    const controller = new AbortController();
+    controller.abort();
+    expectBagnetError(await settle(classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: controller.signal })), 'aborted');
+    expect((await getPool().stats()).runs).to.equal(before);
+  });
+
+  it('drops a queued request and rejects a running one at once; the others complete', async () => {
+    const image = noiseImage(800, 800, 3);
+    // A big image keeps the session busy, so the next requests wait in the queue.
+    const running = new AbortController();
+    const queued = new AbortController();
+    const first = settle(classify(image, { model: NARROW_MODEL, backend: 'wasm', signal: running.signal }));
+    const second = settle(classify(image, { model: NARROW_MODEL, backend: 'wasm', signal: queued.signal }));
+    const third = classify(image, { model: NARROW_MODEL, backend: 'wasm' });
+    // Wait until the first batch is on its way to the session, then abort both.
+    while (getPool().snapshot().running === 0 || getPool().snapshot().queued < 2) await new Promise((r) => setTimeout(r, 5));
+    const abortedAt = performance.now();
+    running.abort();
+    queued.abort();
+    expectBagnetError(await first, 'aborted');
+    expect(performance.now() - abortedAt, 'a running request rejects without waiting for its run').to.be.below(1000);
+    expectBagnetError(await second, 'aborted');
+    const result = await third;
+    expect(result.evidence.rows).to.equal(96); // floor((800-33)/8)+1
+    const stats = (await getPool().stats());
+    expect(stats.queued).to.equal(0);
+    expect(stats.worker!.prepared, 'aborted tensors are freed in the worker').to.equal(0);
+  });
+});
+
+describe('backend fallback', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+  });
+  beforeEach(() => {
+    disposePool();
+    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
+  });
+  after(() => disposePool());
+
+  it('auto falls back to WASM when a WebGPU run fails, retries the request and says so', async function () {
+    this.timeout(300_000);
+    const events: BackendEventDetail[] = [];
+    getPool().addEventListener('backend', (event) => events.push((event as CustomEvent<BackendEventDetail>).detail));
+    const sample = samples[2]!;
+    const first = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    expect(first.backend).to.equal('webgpu');
+    await getPool().testHook('fail-next-webgpu-run');
+    const second = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    expect(second.backend).to.equal('wasm');
+    expect(relativeError(second.logits, sample.logits)).to.be.at.most(1e-4);
+    expect(events.at(-1)).to.deep.include({ requested: 'auto', actual: 'wasm' });
+    expect(events.at(-1)!.reason).to.match(/WebGPU run failed/);
+    // A fixed backend does not fall back: it reports the failure.
+    await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
+    await getPool().testHook('fail-next-webgpu-run');
+    expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })), 'inference');
+  });
+
+  it('auto falls back to WASM after the WebGPU device is lost', async function () {
+    this.timeout(300_000);
+    const sample = samples[4]!;
+    expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' })).backend).to.equal('webgpu');
+    expect(await getPool().testHook('lose-webgpu-device')).to.equal(true);
+    const after = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    expect(after.backend).to.equal('wasm');
+    expect(relativeError(after.logits, sample.logits)).to.be.at.most(1e-4);
+    // New auto sessions go straight to WASM, with the reason.
+    const events: BackendEventDetail[] = [];
+    getPool().addEventListener('backend', (event) => events.push((event as CustomEvent<BackendEventDetail>).detail));
+    const other = await classify(noiseImage(40, 40, 1), { model: NARROW_MODEL, backend: 'auto' });
+    expect(other.backend).to.equal('wasm');
+    expect(events[0]!.reason).to.match(/device was lost/);
+  });
+});
+
+describe('faults', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+  });
+  beforeEach(() => {
+    disposePool();
+    configure({ testHooks: true, idleReleaseMs: 0, sharedWorker: false, cache: 'bagnet-test-cache' });
+  });
+  after(() => disposePool());
+
+  it('a crashed worker rejects its pending requests with a typed error and is recreated', async () => {
+    const sample = samples[1]!;
+    await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const big = noiseImage(400, 400, 9);
+    const pending = [1, 2, 3].map(() => settle(classify(big, { model: NARROW_MODEL, backend: 'wasm' })));
+    await getPool().testHook('crash');
+    for (const outcome of await Promise.all(pending)) {
+      const error = expectBagnetError(outcome, 'inference');
+      expect(error.message).to.match(/worker stopped unexpectedly/);
+    }
+    expect((await getPool().stats()).workers).to.equal(0);
+    const again = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
+    expect((await getPool().stats()).workers).to.equal(1);
+  });
+
+  it('terminating the worker mid-run rejects with "aborted" and the pool carries on', async () => {
+    const pending = settle(classify(noiseImage(800, 800, 2), { model: NARROW_MODEL, backend: 'wasm' }));
+    while (getPool().snapshot().running === 0) await new Promise((r) => setTimeout(r, 5));
+    getPool().terminateWorker();
+    expectBagnetError(await pending, 'aborted');
+    const sample = samples[9]!;
+    expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(sample.predicted);
+  });
+
+  it('a failed model load is not cached: the next request retries', async () => {
+    const missing = new URL('../models/generated/not-there/bagnet.json', import.meta.url).href;
+    expectBagnetError(await settle(classify(samples[0]!.url, { model: missing })), 'model-load');
+    expectBagnetError(await settle(classify(samples[0]!.url, { model: missing })), 'model-load');
+    expect((await getPool().stats()).models).to.equal(0);
+  });
+
+  it('100 create/release cycles leak no session', async function () {
+    this.timeout(300_000);
+    const pool = getPool();
+    for (let i = 0; i < 100; i++) {
+      const lease = await pool.acquire(DEFAULT_MODEL, 'wasm');
+      lease.release();
+      // idleReleaseMs is 0: the session goes on the next timer tick; wait until the worker has none.
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 1));
+        const stats = await pool.stats();
+        if (stats.worker!.sessions === 0 && stats.models === 0) break;
+      }
+    }
+    const worker = (await pool.stats()).worker!;
+    expect(worker.sessionsCreated).to.equal(100);
+    expect(worker.sessionsReleased).to.equal(100);
+  });
+});
