@@ -1,4 +1,13 @@
 // Public entry: side-effect free (no element is registered by importing it).
+export { configure } from './pool/config.js';
+export type { PoolOptions } from './pool/config.js';
+export { classify, disposePool, getPool, InferencePool } from './pool/pool.js';
+export type { BackendEventDetail, ClassifyOptions, ModelLease, PoolStats, ProgressInfo } from './pool/pool.js';
+export type { ImageInput } from './pool/image-input.js';
+export { BagnetError } from './core/errors.js';
+export type { BagnetErrorType } from './core/errors.js';
+export type { ClassificationResult, Evidence, Timings, TopClass } from './core/result.js';
+export type { BackendPreference } from './core/protocol.js';
 export { loadManifest, validateManifest, ManifestError, ManifestLoadError } from './core/manifest.js';
 export type { BagnetManifest, ManifestInput, ManifestMetrics, ModelFile, ResizePolicy } from './core/manifest.js';
 export { meanLogits, softmax, topK, argmax } from './core/evidence.js';

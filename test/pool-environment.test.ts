@@ -163,7 +163,7 @@ describe('self-hosting', () => {
 
   it('takes the worker and the ORT wasm files from the URLs given to configure()', async () => {
     disposePool();
-    const wasm = '/vendor/ort/ort-wasm-simd-threaded.asyncify.wasm';
+    const wasm = '/vendor/ort/ort-wasm-simd-threaded.wasm'; // the plain WASM build's binary
     await serverHits(wasm, true);
     await serverHits('/test/fixtures/custom-worker.js', true);
     configure({ ...BASE, cache: 'bagnet-cache-test-5', workerUrl: '/test/fixtures/custom-worker.js', wasmPaths: '/vendor/ort/' });

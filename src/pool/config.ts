@@ -16,6 +16,11 @@ export interface PoolOptions {
   idleReleaseMs?: number;
   /** Largest batch for one session run. */
   maxBatch?: number;
+  /**
+   * How long (ms) a ready request may wait for images of the same model that are still being
+   * decoded, so they run as one batch. A lone request never waits.
+   */
+  batchWindowMs?: number;
   /** Cache API bucket for model bytes, or `false` to disable caching. */
   cache?: string | false;
   /** Largest image decoded at full size, in pixels; larger ones are scaled down (aspect kept). */
@@ -31,6 +36,7 @@ export interface ResolvedPoolOptions {
   readonly sharedWorker: boolean;
   readonly idleReleaseMs: number;
   readonly maxBatch: number;
+  readonly batchWindowMs: number;
   readonly cacheName: string | null;
   readonly maxImagePixels: number;
   readonly testHooks: boolean;
@@ -44,7 +50,7 @@ let current: PoolOptions = {};
 export function configure(options: PoolOptions): void {
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels') {
+    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels' || key === 'batchWindowMs') {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         throw new TypeError(`configure(): ${key} must be a non-negative number, got ${String(value)}`);
       }
@@ -62,6 +68,7 @@ export function resolvePoolOptions(): ResolvedPoolOptions {
     sharedWorker: current.sharedWorker ?? false,
     idleReleaseMs: current.idleReleaseMs ?? 10_000,
     maxBatch: Math.max(1, Math.floor(current.maxBatch ?? 16)),
+    batchWindowMs: current.batchWindowMs ?? 20,
     cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_CACHE_NAME),
     maxImagePixels: current.maxImagePixels ?? 4096 * 4096,
     testHooks: current.testHooks ?? false,

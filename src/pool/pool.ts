@@ -78,6 +78,7 @@ interface QueuedRequest {
   readonly shape: string;
   readonly priority: number;
   readonly seq: number;
+  readonly readyAt: number;
   readonly resolve: (value: { output: RunOutput; run: RunResult; dispatchedAt: number }) => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
@@ -101,6 +102,9 @@ export class InferencePool extends EventTarget {
   readonly #manifests = new Map<string, Promise<BagnetManifest>>();
   #queue: QueuedRequest[] = [];
   readonly #busy = new Set<string>();
+  /** Images being decoded in the worker, per session key: a batch waits a moment for them. */
+  readonly #preparing = new Map<string, number>();
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   #nextRequestId = 1;
   #seq = 0;
   #runs = 0;
@@ -261,12 +265,14 @@ export class InferencePool extends EventTarget {
       const requestId = this.#nextRequestId++;
       const preparing = entry.connection.request<PreparedImage>(
         { type: 'prepare', requestId, source, input: manifest.input, patchSize: manifest.patchSize }, { transfer });
+      this.#preparing.set(entry.key, (this.#preparing.get(entry.key) ?? 0) + 1);
       let prepared: PreparedImage;
       try {
         prepared = await raceAbort(preparing, signal);
       } catch (error) {
-        // Aborted while decoding: free the tensor once it exists.
-        preparing.then(() => entry.connection.notify({ type: 'discard', requestIds: [requestId] }), () => undefined);
+        // Failed, or aborted while decoding: free the tensor once it exists; stop holding batches for it.
+        preparing.then(() => entry.connection.notify({ type: 'discard', requestIds: [requestId] }), () => undefined)
+          .finally(() => this.#donePreparing(entry.key));
         throw error;
       }
       const queuedAt = performance.now();
@@ -299,7 +305,8 @@ export class InferencePool extends EventTarget {
   #enqueue(entry: ModelEntry, requestId: number, prepared: PreparedImage, priority: number, signal: AbortSignal | undefined) {
     return new Promise<{ output: RunOutput; run: RunResult; dispatchedAt: number }>((resolve, reject) => {
       const item: QueuedRequest = {
-        requestId, entry, shape: prepared.dims.join('×'), priority, seq: this.#seq++, resolve, reject, settled: false,
+        requestId, entry, shape: prepared.dims.join('×'), priority, seq: this.#seq++, readyAt: performance.now(),
+        resolve, reject, settled: false,
       };
       if (signal) {
         const onAbort = () => {
@@ -311,12 +318,24 @@ export class InferencePool extends EventTarget {
           // Queued or running: the caller hears at once; a running batch's result for it is dropped.
           this.#settle(item, () => reject(abortError(signal.reason)));
         };
-        if (signal.aborted) return onAbort();
+        if (signal.aborted) {
+          onAbort();
+          this.#donePreparing(entry.key);
+          return;
+        }
         signal.addEventListener('abort', onAbort, { once: true });
       }
       this.#queue.push(item);
-      this.#pump();
+      // Queued first, then no longer "being prepared": a batch never leaves without it.
+      this.#donePreparing(entry.key);
     });
+  }
+
+  #donePreparing(key: string): void {
+    const count = (this.#preparing.get(key) ?? 1) - 1;
+    if (count > 0) this.#preparing.set(key, count);
+    else this.#preparing.delete(key);
+    this.#pump();
   }
 
   #settle(item: QueuedRequest, action: () => void): void {
@@ -325,8 +344,14 @@ export class InferencePool extends EventTarget {
     action();
   }
 
-  /** Start a batch for every session that is idle and has work. */
+  /**
+   * Start a batch for every session that is idle and has work. While more images for the same
+   * session are still being decoded, wait for them (at most `batchWindowMs` after the oldest is
+   * ready), so requests made together run together.
+   */
   #pump(): void {
+    clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = undefined;
     const byKey = new Map<string, QueuedRequest[]>();
     for (const item of this.#queue) {
       if (this.#busy.has(item.entry.key)) continue;
@@ -334,10 +359,18 @@ export class InferencePool extends EventTarget {
       list.push(item);
       byKey.set(item.entry.key, list);
     }
+    const now = performance.now();
+    let wakeAt = Infinity;
     for (const [key, items] of byKey) {
       items.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
       const first = items[0]!;
       const batch = items.filter((item) => item.shape === first.shape).slice(0, this.options.maxBatch);
+      const oldest = Math.min(...items.map((item) => item.readyAt));
+      if ((this.#preparing.get(key) ?? 0) > 0 && batch.length < this.options.maxBatch
+          && now - oldest < this.options.batchWindowMs) {
+        wakeAt = Math.min(wakeAt, oldest + this.options.batchWindowMs);
+        continue;
+      }
       this.#queue = this.#queue.filter((item) => !batch.includes(item));
       this.#busy.add(key);
       this.#runs++;
@@ -357,6 +390,7 @@ export class InferencePool extends EventTarget {
           this.#pump();
         });
     }
+    if (wakeAt < Infinity) this.#pumpTimer = setTimeout(() => this.#pump(), Math.max(0, wakeAt - now));
   }
 
   /** This page's side of the pool, synchronously. */

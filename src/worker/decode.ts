@@ -16,6 +16,7 @@ export interface DecodedTensor {
   readonly downscale: number;
 }
 
+// Pixel values as stored (no colour management, no premultiplication), as PIL reads them in the Python tools.
 const DECODE_OPTIONS: ImageBitmapOptions = { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' };
 
 async function fetchImage(url: string): Promise<Blob> {
@@ -69,6 +70,23 @@ function drawable(image: ImageBitmap | ImageData): CanvasImageSource {
   return image;
 }
 
+let scratch: OffscreenCanvasRenderingContext2D | null = null;
+
+/** One reusable CPU-backed canvas: creating a 2D context per image costs more than drawing it. */
+function scratchContext(width: number, height: number): OffscreenCanvasRenderingContext2D {
+  if (!scratch) scratch = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' })!;
+  const canvas = scratch.canvas;
+  if (canvas.width !== width || canvas.height !== height) {
+    if (width * height > 4096 * 4096) {
+      // Do not keep a huge canvas around: use a one-off.
+      return new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' })!;
+    }
+    canvas.width = width; // resets the context state too
+    canvas.height = height;
+  }
+  return scratch;
+}
+
 /**
  * Decode `source`, apply the manifest's resize policy and normalisation. Images larger than
  * `maxPixels` are first scaled down (aspect kept) so memory stays bounded.
@@ -87,8 +105,8 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
       throw new BagnetError('image-invalid',
         `The image is ${plan.width}×${plan.height} pixels after resizing, smaller than the model's ${patchSize}×${patchSize} patch`);
     }
-    const canvas = new OffscreenCanvas(plan.width, plan.height);
-    const context = canvas.getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' })!;
+    const context = scratchContext(plan.width, plan.height);
+    context.clearRect(0, 0, plan.width, plan.height);
     context.imageSmoothingEnabled = true;
     context.imageSmoothingQuality = 'high';
     // The crop window, mapped back to source pixels.

@@ -1,0 +1,134 @@
+/**
+ * The in-browser half of `npm run bench`: every figure is measured here in one page load, so ratios
+ * compare like with like. bench/run.mjs drives it and collects `window.benchResults`.
+ */
+import { classify, configure, disposePool, type Timings } from '../src/index.js';
+
+const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
+const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+const step = (message: string) => console.log(`bench step: ${message}`);
+
+async function noisePng(width: number, height: number, seed: number): Promise<Blob> {
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext('2d')!;
+  const image = context.createImageData(width, height);
+  let state = seed;
+  for (let i = 0; i < image.data.length; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    image.data[i] = (i & 3) === 3 ? 255 : state >>> 24;
+  }
+  context.putImageData(image, 0, 0);
+  return canvas.convertToBlob({ type: 'image/png' });
+}
+
+/** A raw ORT-web session in its own worker; `call` sends one message and waits for the answer. */
+function rawOrtWorker() {
+  const worker = new Worker(new URL('./raw-ort-worker.js', import.meta.url), { type: 'module' });
+  const call = <T>(message: object) => new Promise<T>((resolve, reject) => {
+    worker.onmessage = (event) => (event.data.error ? reject(new Error(event.data.error)) : resolve(event.data));
+    worker.onerror = (event) => reject(new Error(event.message));
+    worker.postMessage(message);
+  });
+  return { call, terminate: () => worker.terminate() };
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+async function run(): Promise<Record<string, number | string>> {
+  const results: Record<string, number | string> = {};
+  const runs = Number(new URLSearchParams(location.search).get('runs') ?? 5);
+  configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
+
+  // 1-2. BagNet-33 at 224×224: a raw ORT-web session vs. the pool end to end (PNG blob in, result out).
+  // Runs alternate between the two, so both see the same machine; long tasks are watched throughout.
+  step('BagNet-33: raw onnxruntime-web vs. the pool');
+  // Inputs are made before the long-task watch starts: only the library's work is measured.
+  const image = await noisePng(224, 224, 1);
+  const samples: { file: string }[] = await (await fetch(new URL('../models/default/samples.json', import.meta.url))).json();
+  const blobs = await Promise.all(samples.slice(0, 16).map(async (s) =>
+    (await fetch(new URL(`../models/default/${s.file}`, import.meta.url))).blob()));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const longTasks: number[] = [];
+  const observer = new PerformanceObserver((list) => list.getEntries().forEach((e) => longTasks.push(e.duration)));
+  observer.observe({ type: 'longtask' });
+  const raw = rawOrtWorker();
+  const { threads } = await raw.call<{ threads: number }>({ type: 'load', modelUrl: new URL('model.onnx', RANDOM_BAGNET33).href, size: 224, channels: 3 });
+  results['ort_web_threads'] = threads;
+  await raw.call({ type: 'run' }); // warm-up
+  await classify(image, { model: RANDOM_BAGNET33, backend: 'wasm' }); // load + warm-up
+  const rawTimes: number[] = [];
+  const poolTimes: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    rawTimes.push((await raw.call<{ ms: number }>({ type: 'run' })).ms);
+    poolTimes.push(await timed(() => classify(image, { model: RANDOM_BAGNET33, backend: 'wasm' })));
+  }
+  await raw.call({ type: 'release' });
+  raw.terminate();
+  results['bagnet33_224_ort_web_ms'] = round(median(rawTimes));
+  results['bagnet33_224_pool_ms'] = round(median(poolTimes));
+  results['pool_over_raw_ratio'] = round(median(poolTimes) / median(rawTimes), 3);
+  disposePool();
+
+  step('pool, default model');
+  // 3. The shipped default model: one image, and 16 images one at a time vs. all at once.
+  configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
+  await classify(blobs[0]!, { model: DEFAULT_MODEL, backend: 'wasm' });
+  const single: number[] = [];
+  const singleTimings: Timings[] = [];
+  for (let i = 0; i < 4 * runs; i++) {
+    single.push(await timed(async () => singleTimings.push((await classify(blobs[i % 16]!, { model: DEFAULT_MODEL, backend: 'wasm' })).timings)));
+  }
+  results['default_model_pool_ms'] = round(median(single), 2);
+  results['default_model_decode_ms'] = round(median(singleTimings.map((t) => t.decodeMs)), 2);
+  results['default_model_inference_ms'] = round(median(singleTimings.map((t) => t.inferenceMs)), 2);
+  const oneByOne: number[] = [];
+  const together: number[] = [];
+  const batchTimings: Timings[] = [];
+  for (let round_ = 0; round_ < 2 * runs; round_++) {
+    oneByOne.push(await timed(async () => {
+      for (const blob of blobs) await classify(blob, { model: DEFAULT_MODEL, backend: 'wasm' });
+    }));
+    together.push(await timed(async () => {
+      const batch = await Promise.all(blobs.map((blob) => classify(blob, { model: DEFAULT_MODEL, backend: 'wasm' })));
+      batchTimings.push(...batch.map((r) => r.timings));
+    }));
+  }
+  const largest = Math.max(...batchTimings.map((t) => t.batchSize));
+  results['default_16_largest_batch'] = largest;
+  results['default_16_batch_inference_ms'] = round(median(batchTimings.filter((t) => t.batchSize === largest).map((t) => t.inferenceMs)), 2);
+  results['default_16_one_at_a_time_ms'] = round(median(oneByOne));
+  results['default_16_pooled_ms'] = round(median(together));
+  results['batching_speedup_16'] = round(median(oneByOne) / median(together), 2);
+  disposePool();
+
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  observer.disconnect();
+  results['main_thread_max_longtask_ms'] = round(Math.max(0, ...longTasks));
+  results['main_thread_longtasks'] = longTasks.length;
+  results['cross_origin_isolated'] = String(crossOriginIsolated);
+  results['hardware_concurrency'] = navigator.hardwareConcurrency;
+  return results;
+}
+
+declare global {
+  interface Window { benchResults?: Record<string, number | string>; benchError?: string }
+}
+
+run().then((results) => {
+  window.benchResults = results;
+  document.getElementById('status')!.textContent = JSON.stringify(results, null, 2);
+}, (error: unknown) => {
+  window.benchError = error instanceof Error ? `${error.message}\n${error.stack}` : String(error);
+  document.getElementById('status')!.textContent = window.benchError;
+});
