@@ -7,6 +7,7 @@ import { argmax, meanLogits } from '../src/core/evidence.js';
 import { loadManifest, type BagnetManifest } from '../src/core/manifest.js';
 import { pixelsToTensor } from '../src/core/preprocess.js';
 import { createSession, type ModelSession } from '../src/runtime/onnx.js';
+import { relativeError } from './helpers.js';
 
 interface Sample {
   file: string;
@@ -26,16 +27,6 @@ async function decodeRgba(url: URL): Promise<ImageData> {
   context.drawImage(bitmap, 0, 0);
   bitmap.close();
   return context.getImageData(0, 0, canvas.width, canvas.height);
-}
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
 }
 
 describe('default model in onnxruntime-web', () => {

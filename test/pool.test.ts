@@ -4,10 +4,24 @@
 import { expect } from '@esm-bundle/chai';
 import { BagnetError } from '../src/core/errors.js';
 import { meanLogits, softmax } from '../src/core/evidence.js';
-import { configure } from '../src/pool/config.js';
+import { configure, type PoolOptions } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.js';
 import type { ClassificationResult } from '../src/core/result.js';
 import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, settle, type Sample } from './helpers.js';
+
+/** Each test gets a fresh pool with `options`; returns the samples (filled in `before`). */
+function freshPoolPerTest(options: PoolOptions): Sample[] {
+  const samples: Sample[] = [];
+  before(async () => {
+    samples.push(...await loadSamples());
+  });
+  beforeEach(() => {
+    disposePool();
+    configure({ testHooks: true, sharedWorker: false, cache: 'bagnet-test-cache', ...options });
+  });
+  after(() => disposePool());
+  return samples;
+}
 
 function expectBagnetError(outcome: { ok: boolean; error?: unknown }, type: BagnetError['type']): BagnetError {
   expect(outcome.ok, 'expected a rejection').to.equal(false);
@@ -17,18 +31,7 @@ function expectBagnetError(outcome: { ok: boolean; error?: unknown }, type: Bagn
 }
 
 describe('classify() through the pool', () => {
-  let samples: Sample[];
-
-  before(async () => {
-    samples = await loadSamples();
-  });
-
-  beforeEach(() => {
-    disposePool();
-    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
-  });
-
-  after(() => disposePool());
+  const samples = freshPoolPerTest({ idleReleaseMs: 10_000 });
 
   it('returns the contract result, equal to the Python evaluation', async () => {
     const sample = samples[3]!;
@@ -157,15 +160,7 @@ describe('cancellation', () => {
 });
 
 describe('backend fallback', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-  });
-  beforeEach(() => {
-    disposePool();
-    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
-  });
-  after(() => disposePool());
+  const samples = freshPoolPerTest({ idleReleaseMs: 10_000 });
 
   it('auto falls back to WASM when a WebGPU run fails, retries the request and says so', async function () {
     this.timeout(300_000);
@@ -204,15 +199,7 @@ describe('backend fallback', () => {
 });
 
 describe('faults', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-  });
-  beforeEach(() => {
-    disposePool();
-    configure({ testHooks: true, idleReleaseMs: 0, sharedWorker: false, cache: 'bagnet-test-cache' });
-  });
-  after(() => disposePool());
+  const samples = freshPoolPerTest({ idleReleaseMs: 0 });
 
   it('a crashed worker rejects its pending requests with a typed error and is recreated', async () => {
     const sample = samples[1]!;
