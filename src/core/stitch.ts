@@ -1,0 +1,115 @@
+/**
+ * The exact full-resolution evidence map by shift-and-stitch. The authors' reference pads the
+ * normalised image with (q-1)/2 zeros on every side and runs each of the H×W q×q patches alone;
+ * pixel (y, x) gets the evidence of the patch centred on it. The patch-map network computes the
+ * patches whose top-left corner is a multiple of the stride in one pass, so running it on the
+ * stride² shifted crops of the padded image and interleaving the maps gives the same numbers.
+ * Shifts are ordered coarse to fine (stride, stride/2, …, 1) so the map can be shown as it sharpens.
+ */
+
+export interface ShiftLevel {
+  /** Pixels between known samples once this level is done. */
+  readonly level: number;
+  /** The new shifts (dy, dx) this level adds. */
+  readonly shifts: readonly (readonly [number, number])[];
+}
+
+/** Padding of the reference method: (q - 1) / 2 on every side (q is odd for every BagNet). */
+export function referencePadding(patchSize: number): number {
+  if (patchSize % 2 !== 1) throw new RangeError(`patch size must be odd, got ${patchSize}`);
+  return (patchSize - 1) / 2;
+}
+
+/** The shifts of each refinement level, for a power-of-two stride. */
+export function shiftLevels(stride: number): ShiftLevel[] {
+  if (!Number.isInteger(stride) || stride < 1 || (stride & (stride - 1)) !== 0) {
+    throw new RangeError(`stride must be a power of two, got ${stride}`);
+  }
+  const levels: ShiftLevel[] = [];
+  const done = new Set<string>();
+  for (let level = stride; level >= 1; level /= 2) {
+    const shifts: [number, number][] = [];
+    for (let dy = 0; dy < stride; dy += level) {
+      for (let dx = 0; dx < stride; dx += level) {
+        const key = `${dy},${dx}`;
+        if (!done.has(key)) {
+          done.add(key);
+          shifts.push([dy, dx]);
+        }
+      }
+    }
+    levels.push({ level, shifts });
+  }
+  return levels;
+}
+
+/**
+ * The crop every shift runs on: (H + 2p) × (W + 2p), taken at (dy, dx) from the image padded with
+ * p zeros on the top/left and p + stride - 1 on the bottom/right (so every crop has one shape and
+ * shifts batch together).
+ */
+export interface ShiftGeometry {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly patchSize: number;
+  readonly stride: number;
+}
+
+export function shiftCropSize(g: ShiftGeometry): { height: number; width: number } {
+  const p = referencePadding(g.patchSize);
+  return { height: g.height + 2 * p, width: g.width + 2 * p };
+}
+
+/** Copy the shifted crop of the zero-padded `chw` tensor into `out` (length C × cropH × cropW). */
+export function writeShiftCrop(chw: Float32Array, g: ShiftGeometry, dy: number, dx: number, out: Float32Array): void {
+  const p = referencePadding(g.patchSize);
+  const { height: cropH, width: cropW } = shiftCropSize(g);
+  out.fill(0);
+  for (let c = 0; c < g.channels; c++) {
+    for (let y = 0; y < cropH; y++) {
+      const sourceY = y + dy - p; // row of the unpadded image
+      if (sourceY < 0 || sourceY >= g.height) continue;
+      const sourceRow = (c * g.height + sourceY) * g.width;
+      const targetRow = (c * cropH + y) * cropW;
+      for (let x = 0; x < cropW; x++) {
+        const sourceX = x + dx - p;
+        if (sourceX >= 0 && sourceX < g.width) out[targetRow + x] = chw[sourceRow + sourceX]!;
+      }
+    }
+  }
+}
+
+/**
+ * Put one shift's cells into the dense map: cell (u, v) of shift (dy, dx) is the patch centred on
+ * pixel (dy + stride·u, dx + stride·v). `cells` is `[rows, cols, classes]`; only `keep` classes are
+ * stored, so `dense` is `[height, width, keep.length]`.
+ */
+export function stitchShift(dense: Float32Array, g: ShiftGeometry, dy: number, dx: number, cells: Float32Array,
+                            rows: number, cols: number, classes: number, keep: readonly number[]): void {
+  const k = keep.length;
+  for (let u = 0; u < rows; u++) {
+    const y = dy + g.stride * u;
+    if (y >= g.height) break;
+    for (let v = 0; v < cols; v++) {
+      const x = dx + g.stride * v;
+      if (x >= g.width) break;
+      const source = (u * cols + v) * classes;
+      const target = (y * g.width + x) * k;
+      for (let j = 0; j < k; j++) dense[target + j] = cells[source + keep[j]!]!;
+    }
+  }
+}
+
+/**
+ * One class of a partly computed map at refinement `level`: every pixel takes the value of the
+ * known sample at the top-left of its level×level block.
+ */
+export function levelView(dense: Float32Array, width: number, height: number, keepCount: number, slot: number, level: number): Float32Array {
+  const out = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const sy = y - (y % level);
+    for (let x = 0; x < width; x++) out[y * width + x] = dense[(sy * width + (x - (x % level))) * keepCount + slot]!;
+  }
+  return out;
+}

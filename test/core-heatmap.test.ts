@@ -1,0 +1,114 @@
+import { expect } from '@esm-bundle/chai';
+import { colormapLut, COLORMAPS } from '../src/core/colormap.js';
+import { absPercentile, applyThreshold, cellDrawBox, classMap, colorize, edgeMap, evidenceScale, filterSign } from '../src/core/heatmap.js';
+import { levelView, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../src/core/stitch.js';
+
+describe('heatmap maths', () => {
+  it('extracts one class of a [rows, cols, classes] map', () => {
+    const evidence = { rows: 1, cols: 2, classes: 3, data: new Float32Array([1, 2, 3, 4, 5, 6]) };
+    expect(Array.from(classMap(evidence, 1))).to.deep.equal([2, 5]);
+    expect(() => classMap(evidence, 3)).to.throw(RangeError);
+  });
+
+  it('percentiles interpolate like numpy (np.percentile(np.abs(x), p))', () => {
+    // np.percentile([1, 2, 3, 4], 99) == 3.97, np.percentile(abs([-5, 1, 2]), 50) == 2
+    expect(absPercentile([1, -2, 3, 4], 99)).to.be.closeTo(3.97, 1e-12);
+    expect(absPercentile([-5, 1, 2], 50)).to.equal(2);
+    expect(evidenceScale([0, 0, 0])).to.equal(1);
+    expect(evidenceScale([1, 2, 3], { scale: 10 })).to.equal(10);
+  });
+
+  it('filters by sign and thresholds (clip and binary)', () => {
+    expect(Array.from(filterSign([-2, 1, 0, 3], 'positive'))).to.deep.equal([0, 1, 0, 3]);
+    expect(Array.from(filterSign([-2, 1, 0, 3], 'negative'))).to.deep.equal([-2, 0, 0, 0]);
+    expect(Array.from(applyThreshold([-2, 0.5, 1, -0.2], 1, 'clip'))).to.deep.equal([-2, 0, 1, 0]);
+    expect(Array.from(applyThreshold([-2, 0.5, 1, -0.2], 1, 'binary'))).to.deep.equal([-1, 0, 1, 0]);
+  });
+
+  it('colours a diverging map with white at zero, blue below and red above', () => {
+    const rgba = colorize([-1, 0, 1], { scale: 1, colormap: 'rdbu', opacity: 1, alpha: 'uniform' });
+    expect(Array.from(rgba.slice(0, 4))).to.deep.equal([5, 48, 97, 255]); // #053061
+    expect(Array.from(rgba.slice(4, 8))).to.deep.equal([247, 247, 247, 255]); // #f7f7f7
+    expect(Array.from(rgba.slice(8, 12))).to.deep.equal([103, 0, 31, 255]); // #67001f
+    const faded = colorize([0, 0.5, -1], { scale: 1, colormap: 'rdbu', opacity: 0.8, alpha: 'magnitude' });
+    expect([faded[3], faded[7], faded[11]]).to.deep.equal([0, 102, 204]);
+    for (const name of COLORMAPS) expect(colormapLut(name)).to.have.length(765);
+  });
+
+  it('finds edges where the image changes', () => {
+    // A 6×6 image: left half black, right half white → edges only in the middle columns.
+    const rgba = new Uint8ClampedArray(6 * 6 * 4);
+    for (let i = 0; i < 36; i++) rgba.fill(i % 6 >= 3 ? 255 : 0, i * 4, i * 4 + 3);
+    const edges = edgeMap(rgba, 6, 6);
+    expect(edges[2 * 6 + 0]).to.equal(0);
+    expect(edges[2 * 6 + 2]).to.equal(1);
+    expect(edges[2 * 6 + 3]).to.equal(1);
+    expect(edges[2 * 6 + 5]).to.equal(0);
+  });
+
+  it('draws a cell as a stride-sized block centred on its patch', () => {
+    expect(cellDrawBox(0, 0, { patchSize: 13, stride: 2, offset: 0 })).to.deep.equal({ x: 5.5, y: 5.5, width: 2, height: 2 });
+    expect(cellDrawBox(1, 2, { patchSize: 33, stride: 8, offset: 0 })).to.deep.equal({ x: 28.5, y: 20.5, width: 8, height: 8 });
+  });
+});
+
+describe('shift-and-stitch', () => {
+  it('orders shifts coarse to fine, each once', () => {
+    const levels = shiftLevels(8);
+    expect(levels.map((l) => [l.level, l.shifts.length])).to.deep.equal([[8, 1], [4, 3], [2, 12], [1, 48]]);
+    expect(levels[1]!.shifts).to.deep.equal([[0, 4], [4, 0], [4, 4]]);
+    expect(() => shiftLevels(3)).to.throw(RangeError);
+  });
+
+  it('equals a brute-force patch-by-patch computation for a linear patch model', () => {
+    // A "BagNet" whose patch logit is a fixed q×q filter: stride-s valid correlation. Its exact map
+    // is that filter centred on every pixel of the zero-padded image, computed directly below.
+    const g: ShiftGeometry = { channels: 2, height: 11, width: 9, patchSize: 5, stride: 4 };
+    const q = g.patchSize;
+    const p = 2;
+    const image = Float32Array.from({ length: g.channels * g.height * g.width }, (_, i) => Math.sin(i * 1.7) + (i % 5));
+    const weights = Float32Array.from({ length: g.channels * q * q }, (_, i) => Math.cos(i * 0.9));
+    const patchLogit = (source: Float32Array, h: number, w: number, top: number, left: number) => {
+      let sum = 0;
+      for (let c = 0; c < g.channels; c++) {
+        for (let y = 0; y < q; y++) {
+          for (let x = 0; x < q; x++) sum += weights[(c * q + y) * q + x]! * source[(c * h + top + y) * w + left + x]!;
+        }
+      }
+      return sum;
+    };
+    const network = (crop: Float32Array, h: number, w: number) => {
+      const rows = Math.floor((h - q) / g.stride) + 1;
+      const cols = Math.floor((w - q) / g.stride) + 1;
+      const out = new Float32Array(rows * cols);
+      for (let u = 0; u < rows; u++) for (let v = 0; v < cols; v++) out[u * cols + v] = patchLogit(crop, h, w, g.stride * u, g.stride * v);
+      return { out, rows, cols };
+    };
+    const { height: ch, width: cw } = shiftCropSize(g);
+    expect([ch, cw]).to.deep.equal([15, 13]);
+    const dense = new Float32Array(g.height * g.width).fill(Number.NaN);
+    const crop = new Float32Array(g.channels * ch * cw);
+    for (const { shifts } of shiftLevels(g.stride)) {
+      for (const [dy, dx] of shifts) {
+        writeShiftCrop(image, g, dy, dx, crop);
+        const { out, rows, cols } = network(crop, ch, cw);
+        stitchShift(dense, g, dy, dx, out, rows, cols, 1, [0]);
+      }
+    }
+    // Brute force: pad with p zeros and evaluate the patch centred on every pixel.
+    const ph = g.height + 2 * p;
+    const pw = g.width + 2 * p;
+    const padded = new Float32Array(g.channels * ph * pw);
+    for (let c = 0; c < g.channels; c++) {
+      for (let y = 0; y < g.height; y++) {
+        for (let x = 0; x < g.width; x++) padded[(c * ph + y + p) * pw + x + p] = image[(c * g.height + y) * g.width + x]!;
+      }
+    }
+    for (let y = 0; y < g.height; y++) {
+      for (let x = 0; x < g.width; x++) expect(dense[y * g.width + x]).to.be.closeTo(patchLogit(padded, ph, pw, y, x), 1e-4);
+    }
+    // A coarse level shows the known samples in blocks.
+    const view = levelView(dense, g.width, g.height, 1, 0, 4);
+    expect(view[5 * g.width + 6]).to.equal(dense[4 * g.width + 4]);
+  });
+});
