@@ -41,6 +41,8 @@ export type ToWorker =
   | { readonly type: 'prepare'; readonly id: number; readonly requestId: number; readonly source: ImageSourceMessage;
       readonly input: ManifestInput; readonly patchSize: number }
   | { readonly type: 'run'; readonly id: number; readonly key: string; readonly requestIds: readonly number[] }
+  | { readonly type: 'dense'; readonly id: number; readonly key: string; readonly requestId: number; readonly keep: readonly number[] }
+  | { readonly type: 'cancel'; readonly requestId: number }
   | { readonly type: 'discard'; readonly requestIds: readonly number[] }
   | { readonly type: 'stats'; readonly id: number }
   | { readonly type: 'test-hook'; readonly id: number; readonly action: TestHookAction }
@@ -86,6 +88,17 @@ export interface RunResult {
   readonly inferenceMs: number;
 }
 
+/** The exact full-resolution map: `[height, width, keep.length]` over the model input's pixels. */
+export interface DenseResult {
+  readonly map: Float32Array;
+  readonly height: number;
+  readonly width: number;
+  readonly keep: readonly number[];
+  readonly runs: number;
+  readonly backend: ConcreteBackendName;
+  readonly ms: number;
+}
+
 export interface WorkerStats {
   readonly sessions: number;
   readonly models: readonly { readonly key: string; readonly backend: ConcreteBackendName; readonly refs: number; readonly runs: number }[];
@@ -99,6 +112,7 @@ export type FromWorker =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly type: 'progress'; readonly id: number; readonly phase: ProgressPhase; readonly loaded: number; readonly total: number }
+  | { readonly type: 'dense-level'; readonly id: number; readonly level: number; readonly map: Float32Array; readonly runs: number }
   | { readonly type: 'backend'; readonly key: string; readonly requested: BackendPreference; readonly actual: ConcreteBackendName; readonly reason: string };
 
 export type ProgressPhase = 'download' | 'cache' | 'compile';
@@ -133,6 +147,9 @@ export function isToWorker(v: unknown): v is ToWorker {
     case 'prepare': return isId(v['id']) && isId(v['requestId']) && isImageSource(v['source']) && isRec(v['input'])
       && isId(v['patchSize']);
     case 'run': return isId(v['id']) && isStr(v['key']) && isIdList(v['requestIds']);
+    case 'dense': return isId(v['id']) && isStr(v['key']) && isId(v['requestId']) && Array.isArray(v['keep'])
+      && (v['keep'] as unknown[]).length > 0 && (v['keep'] as unknown[]).length <= 64 && (v['keep'] as unknown[]).every(isId);
+    case 'cancel': return isId(v['requestId']);
     case 'discard': return isIdList(v['requestIds']);
     case 'stats': return isId(v['id']);
     case 'test-hook': return isId(v['id']) && TEST_HOOK_ACTIONS.includes(v['action'] as TestHookAction);
@@ -148,6 +165,7 @@ export function isFromWorker(v: unknown): v is FromWorker {
     case 'reply': return isId(v['id']) && (v['ok'] === true || (v['ok'] === false && isRec(v['error'])));
     case 'progress': return isId(v['id']) && isStr(v['phase']) && typeof v['loaded'] === 'number' && typeof v['total'] === 'number';
     case 'backend': return isStr(v['key']) && isStr(v['actual']);
+    case 'dense-level': return isId(v['id']) && isId(v['level']) && v['map'] instanceof Float32Array && isId(v['runs']);
     default: return false;
   }
 }

@@ -9,6 +9,7 @@ type Pending = {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   onProgress?: ((phase: ProgressPhase, loaded: number, total: number) => void) | undefined;
+  onLevel?: ((level: number, map: Float32Array, runs: number) => void) | undefined;
 };
 
 /** Distributive Omit, so each message variant keeps its own fields. */
@@ -71,11 +72,12 @@ export class WorkerConnection {
     return this.#closed;
   }
 
-  request<T>(message: RequestMessage, options: { transfer?: Transferable[]; onProgress?: Pending['onProgress'] } = {}): Promise<T> {
+  request<T>(message: RequestMessage,
+             options: { transfer?: Transferable[]; onProgress?: Pending['onProgress']; onLevel?: Pending['onLevel'] } = {}): Promise<T> {
     if (this.#closed) return Promise.reject(this.#closedError ?? new BagnetError('inference', 'The inference worker is gone'));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: options.onProgress });
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: options.onProgress, onLevel: options.onLevel });
       try {
         this.#post({ ...message, id } as ToWorker, options.transfer ?? []);
       } catch (cause) {
@@ -94,6 +96,9 @@ export class WorkerConnection {
     switch (data.type) {
       case 'progress':
         this.#pending.get(data.id)?.onProgress?.(data.phase, data.loaded, data.total);
+        return;
+      case 'dense-level':
+        this.#pending.get(data.id)?.onLevel?.(data.level, data.map, data.runs);
         return;
       case 'backend':
         this.events.onBackend(data);

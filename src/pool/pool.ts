@@ -8,7 +8,7 @@ import { abortError, BagnetError } from '../core/errors.js';
 import { topK } from '../core/evidence.js';
 import { loadManifest, ManifestError, type BagnetManifest } from '../core/manifest.js';
 import type {
-  BackendPreference, ConcreteBackendName, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
+  BackendPreference, ConcreteBackendName, DenseResult, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
 } from '../core/protocol.js';
 import { BACKEND_PREFERENCES, type TestHookAction } from '../core/protocol.js';
 import type { ClassificationResult } from '../core/result.js';
@@ -58,6 +58,40 @@ export interface ModelLease {
   readonly manifest: BagnetManifest;
   readonly backend: ConcreteBackendName;
   release(): void;
+}
+
+export interface ExactEvidenceOptions extends Omit<ClassifyOptions, 'topK' | 'priority'> {
+  /** Classes whose maps to compute (e.g. the target and the top classes). */
+  readonly classes: readonly number[];
+  readonly onLevel?: (partial: ExactEvidenceLevel) => void;
+}
+
+export interface ExactEvidenceLevel {
+  readonly level: number;
+  /** `[height, width, classes.length]`, complete at this level's resolution. */
+  readonly data: Float32Array;
+  readonly height: number;
+  readonly width: number;
+  readonly classes: readonly number[];
+  readonly runs: number;
+}
+
+export interface ExactEvidence {
+  /** `[height, width, classes.length]`: pixel (y, x) holds the evidence of the patch centred on it. */
+  readonly data: Float32Array;
+  readonly height: number;
+  readonly width: number;
+  readonly classes: readonly number[];
+  readonly patchSize: number;
+  readonly stride: number;
+  readonly runs: number;
+  readonly backend: ConcreteBackendName;
+  readonly ms: number;
+  readonly input: ClassificationResult['input'];
+}
+
+function inputInfo(prepared: PreparedImage): ClassificationResult['input'] {
+  return { imageWidth: prepared.imageWidth, imageHeight: prepared.imageHeight, downscale: prepared.downscale, plan: prepared.plan };
 }
 
 interface ModelEntry {
@@ -254,27 +288,8 @@ export class InferencePool extends EventTarget {
   async classify(image: ImageInput, options: ClassifyOptions): Promise<ClassificationResult> {
     const started = performance.now();
     const { signal } = options;
-    if (signal?.aborted) throw abortError(signal.reason);
-    const lease = await this.acquire(options.model, options.backend ?? 'auto', options.precision ?? 'fp32',
-      options.onProgress, signal);
-    try {
-      const entry = this.#models.get(`${lease.manifest.url}|${options.backend ?? 'auto'}|${options.precision ?? 'fp32'}`);
-      if (!entry) throw new BagnetError('inference', 'The inference worker restarted while the model was loading; try again');
-      const { manifest } = lease;
-      const { source, transfer } = await raceAbort(toSourceMessage(image), signal);
-      const requestId = this.#nextRequestId++;
-      const preparing = entry.connection.request<PreparedImage>(
-        { type: 'prepare', requestId, source, input: manifest.input, patchSize: manifest.patchSize }, { transfer });
-      this.#preparing.set(entry.key, (this.#preparing.get(entry.key) ?? 0) + 1);
-      let prepared: PreparedImage;
-      try {
-        prepared = await raceAbort(preparing, signal);
-      } catch (error) {
-        // Failed, or aborted while decoding: free the tensor once it exists; stop holding batches for it.
-        preparing.then(() => entry.connection.notify({ type: 'discard', requestIds: [requestId] }), () => undefined)
-          .finally(() => this.#donePreparing(entry.key));
-        throw error;
-      }
+    return this.#withModel(options, async (entry, manifest) => {
+      const { requestId, prepared } = await this.#prepare(entry, manifest, image, signal);
       const queuedAt = performance.now();
       const { output, run, dispatchedAt } = await this.#enqueue(entry, requestId, prepared, options.priority ?? 0, signal);
       const k = Math.max(1, Math.floor(options.topK ?? 5));
@@ -295,10 +310,70 @@ export class InferencePool extends EventTarget {
           batchSize: run.batchSize,
         },
         model: { url: manifest.url ?? String(options.model), name: manifest.name, labels: manifest.labels },
-        input: { imageWidth: prepared.imageWidth, imageHeight: prepared.imageHeight, downscale: prepared.downscale, plan: prepared.plan },
+        input: inputInfo(prepared),
       };
+    });
+  }
+
+  /**
+   * The exact full-resolution evidence map of `classes` for an image: what the authors' reference
+   * computes patch by patch, here by shift-and-stitch in the worker. `onLevel` receives the map as it
+   * sharpens (level = stride, stride/2, …, 1).
+   */
+  async exactEvidence(image: ImageInput, options: ExactEvidenceOptions): Promise<ExactEvidence> {
+    const { signal } = options;
+    return this.#withModel(options, async (entry, manifest) => {
+      const { requestId, prepared } = await this.#prepare(entry, manifest, image, signal);
+      this.#donePreparing(entry.key); // not a batch candidate: never hold batches for it
+      const [, , height, width] = prepared.dims;
+      const job = entry.connection.request<DenseResult>({ type: 'dense', key: entry.key, requestId, keep: [...options.classes] }, {
+        onLevel: (level, map, runs) => options.onLevel?.({ level, data: map, height, width, classes: options.classes, runs }),
+      });
+      const onAbort = () => entry.connection.notify({ type: 'cancel', requestId });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const result = await raceAbort(job, signal);
+        return {
+          data: result.map, height, width, classes: [...options.classes], runs: result.runs, backend: result.backend, ms: result.ms,
+          patchSize: manifest.patchSize, stride: manifest.stride, input: inputInfo(prepared),
+        };
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    });
+  }
+
+  /** Hold the model for the duration of `work` (loading it first if needed). */
+  async #withModel<T>(options: ClassifyOptions | ExactEvidenceOptions,
+                      work: (entry: ModelEntry, manifest: BagnetManifest) => Promise<T>): Promise<T> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal.reason);
+    const backend = options.backend ?? 'auto';
+    const precision = options.precision ?? 'fp32';
+    const lease = await this.acquire(options.model, backend, precision, options.onProgress, signal);
+    try {
+      const entry = this.#models.get(`${lease.manifest.url}|${backend}|${precision}`);
+      if (!entry) throw new BagnetError('inference', 'The inference worker restarted while the model was loading; try again');
+      return await work(entry, lease.manifest);
     } finally {
       lease.release();
+    }
+  }
+
+  /** Decode and preprocess `image` in the worker; the tensor stays there under `requestId`. */
+  async #prepare(entry: ModelEntry, manifest: BagnetManifest, image: ImageInput, signal: AbortSignal | undefined) {
+    const { source, transfer } = await raceAbort(toSourceMessage(image), signal);
+    const requestId = this.#nextRequestId++;
+    const preparing = entry.connection.request<PreparedImage>(
+      { type: 'prepare', requestId, source, input: manifest.input, patchSize: manifest.patchSize }, { transfer });
+    this.#preparing.set(entry.key, (this.#preparing.get(entry.key) ?? 0) + 1);
+    try {
+      return { requestId, prepared: await raceAbort(preparing, signal) };
+    } catch (error) {
+      // Failed, or aborted while decoding: free the tensor once it exists; stop holding batches for it.
+      preparing.then(() => entry.connection.notify({ type: 'discard', requestIds: [requestId] }), () => undefined)
+        .finally(() => this.#donePreparing(entry.key));
+      throw error;
     }
   }
 

@@ -24,6 +24,9 @@ let settings: WorkerSettings | null = null;
 let host: ModelHost | null = null;
 const endpoints = new Map<PortId, Endpoint>();
 const prepared = new Map<string, DecodedTensor>();
+/** Exact-map jobs asked to stop (checked between their batches). */
+const cancelled = new Set<string>();
+const denseRunning = new Set<string>();
 let nextPortId = 1;
 
 const preparedKey = (port: PortId, requestId: number) => `${port}:${requestId}`;
@@ -92,6 +95,29 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       const result: RunResult = await getHost().run(message.key, message.requestIds, data, dims);
       const transfer = result.outputs.flatMap((o) => [o.patchLogits.buffer, o.logits.buffer] as Transferable[]);
       return reply(message.id, result, transfer);
+    }
+    case 'dense': {
+      const key = preparedKey(port, message.requestId);
+      const tensor = prepared.get(key);
+      prepared.delete(key);
+      if (!tensor) throw new BagnetError('inference', 'The exact map refers to an image that was never prepared or already used');
+      denseRunning.add(key);
+      try {
+        const result = await getHost().dense(message.key, tensor.data, tensor.dims, message.keep, {
+          maxBatchPixels: 400_000,
+          cancelled: () => cancelled.has(key),
+          onLevel: (level, map, runs) => endpoint.postMessage({ type: 'dense-level', id: message.id, level, map, runs }, [map.buffer]),
+        });
+        return reply(message.id, result, [result.map.buffer]);
+      } finally {
+        denseRunning.delete(key);
+        cancelled.delete(key);
+      }
+    }
+    case 'cancel': {
+      const key = preparedKey(port, message.requestId);
+      if (denseRunning.has(key)) cancelled.add(key);
+      return;
     }
     case 'discard':
       for (const id of message.requestIds) prepared.delete(preparedKey(port, id));

@@ -5,10 +5,13 @@
  */
 import { BagnetError } from '../core/errors.js';
 import { meanLogits } from '../core/evidence.js';
-import type { BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult } from '../core/protocol.js';
+import type {
+  BackendPreference, ConcreteBackendName, DenseResult, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
+} from '../core/protocol.js';
 import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
+import { shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
 import { fetchModelBytes } from './model-bytes.js';
 
 export type PortId = number;
@@ -175,29 +178,75 @@ export class ModelHost {
     this.onBackendChange({ key: model.key, requested: model.requested, actual: 'wasm', reason });
   }
 
-  /** Run a batch (tensors of identical dims, concatenated) and split the output per request. */
-  run(key: string, requestIds: readonly number[], batch: Float32Array, dims: [number, number, number, number]): Promise<RunResult> {
+  /** One queued run on the model's session (runs of a session never overlap). */
+  #enqueueRun(key: string, batch: Float32Array, dims: [number, number, number, number]) {
     const model = this.#models.get(key);
     if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
-    const job = model.queue.then(async (): Promise<RunResult> => {
+    const job = model.queue.then(async () => {
       if (model.session.backend === 'webgpu' && isWebgpuDeviceLost() && model.requested === 'auto' && model.bytes) {
         await this.#switchToWasm(model, 'the WebGPU device was lost');
       }
       const started = performance.now();
-      const { data, dims: outDims } = await this.#runOn(model, batch, dims);
-      const inferenceMs = performance.now() - started;
+      const output = await this.#runOn(model, batch, dims);
       model.runs++;
-      const [n, rows, cols, classes] = outDims;
-      const perImage = rows * cols * classes;
-      const outputs: RunOutput[] = requestIds.map((requestId, i) => {
-        const patchLogits = data.slice(i * perImage, (i + 1) * perImage);
-        return { requestId, rows, cols, classes, patchLogits, logits: Float32Array.from(meanLogits(patchLogits, rows * cols, classes)) };
-      });
-      if (n !== requestIds.length) throw new BagnetError('inference', `The model returned ${n} results for ${requestIds.length} images`);
-      return { outputs, backend: model.session.backend, batchSize: n, inferenceMs };
+      return { ...output, backend: model.session.backend, inferenceMs: performance.now() - started };
     });
     model.queue = job.catch(() => undefined);
     return job;
+  }
+
+  /** Run a batch (tensors of identical dims, concatenated) and split the output per request. */
+  async run(key: string, requestIds: readonly number[], batch: Float32Array, dims: [number, number, number, number]): Promise<RunResult> {
+    const { data, dims: outDims, backend, inferenceMs } = await this.#enqueueRun(key, batch, dims);
+    const [n, rows, cols, classes] = outDims;
+    if (n !== requestIds.length) throw new BagnetError('inference', `The model returned ${n} results for ${requestIds.length} images`);
+    const perImage = rows * cols * classes;
+    const outputs: RunOutput[] = requestIds.map((requestId, i) => {
+      const patchLogits = data.slice(i * perImage, (i + 1) * perImage);
+      return { requestId, rows, cols, classes, patchLogits, logits: Float32Array.from(meanLogits(patchLogits, rows * cols, classes)) };
+    });
+    return { outputs, backend, batchSize: n, inferenceMs };
+  }
+
+  /**
+   * The exact full-resolution map of `keep` classes for one preprocessed image (C×H×W), by
+   * shift-and-stitch, level by level (stride → 1). Each level's runs are batched; other requests
+   * for the session run between batches. `onLevel` gets a copy of the map after each level.
+   */
+  async dense(key: string, image: Float32Array, dims: readonly [number, number, number, number], keep: readonly number[],
+              options: { maxBatchPixels: number; cancelled: () => boolean;
+                         onLevel: (level: number, map: Float32Array, runs: number) => void }): Promise<DenseResult> {
+    const model = this.#models.get(key);
+    if (!model) throw new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)');
+    const [, channels, height, width] = dims;
+    const geometry: ShiftGeometry = { channels, height, width, patchSize: model.manifest.patchSize, stride: model.manifest.stride };
+    for (const k of keep) {
+      if (!Number.isInteger(k) || k < 0 || k >= model.classes) throw new BagnetError('inference', `Class ${k} is out of range (the model has ${model.classes} classes)`);
+    }
+    const crop = shiftCropSize(geometry);
+    const cropSize = channels * crop.height * crop.width;
+    const perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (crop.height * crop.width))));
+    const map = new Float32Array(height * width * keep.length);
+    const started = performance.now();
+    let runs = 0;
+    let backend = model.session.backend;
+    for (const { level, shifts } of shiftLevels(geometry.stride)) {
+      for (let start = 0; start < shifts.length; start += perBatch) {
+        if (options.cancelled()) throw new BagnetError('aborted', 'The exact heatmap was cancelled');
+        const group = shifts.slice(start, start + perBatch);
+        const batch = new Float32Array(cropSize * group.length);
+        group.forEach(([dy, dx], i) => writeShiftCrop(image, geometry, dy, dx, batch.subarray(i * cropSize, (i + 1) * cropSize)));
+        const out = await this.#enqueueRun(key, batch, [group.length, channels, crop.height, crop.width]);
+        backend = out.backend;
+        runs++;
+        const [, rows, cols, classes] = out.dims;
+        const perImage = rows * cols * classes;
+        group.forEach(([dy, dx], i) => stitchShift(map, geometry, dy, dx, out.data.subarray(i * perImage, (i + 1) * perImage),
+          rows, cols, classes, keep));
+      }
+      options.onLevel(level, map.slice(), runs);
+    }
+    return { map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started };
   }
 
   unload(port: PortId, key: string): void {

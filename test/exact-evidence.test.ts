@@ -1,0 +1,106 @@
+/**
+ * The exact full-resolution map equals the authors' patch-by-patch reference: every q×q patch of
+ * the zero-padded normalised image run alone (computed here independently, with onnxruntime-web).
+ */
+import { expect } from '@esm-bundle/chai';
+import { loadManifest, type BagnetManifest } from '../src/core/manifest.js';
+import { pixelsToTensor } from '../src/core/preprocess.js';
+import { configure } from '../src/pool/config.js';
+import { classify, disposePool, getPool, type ExactEvidenceLevel } from '../src/pool/pool.js';
+import { createSession } from '../src/runtime/onnx.js';
+import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError } from './helpers.js';
+
+async function imageDataOf(url: string): Promise<ImageData> {
+  const bitmap = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+  context.drawImage(bitmap, 0, 0);
+  return context.getImageData(0, 0, bitmap.width, bitmap.height);
+}
+
+/** Run every q×q patch of the zero-padded normalised image alone; returns [H, W, classes.length]. */
+async function bruteForce(manifest: BagnetManifest, image: ImageData, classes: number[]): Promise<Float32Array> {
+  const { channels } = manifest.input;
+  const q = manifest.patchSize;
+  const p = (q - 1) / 2;
+  const { width: w, height: h } = image;
+  const chw = pixelsToTensor(image.data, w, h, manifest.input);
+  const session = await createSession(new Uint8Array(await (await fetch(manifest.files.fp32.url)).arrayBuffer()), 'wasm');
+  const out = new Float32Array(h * w * classes.length);
+  const rowBatch = new Float32Array(w * channels * q * q);
+  for (let y = 0; y < h; y++) {
+    // One batch per image row: the W patches centred on that row.
+    rowBatch.fill(0);
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < channels; c++) {
+        for (let i = 0; i < q; i++) {
+          for (let j = 0; j < q; j++) {
+            const sy = y - p + i;
+            const sx = x - p + j;
+            if (sy >= 0 && sy < h && sx >= 0 && sx < w) rowBatch[((x * channels + c) * q + i) * q + j] = chw[(c * h + sy) * w + sx]!;
+          }
+        }
+      }
+    }
+    const { data, dims } = await session.run(rowBatch, [w, channels, q, q]);
+    expect([dims[1], dims[2]]).to.deep.equal([1, 1]);
+    for (let x = 0; x < w; x++) classes.forEach((k, j) => { out[(y * w + x) * classes.length + j] = data[x * dims[3] + k]!; });
+  }
+  await session.release();
+  return out;
+}
+
+describe('exact full-resolution evidence', () => {
+  beforeEach(() => {
+    disposePool();
+    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
+  });
+  after(() => disposePool());
+
+  it('equals the patch-by-patch reference for the default model, level by level', async function () {
+    this.timeout(300_000);
+    const manifest = await loadManifest(DEFAULT_MODEL);
+    const [sample] = await loadSamples();
+    const image = await imageDataOf(sample!.url);
+    const classes = [sample!.labelIndex, 3, 7];
+    const levels: ExactEvidenceLevel[] = [];
+    const exact = await getPool().exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes, onLevel: (l) => levels.push(l) });
+    expect([exact.height, exact.width]).to.deep.equal([28, 28]);
+    expect(levels.map((l) => l.level)).to.deep.equal([2, 1]);
+    const reference = await bruteForce(manifest, image, classes);
+    expect(relativeError(exact.data, reference)).to.be.at.most(1e-4);
+    expect(relativeError(levels.at(-1)!.data, reference)).to.be.at.most(1e-4);
+    // The classification's own cells are the exact map at their patch centres (offset 0, centre at 6 + 2u).
+    const result = await classify(image, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const { rows, cols, classes: n, data } = result.evidence;
+    for (let u = 0; u < rows; u++) {
+      for (let v = 0; v < cols; v++) {
+        const centre = ((6 + 2 * u) * 28 + 6 + 2 * v) * classes.length;
+        expect(data[(u * cols + v) * n + classes[0]!]).to.be.closeTo(exact.data[centre]!, 1e-3);
+      }
+    }
+  });
+
+  it('equals the patch-by-patch reference for a BagNet-33 (random weights) on a small image', async function () {
+    this.timeout(600_000);
+    const manifest = await loadManifest(NARROW_MODEL);
+    const image = noiseImage(36, 40, 11);
+    const classes = [0, 4];
+    const levels: number[] = [];
+    const exact = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
+    expect(levels).to.deep.equal([8, 4, 2, 1]);
+    expect(exact.runs).to.be.below(64); // shifts are batched
+    expect(relativeError(exact.data, await bruteForce(manifest, image, classes))).to.be.at.most(1e-4);
+  });
+
+  it('can be cancelled between batches', async () => {
+    const controller = new AbortController();
+    const pending = getPool().exactEvidence(noiseImage(300, 300, 2), {
+      model: NARROW_MODEL, backend: 'wasm', classes: [1], signal: controller.signal,
+      onLevel: () => controller.abort(),
+    });
+    const error = await pending.then(() => null, (e: unknown) => e);
+    expect((error as { type?: string }).type).to.equal('aborted');
+    // The session is free again.
+    expect((await classify(noiseImage(40, 40, 1), { model: NARROW_MODEL, backend: 'wasm' })).evidence.rows).to.equal(1);
+  });
+});
