@@ -11,7 +11,7 @@ from PIL import Image
 from bagnet_tools.arch import build, receptive_field
 from bagnet_tools.fashion import LABELS, fashion_config, load_split, normalise
 from bagnet_tools.ort_node import run_onnx
-from bagnet_tools.train_fashion import main as train
+from bagnet_tools.train_fashion import finalize, main as train
 from conftest import MODELS_DIR, randomize, relative_error
 
 DEFAULT = MODELS_DIR / "default"
@@ -48,6 +48,9 @@ def test_training_script_runs_and_records_its_recipe(tmp_path):
     assert saved["top1_test"] == metrics["top1_test"] and saved["test_images"] == 10000
     assert saved["recipe"]["seed"] == 0 and saved["config"]["kernel3"] == [1, 1, 0]
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+    assert "top1_val_before_bn_recalibration" in saved and saved["bn_recalibration_images"] == 512
+    # Finalising again starts from the trained weights: same numbers.
+    assert finalize(tmp_path)["top1_test"] == metrics["top1_test"]
     checkpoint = torch.load(tmp_path / "checkpoint.pt")
     model = build(fashion_config(9))
     model.load_state_dict(checkpoint["state_dict"])
