@@ -197,6 +197,8 @@ def finalize(run: Path) -> dict:
     test_images, test_labels = load_split("test")
     order = np.random.default_rng(args["seed"]).permutation(len(train_images))
     val_idx, fit_idx = order[:args["val_size"]], order[args["val_size"]:]
+    if args.get("limit_train"):
+        fit_idx = fit_idx[:args["limit_train"]]
     val_x, val_y = torch.from_numpy(train_images[val_idx].copy()), torch.from_numpy(train_labels[val_idx])
     test_x, test_y = torch.from_numpy(test_images.copy()), torch.from_numpy(test_labels)
     before = evaluate(model, val_x, val_y, "cpu")
