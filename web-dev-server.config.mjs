@@ -1,4 +1,5 @@
 // `npm start`: the demo page, served cross-origin isolated so onnxruntime-web can use threads.
+import { fileURLToPath } from 'node:url';
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { crossOriginIsolation, typescriptSources } from './scripts/server-options.mjs';
 
@@ -8,7 +9,7 @@ export default {
   hostname: process.env.HOST ?? '127.0.0.1',
   nodeResolve: true,
   appIndex: 'demo/index.html',
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022' })],
+  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) })],
   middleware: [
     crossOriginIsolation,
     typescriptSources(),

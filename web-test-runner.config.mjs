@@ -1,4 +1,5 @@
 // Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides).
+import { fileURLToPath } from 'node:url';
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import {
@@ -9,7 +10,7 @@ export default {
   files: ['test/**/*.test.ts', '!test/no-webgpu/**'],
   nodeResolve: true,
   concurrency: 1,
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022' })],
+  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) })],
   middleware: [requestCounter(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
   browsers: [chromeLauncher({ launchOptions: { executablePath: chromiumPath(), args: chromiumArgs } })],
   groups: [

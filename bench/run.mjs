@@ -58,7 +58,7 @@ log('Chromium');
 const server = await startDevServer({
   config: {
     rootDir: root, port: 0, hostname: '127.0.0.1', nodeResolve: true,
-    plugins: [esbuildPlugin({ ts: true, target: 'es2022' })],
+    plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: join(root, 'tsconfig.json') })],
     middleware: [crossOriginIsolation, typescriptSources(root)],
   },
   readCliArgs: false, readFileConfig: false, logStartMessage: false,

@@ -1,0 +1,69 @@
+/**
+ * The elements' events (contract names). All bubble and cross shadow roots (`composed`), so a page
+ * can listen on `document` or on any ancestor.
+ */
+import type { BagnetErrorType } from '../../core/errors.js';
+import type { BackendPreference, ConcreteBackendName, ProgressPhase } from '../../core/protocol.js';
+import type { ClassificationResult } from '../../core/result.js';
+
+export interface BagnetProgressDetail {
+  readonly phase: ProgressPhase;
+  readonly loaded: number;
+  readonly total: number;
+}
+
+export interface BagnetLoadDetail {
+  readonly model: string;
+  readonly backend: ConcreteBackendName;
+}
+
+export interface BagnetBackendDetail {
+  readonly requested: BackendPreference;
+  readonly actual: ConcreteBackendName;
+  readonly reason: string;
+}
+
+export type BagnetResultDetail = ClassificationResult;
+
+export interface BagnetErrorDetail {
+  readonly type: BagnetErrorType;
+  readonly message: string;
+  readonly cause: unknown;
+}
+
+/** Extra events of `<bagnet-heatmap>`. */
+export interface BagnetRefineDetail {
+  /** Pixels between computed samples: stride, stride/2, …, 1 (exact). */
+  readonly level: number;
+  readonly final: boolean;
+}
+
+export interface BagnetPatchDetail {
+  /** The patch under the pointer (or pinned), in model-input pixels, with its evidence. */
+  readonly x: number;
+  readonly y: number;
+  readonly box: { readonly x: number; readonly y: number; readonly width: number; readonly height: number };
+  readonly evidence: readonly { readonly index: number; readonly label: string; readonly value: number }[];
+  readonly pinned: boolean;
+}
+
+export interface BagnetEventMap {
+  'bagnet-progress': CustomEvent<BagnetProgressDetail>;
+  'bagnet-load': CustomEvent<BagnetLoadDetail>;
+  'bagnet-backend': CustomEvent<BagnetBackendDetail>;
+  'bagnet-result': CustomEvent<BagnetResultDetail>;
+  'bagnet-error': CustomEvent<BagnetErrorDetail>;
+  'bagnet-refine': CustomEvent<BagnetRefineDetail>;
+  'bagnet-patch': CustomEvent<BagnetPatchDetail>;
+}
+
+/** Dispatch a bubbling, composed event from `target`. */
+export function emit<K extends keyof BagnetEventMap>(target: EventTarget, type: K,
+                                                     detail: BagnetEventMap[K]['detail']): boolean {
+  return target.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable: false }));
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-empty-interface
+  interface GlobalEventHandlersEventMap extends BagnetEventMap {}
+}
