@@ -1,6 +1,7 @@
 import { expect } from '@esm-bundle/chai';
 import { colormapLut, COLORMAPS } from '../src/core/colormap.js';
 import { absPercentile, applyThreshold, cellDrawBox, classMap, colorize, edgeMap, evidenceScale, filterSign } from '../src/core/heatmap.js';
+import { cellAt, patchAround } from '../src/core/geometry.js';
 import { levelView, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../src/core/stitch.js';
 
 describe('heatmap maths', () => {
@@ -46,9 +47,13 @@ describe('heatmap maths', () => {
     expect(edges[2 * 6 + 5]).to.equal(0);
   });
 
-  it('draws a cell as a stride-sized block centred on its patch', () => {
-    expect(cellDrawBox(0, 0, { patchSize: 13, stride: 2, offset: 0 })).to.deep.equal({ x: 5.5, y: 5.5, width: 2, height: 2 });
-    expect(cellDrawBox(1, 2, { patchSize: 33, stride: 8, offset: 0 })).to.deep.equal({ x: 28.5, y: 20.5, width: 8, height: 8 });
+  it('draws a cell as a stride-sized block from its patch centre, and finds it again', () => {
+    expect(cellDrawBox(0, 0, { patchSize: 13, stride: 2, offset: 0 })).to.deep.equal({ x: 6, y: 6, width: 2, height: 2 });
+    expect(cellDrawBox(1, 2, { patchSize: 33, stride: 8, offset: 0 })).to.deep.equal({ x: 32, y: 24, width: 8, height: 8 });
+    const g = { patchSize: 33, stride: 8, offset: 0 };
+    expect(cellAt(39, 31, g, { rows: 24, cols: 24 })).to.deep.equal({ row: 1, col: 2 });
+    expect(cellAt(15, 40, g, { rows: 24, cols: 24 })).to.equal(null);
+    expect(patchAround(20, 3, 13)).to.deep.equal({ x: 14, y: -3, width: 13, height: 13 });
   });
 });
 

@@ -55,3 +55,30 @@ export async function serverHits(path: string, reset = false): Promise<number> {
 export function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 }
+
+export const SYNTHETIC_MODEL = new URL('../models/generated/synthetic-brightness/bagnet.json', import.meta.url).href;
+
+/** Black image with a white square: the patch with the most "bright" evidence is known. */
+export function squareImage(width: number, height: number, square: { x: number; y: number; size: number }): ImageData {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const inside = x >= square.x && x < square.x + square.size && y >= square.y && y < square.y + square.size;
+      data.set([inside ? 255 : 0, inside ? 255 : 0, inside ? 255 : 0, 255], (y * width + x) * 4);
+    }
+  }
+  return new ImageData(data, width, height);
+}
+
+let tagCounter = 0;
+/** Register `base` under a fresh tag (each test its own), return the tag. */
+export function defineFresh(prefix: string, base: CustomElementConstructor): string {
+  const tag = `${prefix}-${++tagCounter}`;
+  customElements.define(tag, class extends (base as { new(): HTMLElement }) {});
+  return tag;
+}
+
+/** The next `type` event on `target`. */
+export function nextEvent<T extends Event = CustomEvent>(target: EventTarget, type: string): Promise<T> {
+  return new Promise((resolve) => target.addEventListener(type, (event) => resolve(event as T), { once: true }));
+}

@@ -7,6 +7,10 @@
 - ``bagnet33-narrow``: BagNet-33 geometry (q = 33, stride 8, the same layers and 3x3 positions) with
   1/8 of the widths and 10 classes, small enough for exhaustive checks on WebGPU (SwiftShader).
 
+- ``synthetic-brightness``: not trained, not even a ResNet: one 9x9 convolution with stride 4 whose
+  class 0 ("bright") is the mean of the patch and class 1 ("dark") its negative. It obeys the model
+  contract, and for it the answer to "which patch has the most evidence" is known in advance.
+
 Each folder is a regular model (``bagnet.json`` + ``model.onnx``) with ``input.resize.mode = none``.
 A folder whose manifest already records the same recipe is left alone, so repeated runs are instant.
 """
@@ -74,14 +78,55 @@ def make(name: str, out_root: Path, force: bool = False) -> Path:
     return out
 
 
+SYNTHETIC_Q, SYNTHETIC_STRIDE = 9, 4
+
+
+def make_synthetic(out_root: Path, force: bool = False) -> Path:
+    """A hand-built BagNet-contract model: patch logits = ±(mean of the patch's pixels)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    from .export import file_entry
+
+    out = out_root / "synthetic-brightness"
+    if (out / "bagnet.json").exists() and (out / "model.onnx").exists() and not force:
+        return out
+    q = SYNTHETIC_Q
+    weight = np.full((2, 3, q, q), 1.0 / (3 * q * q), dtype=np.float32)
+    weight[1] *= -1
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "weight"], ["maps"], kernel_shape=[q, q], strides=[SYNTHETIC_STRIDE] * 2),
+         helper.make_node("Transpose", ["maps"], ["patch_logits"], perm=[0, 2, 3, 1])],
+        "synthetic-brightness",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("patch_logits", TensorProto.FLOAT, ["batch", "rows", "cols", 2])],
+        [numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="bagnet-elements")
+    onnx.checker.check_model(model)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, out / "model.onnx")
+    manifest = {
+        "formatVersion": 1, "name": "synthetic-brightness", "arch": "synthetic", "patchSize": q,
+        "stride": SYNTHETIC_STRIDE, "offset": 0,
+        "input": {"channels": 3, "mean": [0, 0, 0], "std": [1, 1, 1], "resize": {"mode": "none"}},
+        "labels": ["bright", "dark"], "files": {"fp32": file_entry(out / "model.onnx")},
+        "metrics": {"dataset": "none", "top1": None, "note": "a hand-built test model: patch logit = mean brightness"},
+        "provenance": {"tool": "bagnet_tools.fixtures", "recipe": {"fixture": "synthetic-brightness", "version": RECIPE_VERSION}},
+    }
+    (out / "bagnet.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "generated")
     parser.add_argument("--force", action="store_true")
-    parser.add_argument("names", nargs="*", default=list(FIXTURES))
+    parser.add_argument("names", nargs="*", default=[*FIXTURES, "synthetic-brightness"])
     args = parser.parse_args(argv)
     for name in args.names:
-        print(make(name, args.out, args.force))
+        print(make_synthetic(args.out, args.force) if name == "synthetic-brightness" else make(name, args.out, args.force))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,21 @@ export function cellBox(row: number, col: number, geometry: PatchGeometry): Pixe
     height: geometry.patchSize,
   };
 }
+
+/**
+ * The evidence cell drawn under input pixel (x, y): cells are drawn as stride×stride blocks whose
+ * top-left pixel is their patch's centre. Null outside the drawn area.
+ */
+export function cellAt(x: number, y: number, geometry: PatchGeometry, grid: GridSize): { row: number; col: number } | null {
+  const shift = geometry.offset + (geometry.patchSize - 1) / 2;
+  const row = Math.floor((y - shift) / geometry.stride);
+  const col = Math.floor((x - shift) / geometry.stride);
+  if (row < 0 || col < 0 || row >= grid.rows || col >= grid.cols) return null;
+  return { row, col };
+}
+
+/** The q×q patch centred on input pixel (x, y) (the exact map's unit; may reach into the padding). */
+export function patchAround(x: number, y: number, patchSize: number): PixelBox {
+  const half = (patchSize - 1) / 2;
+  return { x: x - half, y: y - half, width: patchSize, height: patchSize };
+}

@@ -116,10 +116,11 @@ export function edgeMap(rgba: ArrayLike<number>, width: number, height: number):
 }
 
 /**
- * Where an evidence cell is drawn on the model input, in input pixels: a `stride`×`stride` block
- * centred on its patch's centre, so coarse and exact maps line up pixel for pixel.
+ * Where an evidence cell is drawn on the model input, in input pixels: a stride×stride block whose
+ * top-left pixel is its patch's centre. Exactly where the exact map's samples of the same patches
+ * sit at each refinement level, so coarse and exact maps line up pixel for pixel.
  */
 export function cellDrawBox(row: number, col: number, geometry: { patchSize: number; stride: number; offset: number }) {
-  const shift = geometry.offset + (geometry.patchSize - geometry.stride) / 2;
-  return { x: shift + geometry.stride * col, y: shift + geometry.stride * row, width: geometry.stride, height: geometry.stride };
+  const centre = geometry.offset + (geometry.patchSize - 1) / 2;
+  return { x: centre + geometry.stride * col, y: centre + geometry.stride * row, width: geometry.stride, height: geometry.stride };
 }
