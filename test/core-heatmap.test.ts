@@ -117,3 +117,20 @@ describe('shift-and-stitch', () => {
     expect(view[5 * g.width + 6]).to.equal(dense[4 * g.width + 4]);
   });
 });
+
+describe('top patches', () => {
+  it('picks the largest evidence, keeps patches apart, merges across images', async () => {
+    const { topPatches, mergeTopPatches } = await import('../src/core/patches.js');
+    // 3×3 cells, 1 class, patch 9, stride 4: values laid out by hand.
+    const evidence = { rows: 3, cols: 3, classes: 1, stride: 4, patchSize: 9, offset: 0,
+      data: new Float32Array([9, 8, 1, 7, 2, 3, 0, 6, 5]) };
+    // 9 at (0,0); 8 at (0,1) and 7 at (1,0) are 4 px away (< 4.5): skipped; 6 at (2,1);
+    // 5 at (2,2) is 4 px from (2,1): skipped; 3 at (1,2) is 5.7 px from (2,1): kept.
+    const top = topPatches(evidence, 0, 3, { image: 2 });
+    expect(top.map((p) => [p.row, p.col, p.value])).to.deep.equal([[0, 0, 9], [2, 1, 6], [1, 2, 3]]);
+    expect(top[1]!.box).to.deep.equal({ x: 4, y: 8, width: 9, height: 9 });
+    expect(topPatches(evidence, 0, 2, { minDistance: 0 }).map((p) => p.value)).to.deep.equal([9, 8]);
+    const merged = mergeTopPatches([top, topPatches(evidence, 0, 1, { image: 0, minDistance: 0 })], 2);
+    expect(merged.map((p) => [p.image, p.value])).to.deep.equal([[0, 9], [2, 9]]);
+  });
+});

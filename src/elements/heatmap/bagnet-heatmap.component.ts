@@ -13,6 +13,7 @@ import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController } from '../shared/classification-controller.js';
 import { emit, type BagnetPatchDetail } from '../shared/events.js';
 import { drawModelInput } from '../shared/model-input.js';
+import { resolveTarget } from '../shared/target.js';
 import { heatmapStyles } from './bagnet-heatmap.styles.js';
 
 export type HeatmapMode = 'overlay' | 'side-by-side' | 'edges';
@@ -373,20 +374,6 @@ export class BagnetHeatmap extends BagnetElementBase {
 
 function exactKey(result: ClassificationResult, index: number): string {
   return `${result.model.url}|${result.timings.totalMs}|${result.logits.length}|${index}|${result.logits[0]}`;
-}
-
-/** Resolve `target` (index, label or empty for top-1) against a result; null when unknown. */
-export function resolveTarget(target: string, result: ClassificationResult): number | null {
-  const trimmed = target.trim();
-  if (trimmed === '') return result.topk[0]?.index ?? null;
-  if (/^\d+$/.test(trimmed)) {
-    const index = Number(trimmed);
-    return index < result.evidence.classes ? index : null;
-  }
-  const labels = result.model.labels;
-  let index = labels.indexOf(trimmed);
-  if (index < 0) index = labels.findIndex((label) => label.toLowerCase() === trimmed.toLowerCase());
-  return index < 0 ? null : index;
 }
 
 /** The stride map spread over the input's pixels: each cell a stride×stride block at its patch centre. */

@@ -6,7 +6,7 @@ import { LitElement } from 'lit';
 import { property } from 'lit/decorators.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ImageInput } from '../../pool/image-input.js';
-import { ClassificationController, type ClassificationSource } from './classification-controller.js';
+import { ClassificationController, type ClassificationSource, type ResultProvider } from './classification-controller.js';
 
 export abstract class BagnetElementBase extends LitElement implements ClassificationSource {
   /** URL of the model's manifest (`bagnet.json`). */
@@ -26,6 +26,9 @@ export abstract class BagnetElementBase extends LitElement implements Classifica
 
   /** The id of another bagnet element whose result to reuse instead of running the model. */
   @property({ attribute: 'for', reflect: true }) htmlFor = '';
+
+  /** Like `for`, by reference: the element whose result to reuse (also across shadow roots). */
+  @property({ attribute: false }) resultFrom: ResultProvider | null = null;
 
   protected abstract readonly classification: ClassificationController;
 

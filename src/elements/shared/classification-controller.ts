@@ -22,6 +22,7 @@ export interface ClassificationSource {
   backend: BackendPreference;
   loading: 'lazy' | 'eager';
   htmlFor: string;
+  resultFrom: ResultProvider | null;
 }
 
 /** Elements that can be the target of `for="id"`. */
@@ -59,7 +60,7 @@ export class ClassificationController implements ReactiveController {
   #observer: IntersectionObserver | null = null;
   #connected = false;
   #forSource: ResultProvider | null = null;
-  #root: Node | null = null;
+  #root: EventTarget | null = null;
 
   constructor(host: Host, options: { topK?: () => number } = {}) {
     this.#host = host;
@@ -73,9 +74,9 @@ export class ClassificationController implements ReactiveController {
     return image ?? (src ? src : null);
   }
 
-  /** Whether this element mirrors another one (`for`) instead of running the model. */
+  /** Whether this element mirrors another one (`for` or `resultFrom`) instead of running the model. */
   get mirrors(): boolean {
-    return this.#host.htmlFor !== '';
+    return this.#host.htmlFor !== '' || this.#host.resultFrom !== null;
   }
 
   hostConnected(): void {
@@ -229,14 +230,17 @@ export class ClassificationController implements ReactiveController {
   // ---- for="id" ------------------------------------------------------------------------------
 
   #follow(): void {
-    const root = this.#host.getRootNode() as Document | ShadowRoot;
-    if (root !== this.#root) {
+    // By reference: listen on the provider itself. By id: listen on the root, so a provider that
+    // appears later (or is replaced) is still heard.
+    const listenOn: EventTarget = this.#host.resultFrom ?? (this.#host.getRootNode() as Document | ShadowRoot);
+    if (listenOn !== this.#root) {
       this.#unfollow();
-      this.#root = root;
-      root.addEventListener('bagnet-result', this.#onSourceEvent);
-      root.addEventListener('bagnet-error', this.#onSourceEvent);
+      this.#root = listenOn;
+      listenOn.addEventListener('bagnet-result', this.#onSourceEvent);
+      listenOn.addEventListener('bagnet-error', this.#onSourceEvent);
     }
-    const source = root.getElementById?.(this.#host.htmlFor) ?? null;
+    const source = this.#host.resultFrom
+      ?? (this.#host.getRootNode() as Document | ShadowRoot).getElementById?.(this.#host.htmlFor) ?? null;
     if (source !== this.#forSource) {
       this.#forSource = isResultProvider(source) ? source : null;
       if (this.#forSource?.result) this.#mirror(this.#forSource);
@@ -252,7 +256,8 @@ export class ClassificationController implements ReactiveController {
 
   #onSourceEvent = (event: Event) => {
     const origin = event.composedPath()[0];
-    if (!(origin instanceof Element) || origin.id !== this.#host.htmlFor || origin === this.#host) return;
+    if (!(origin instanceof Element) || origin === this.#host) return;
+    if (this.#host.resultFrom ? origin !== this.#host.resultFrom : origin.id !== this.#host.htmlFor) return;
     if (!isResultProvider(origin)) return;
     this.#forSource = origin;
     if (event.type === 'bagnet-result') {

@@ -1,0 +1,298 @@
+import { html, nothing, type PropertyValues } from 'lit';
+import { property, state } from 'lit/decorators.js';
+import { directive, Directive, PartType, type ElementPart, type PartInfo } from 'lit/directive.js';
+import { BagnetError } from '../../core/errors.js';
+import { mergeTopPatches, topPatches, type Patch } from '../../core/patches.js';
+import type { ClassificationResult } from '../../core/result.js';
+import type { ImageInput } from '../../pool/image-input.js';
+import { getPool } from '../../pool/pool.js';
+import { BagnetElementBase } from '../shared/base.js';
+import { ClassificationController } from '../shared/classification-controller.js';
+import { emit } from '../shared/events.js';
+import { drawModelInput } from '../shared/model-input.js';
+import { resolveTarget } from '../shared/target.js';
+import { BagnetHeatmap } from '../heatmap/bagnet-heatmap.component.js';
+import { patchesStyles } from './bagnet-patches.styles.js';
+
+/** One image of a set, optionally with its true label (index or label). */
+export interface LabelledImage {
+  readonly image: ImageInput;
+  readonly label?: string | number;
+}
+
+interface SetEntry {
+  readonly input: ImageInput;
+  readonly trueLabel: string | number | undefined;
+  readonly result: ClassificationResult;
+  /** The image as the model saw it (for cropping patches). */
+  readonly pixels: HTMLCanvasElement;
+}
+
+interface ShownPatch extends Patch {
+  readonly entry: SetEntry;
+  /** The class the image belongs to (its true label, or its prediction when none is given). */
+  readonly imageClass: number;
+}
+
+/**
+ * The image patches with the most evidence for a class, as crops with their evidence (Figure 3 of
+ * the paper); across a set, split into patches from images of that class and from other images
+ * (the ones that push towards mistakes). `view="misclassification"` shows Figure 4: heatmaps for
+ * the true and the predicted class side by side, each with its top patches.
+ *
+ * @summary The most informative patches for a class, from one image or a set.
+ *
+ * @fires bagnet-progress - Model download/compile progress.
+ * @fires bagnet-load - The model is ready: `{model, backend}`.
+ * @fires bagnet-backend - Which backend runs and why.
+ * @fires bagnet-result - The classification of the single image (not fired for sets).
+ * @fires bagnet-error - Something failed: `{type, message, cause}`.
+ *
+ * @slot error - Replaces the built-in error message.
+ *
+ * @csspart base - The wrapper.
+ * @csspart group - One group of patches (this class / other classes).
+ * @csspart patch - One patch card.
+ * @csspart crop - A patch's pixels.
+ * @csspart value - A patch's evidence.
+ * @csspart error - The error message.
+ *
+ * @cssprop --bagnet-patch-size - Displayed size of a patch (default 72px).
+ * @cssprop --bagnet-accent - Accent colour.
+ */
+export class BagnetPatches extends BagnetElementBase {
+  static override styles = patchesStyles;
+
+  /** The class: an index or a label. Default: the single image's top-1 class, or the first label for a set. */
+  @property({ reflect: true }) target = '';
+
+  /** How many patches per group. */
+  @property({ type: Number, reflect: true }) count = 8;
+
+  /** A set of images (URLs, files, …, optionally with true labels): patches across all of them. */
+  @property({ attribute: false }) images: readonly (ImageInput | LabelledImage)[] = [];
+
+  /** Whitespace-separated image URLs: the same as `images`, from HTML. */
+  @property({ attribute: 'srcset' }) srcset = '';
+
+  /** `patches` or `misclassification` (true vs. predicted class, for a single image with `true-label`). */
+  @property({ reflect: true }) view: 'patches' | 'misclassification' = 'patches';
+
+  /** The single image's true class (index or label), for the misclassification view. */
+  @property({ attribute: 'true-label', reflect: true }) trueLabel = '';
+
+  /** Accept dropped image files into the set. */
+  @property({ type: Boolean, reflect: true }) picker = false;
+
+  @state() private entries: SetEntry[] = [];
+  @state() private setState: 'idle' | 'running' | 'result' | 'error' = 'idle';
+  @state() private setError: BagnetError | null = null;
+  @state() private singlePixels: HTMLCanvasElement | null = null;
+
+  protected readonly classification = new ClassificationController(this, { topK: () => 5 });
+  #setAbort: AbortController | null = null;
+  #setKey: unknown[] = [];
+  #singleDrawn: ClassificationResult | null = null;
+
+  /** The set being shown: `images`, else the URLs of `srcset`. */
+  get set(): (ImageInput | LabelledImage)[] {
+    if (this.images.length > 0) return [...this.images];
+    return this.srcset.split(/\s+/).filter(Boolean);
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // The misclassification view renders <bagnet-heatmap>: register it on first use (not at import).
+    if (!customElements.get('bagnet-heatmap')) customElements.define('bagnet-heatmap', BagnetHeatmap);
+    this.addEventListener('dragover', this.#onDragOver);
+    this.addEventListener('drop', this.#onDrop);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.removeEventListener('dragover', this.#onDragOver);
+    this.removeEventListener('drop', this.#onDrop);
+    this.#setAbort?.abort();
+    this.#setKey = [];
+  }
+
+  #onDragOver = (event: DragEvent) => {
+    if (this.picker) event.preventDefault();
+  };
+
+  #onDrop = (event: DragEvent) => {
+    if (!this.picker) return;
+    event.preventDefault();
+    const files = [...(event.dataTransfer?.files ?? [])].filter((f) => f.type.startsWith('image/'));
+    if (files.length > 0) this.images = [...this.set, ...files];
+  };
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    const set = this.set;
+    if (set.length > 0 && this.model) {
+      const key = [this.model, this.backend, ...set];
+      if (key.length !== this.#setKey.length || key.some((v, i) => v !== this.#setKey[i])) {
+        this.#setKey = key;
+        void this.#classifySet(set);
+      }
+    } else if (changed.has('images') || changed.has('srcset')) {
+      this.#setAbort?.abort();
+      this.#setKey = [];
+      this.entries = [];
+      this.setState = 'idle';
+    }
+  }
+
+  protected override updated(): void {
+    const result = this.classification.result;
+    const input = this.classification.resultInput;
+    if (this.set.length === 0 && result && input !== null && this.#singleDrawn !== result) {
+      this.#singleDrawn = result;
+      const canvas = document.createElement('canvas');
+      drawModelInput(input, result.input, canvas).then(() => {
+        if (this.#singleDrawn === result) this.singlePixels = canvas;
+      }).catch(() => undefined);
+    }
+  }
+
+  async #classifySet(set: (ImageInput | LabelledImage)[]): Promise<void> {
+    this.#setAbort?.abort();
+    const abort = new AbortController();
+    this.#setAbort = abort;
+    this.setState = 'running';
+    this.setError = null;
+    try {
+      const pool = getPool();
+      // All at once: the pool batches them.
+      const entries = await Promise.all(set.map(async (item) => {
+        const { image, label } = isLabelled(item) ? item : { image: item, label: undefined };
+        const result = await pool.classify(image, { model: this.model, backend: this.backend, signal: abort.signal, topK: 5 });
+        const pixels = document.createElement('canvas');
+        await drawModelInput(image, result.input, pixels);
+        return { input: image, trueLabel: label, result, pixels };
+      }));
+      if (abort.signal.aborted) return;
+      this.entries = entries;
+      this.setState = 'result';
+    } catch (cause) {
+      if (abort.signal.aborted) return;
+      const error = cause instanceof BagnetError ? cause : new BagnetError('inference', String(cause), { cause });
+      this.setError = error;
+      this.setState = 'error';
+      emit(this, 'bagnet-error', { type: error.type, message: error.message, cause: (error as { cause?: unknown }).cause });
+    }
+  }
+
+  /** Patches of the current view, in groups. */
+  get groups(): { title: string; patches: ShownPatch[] }[] {
+    const entries = this.set.length > 0 ? this.entries : this.#singleEntry();
+    if (entries.length === 0) return [];
+    const reference = entries[0]!.result;
+    const classIndex = this.set.length > 0 && !this.target ? 0 : resolveTarget(this.target, reference);
+    if (classIndex === null) return [];
+    const label = reference.model.labels[classIndex] ?? String(classIndex);
+    const perImage = entries.map((entry, image) => {
+      const imageClass = classOf(entry);
+      return topPatches(entry.result.evidence, classIndex, this.count, { image })
+        .map((patch): ShownPatch => ({ ...patch, entry, imageClass }));
+    });
+    if (entries.length === 1) return [{ title: `Most evidence for ${label}`, patches: perImage[0]!.slice(0, this.count) }];
+    const own = perImage.map((list) => list.filter((p) => p.imageClass === classIndex));
+    const other = perImage.map((list) => list.filter((p) => p.imageClass !== classIndex));
+    return [
+      { title: `From images of ${label}`, patches: mergeTopPatches(own, this.count) as ShownPatch[] },
+      { title: `From other images (evidence for ${label} that causes mistakes)`, patches: mergeTopPatches(other, this.count) as ShownPatch[] },
+    ];
+  }
+
+  #singleEntry(): SetEntry[] {
+    const result = this.classification.result;
+    const input = this.classification.resultInput;
+    if (!result || input === null || !this.singlePixels || this.#singleDrawn !== result) return [];
+    return [{ input, trueLabel: this.trueLabel || undefined, result, pixels: this.singlePixels }];
+  }
+
+  #renderPatch(patch: ShownPatch) {
+    const labels = patch.entry.result.model.labels;
+    return html`<figure part="patch">
+      <canvas part="crop" width=${patch.box.width} height=${patch.box.height} ${cropOf(patch)}
+        role="img" aria-label=${`Patch at (${patch.box.x}, ${patch.box.y}) of image ${patch.image + 1}`}></canvas>
+      <figcaption><span part="value">${patch.value >= 0 ? '+' : ''}${patch.value.toFixed(2)}</span>
+        ${this.set.length > 1 ? html`<span class="source">image ${patch.image + 1} · ${labels[patch.imageClass] ?? ''}</span>` : nothing}
+      </figcaption>
+    </figure>`;
+  }
+
+  #renderMisclassification() {
+    const result = this.classification.result;
+    if (!result) return nothing;
+    const predicted = result.topk[0]!.index;
+    const truth = resolveTarget(this.trueLabel, result);
+    if (truth === null) {
+      return html`<p part="error" role="alert">Set true-label to a class index or label to compare it with the prediction</p>`;
+    }
+    const labels = result.model.labels;
+    return html`<div class="comparison">
+      ${[['True class', truth], ['Predicted', predicted]].map(([title, index]) => html`<section part="group">
+        <h3>${title}: ${labels[index as number]}</h3>
+        <bagnet-heatmap .resultFrom=${this} target=${String(index)} mode="edges"></bagnet-heatmap>
+        <div class="patches">${this.singlePixels ? topPatches(result.evidence, index as number, Math.min(this.count, 4))
+          .map((p) => this.#renderPatch({ ...p, entry: this.#singleEntry()[0]!, imageClass: truth })) : nothing}</div>
+      </section>`)}
+      ${truth === predicted ? html`<p class="note">The prediction is correct.</p>` : nothing}
+    </div>`;
+  }
+
+  override render() {
+    const single = this.classification;
+    const error = this.set.length > 0 ? this.setError : single.state === 'error' ? single.error : null;
+    if (error) return html`<div part="base"><slot name="error"><p part="error" role="alert">${error.message}</p></slot></div>`;
+    const busy = this.set.length > 0 ? this.setState === 'running' : single.state === 'loading' || single.state === 'running';
+    if (this.view === 'misclassification' && this.set.length === 0) {
+      return html`<div part="base" aria-busy=${busy ? 'true' : 'false'}>${this.#renderMisclassification()}</div>`;
+    }
+    return html`<div part="base" aria-busy=${busy ? 'true' : 'false'}>
+      ${busy ? html`<div part="progress" role="progressbar" aria-label="Classifying"></div>` : nothing}
+      ${this.groups.map((group) => html`<section part="group">
+        <h3>${group.title}</h3>
+        ${group.patches.length ? html`<div class="patches">${group.patches.map((p) => this.#renderPatch(p))}</div>`
+          : html`<p class="note">None in this set.</p>`}
+      </section>`)}
+      ${this.picker ? html`<p class="note">Drop images here to add them to the set.</p>` : nothing}
+    </div>`;
+  }
+}
+
+function isLabelled(item: ImageInput | LabelledImage): item is LabelledImage {
+  return typeof item === 'object' && item !== null && 'image' in item && !(item instanceof Blob) && !(item instanceof URL);
+}
+
+function classOf(entry: SetEntry): number {
+  if (entry.trueLabel !== undefined && entry.trueLabel !== '') {
+    const index = resolveTarget(String(entry.trueLabel), entry.result);
+    if (index !== null) return index;
+  }
+  return entry.result.topk[0]!.index;
+}
+
+
+/** Copies a patch's pixels into the canvas it is attached to. */
+class CropDirective extends Directive {
+  constructor(part: PartInfo) {
+    super(part);
+    if (part.type !== PartType.ELEMENT) throw new Error('cropOf must be used on a canvas');
+  }
+  override update(part: ElementPart, [patch]: [ShownPatch]) {
+    const canvas = part.element as HTMLCanvasElement;
+    const context = canvas.getContext('2d')!;
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(patch.entry.pixels, patch.box.x, patch.box.y, patch.box.width, patch.box.height,
+      0, 0, patch.box.width, patch.box.height);
+    return nothing;
+  }
+  render(_patch: ShownPatch) {
+    return nothing;
+  }
+}
+
+const cropOf = directive(CropDirective);

@@ -1,0 +1,15 @@
+import type { ClassificationResult } from '../../core/result.js';
+
+/** Resolve `target` (index, label or empty for top-1) against a result; null when unknown. */
+export function resolveTarget(target: string, result: ClassificationResult): number | null {
+  const trimmed = target.trim();
+  if (trimmed === '') return result.topk[0]?.index ?? null;
+  if (/^\d+$/.test(trimmed)) {
+    const index = Number(trimmed);
+    return index < result.evidence.classes ? index : null;
+  }
+  const labels = result.model.labels;
+  let index = labels.indexOf(trimmed);
+  if (index < 0) index = labels.findIndex((label) => label.toLowerCase() === trimmed.toLowerCase());
+  return index < 0 ? null : index;
+}

@@ -1,0 +1,73 @@
+import { expect } from '@esm-bundle/chai';
+import { topPatches } from '../../src/core/patches.js';
+import type { ClassificationResult } from '../../src/core/result.js';
+import { BagnetPatches } from '../../src/elements/patches/bagnet-patches.component.js';
+import { configure } from '../../src/pool/config.js';
+import { disposePool, getPool } from '../../src/pool/pool.js';
+import { DEFAULT_MODEL, defineFresh, loadSamples, nextEvent, type Sample } from '../helpers.js';
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > 30_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('<bagnet-patches>', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+    disposePool();
+    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
+  });
+  afterEach(() => document.body.replaceChildren());
+  after(() => disposePool());
+
+  it('shows the patches with the most evidence of one image, with their values', async () => {
+    const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
+    Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', count: 4, src: samples[14]!.url });
+    const result = nextEvent<CustomEvent<ClassificationResult>>(element, 'bagnet-result');
+    document.body.append(element);
+    const { detail } = await result;
+    await until(() => element.shadowRoot!.querySelectorAll('[part="patch"]').length > 0, 'patches');
+    const expected = topPatches(detail.evidence, detail.topk[0]!.index, 4);
+    const values = [...element.shadowRoot!.querySelectorAll('[part="value"]')].map((n) => Number(n.textContent));
+    expect(values).to.deep.equal(expected.map((p) => Number(p.value.toFixed(2))));
+    const crop = element.shadowRoot!.querySelector('canvas[part="crop"]') as HTMLCanvasElement;
+    expect([crop.width, crop.height]).to.deep.equal([13, 13]);
+  });
+
+  it('splits patches across a labelled set into this class and other classes, in one batch', async () => {
+    const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
+    const set = samples.slice(10, 18);
+    const target = set[0]!.label;
+    const runsBefore = getPool().snapshot().runs;
+    Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', count: 3, target,
+      images: set.map((s) => ({ image: s.url, label: s.label })) });
+    document.body.append(element);
+    await until(() => element.groups.length === 2 && element.groups[0]!.patches.length > 0, 'groups');
+    const [own, other] = element.groups;
+    const labelOf = (image: number) => set[image]!.label;
+    expect(own!.patches.every((p) => labelOf(p.image) === target)).to.equal(true);
+    expect(other!.patches.every((p) => labelOf(p.image) !== target)).to.equal(true);
+    // Sorted by evidence, best first.
+    const values = own!.patches.map((p) => p.value);
+    expect(values).to.deep.equal([...values].sort((a, b) => b - a));
+    expect(getPool().snapshot().runs - runsBefore, 'eight images, batched').to.be.below(8);
+    expect(element.shadowRoot!.querySelectorAll('section[part="group"]')).to.have.length(2);
+  });
+
+  it('the misclassification view shows heatmaps for the true and the predicted class', async () => {
+    const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
+    const sample = samples[4]!;
+    const wrongTruth = (sample.predicted + 1) % 10;
+    Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', view: 'misclassification', src: sample.url, trueLabel: String(wrongTruth) });
+    document.body.append(element);
+    await until(() => element.shadowRoot!.querySelectorAll('bagnet-heatmap').length === 2, 'two heatmaps');
+    const heatmaps = [...element.shadowRoot!.querySelectorAll('bagnet-heatmap')];
+    await until(() => heatmaps.every((h) => h.targetIndex !== null), 'heatmap results');
+    expect(heatmaps.map((h) => h.targetIndex)).to.deep.equal([wrongTruth, sample.predicted]);
+    expect(heatmaps[0]!.result).to.equal(element.result); // reused, not run again
+  });
+});
