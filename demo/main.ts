@@ -1,57 +1,59 @@
-// The demo page: the shipped default model classifies the 20 sample images.
-// (Until the worker pool lands it calls the runtime directly; the elements will replace this.)
-import { meanLogits, topK } from '../src/core/evidence.js';
-import { loadManifest } from '../src/core/manifest.js';
-import { pixelsToTensor, resizePlan } from '../src/core/preprocess.js';
-import { createSession } from '../src/runtime/onnx.js';
+// The demo page: the shipped default model in the three elements.
+import '../src/register.js';
+import type { BagnetClassifier, BagnetHeatmap, BagnetPatches } from '../src/index.js';
 
 interface Sample { file: string; label: string }
 
 const modelDir = new URL('../models/default/', import.meta.url);
+const classifier = document.getElementById('main') as BagnetClassifier;
+const heatmap = document.getElementById('heatmap') as BagnetHeatmap;
+const patches = document.getElementById('patches') as BagnetPatches;
 const status = document.getElementById('status')!;
-const grid = document.getElementById('grid')!;
-
-async function imagePixels(url: URL, width: number, height: number): Promise<ImageData> {
-  const bitmap = await createImageBitmap(await (await fetch(url)).blob());
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext('2d')!;
-  context.drawImage(bitmap, 0, 0, width, height);
-  bitmap.close();
-  return context.getImageData(0, 0, width, height);
-}
+const controls = document.getElementById('controls') as HTMLFormElement;
 
 async function main(): Promise<void> {
-  const manifest = await loadManifest(new URL('bagnet.json', modelDir).href);
-  document.getElementById('model')!.textContent =
-    `${manifest.name}: BagNet with ${manifest.patchSize}×${manifest.patchSize} patches, ` +
-    `top-1 ${((manifest.metrics.top1 ?? 0) * 100).toFixed(1)}% on ${manifest.metrics.dataset}.`;
-  const bytes = new Uint8Array(await (await fetch(manifest.files.fp32.url)).arrayBuffer());
-  const session = await createSession(bytes, 'wasm');
+  const manifest = await (await fetch(new URL('bagnet.json', modelDir))).json();
+  document.getElementById('patch-size')!.textContent = `${manifest.patchSize}×${manifest.patchSize}`;
+  document.getElementById('accuracy')!.textContent = `${(manifest.metrics.top1 * 100).toFixed(1)}%`;
+  const targets = controls.elements.namedItem('target') as HTMLSelectElement;
+  for (const [index, label] of (manifest.labels as string[]).entries()) targets.add(new Option(label, String(index)));
+
   const samples: Sample[] = await (await fetch(new URL('samples.json', modelDir))).json();
-  let correct = 0;
-  for (const sample of samples) {
-    const url = new URL(sample.file, modelDir);
-    const plan = resizePlan(28, 28, manifest.input.resize);
-    const pixels = await imagePixels(url, plan.width, plan.height);
-    const started = performance.now();
-    const { data, dims } = await session.run(pixelsToTensor(pixels.data, plan.width, plan.height, manifest.input),
-      [1, manifest.input.channels, plan.height, plan.width]);
-    const elapsed = performance.now() - started;
-    const [best] = topK(meanLogits(data, dims[1] * dims[2], dims[3]), 1);
-    const predicted = manifest.labels[best!.index]!;
-    if (predicted === sample.label) correct++;
-    const item = document.createElement('li');
-    const figure = item.appendChild(document.createElement('figure'));
-    figure.className = predicted === sample.label ? 'ok' : 'wrong';
-    const img = figure.appendChild(document.createElement('img'));
-    img.src = url.href;
-    img.alt = `Sample: ${sample.label}`;
-    const caption = figure.appendChild(document.createElement('figcaption'));
-    caption.textContent = `${predicted} (${(best!.probability * 100).toFixed(0)}%), true: ${sample.label}, ${elapsed.toFixed(1)} ms`;
-    grid.appendChild(item).style.listStyle = 'none';
-  }
-  status.textContent = `${correct} of ${samples.length} samples right (${session.backend}).`;
-  await session.release();
+  const gallery = document.getElementById('samples')!;
+  const buttons = samples.map((sample, i) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.setAttribute('role', 'listitem');
+    button.setAttribute('aria-pressed', String(i === 0));
+    const img = button.appendChild(document.createElement('img'));
+    img.src = new URL(sample.file, modelDir).href;
+    img.alt = `Sample ${i + 1}: ${sample.label}`;
+    button.addEventListener('click', () => {
+      buttons.forEach((b) => b.setAttribute('aria-pressed', String(b === button)));
+      classifier.src = img.src;
+    });
+    gallery.append(button);
+    return button;
+  });
+  classifier.src = new URL(samples[0]!.file, modelDir).href;
+  patches.images = samples.map((s) => ({ image: new URL(s.file, modelDir).href, label: s.label }));
+
+  controls.addEventListener('input', () => {
+    const data = new FormData(controls);
+    Object.assign(heatmap, {
+      mode: data.get('mode'), resolution: data.get('resolution'), colormap: data.get('colormap'),
+      sign: data.get('sign'), threshold: Number(data.get('threshold')), target: data.get('target'),
+    });
+  });
+  classifier.addEventListener('bagnet-result', (event) => {
+    const { topk, backend, timings } = event.detail;
+    patches.target = String(topk[0]!.index);
+    document.getElementById('patch-class')!.textContent = topk[0]!.label;
+    status.textContent = `${topk[0]!.label} (${(topk[0]!.probability * 100).toFixed(1)}%) on ${backend} in ${timings.totalMs.toFixed(0)} ms.`;
+  });
+  document.addEventListener('bagnet-error', (event) => {
+    status.textContent = `Error (${event.detail.type}): ${event.detail.message}`;
+  });
 }
 
 main().catch((error: unknown) => {

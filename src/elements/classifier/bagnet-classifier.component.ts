@@ -124,9 +124,12 @@ export class BagnetClassifier extends BagnetElementBase {
   #renderImage() {
     const display = this.#display.get(this.classification.input);
     const label = this.alt || 'Image to classify';
-    if (display.kind === 'url') return html`<img part="image" src=${display.url} alt=${label} />`;
+    if (display.kind === 'url') return html`<img part="image" src=${display.url} alt=${label} @load=${markTiny} />`;
     if (display.kind === 'pixels') {
-      return html`<canvas part="image" role="img" aria-label=${label} ${drawOnce(display.draw)}></canvas>`;
+      return html`<canvas part="image" role="img" aria-label=${label} ${drawOnce((canvas: HTMLCanvasElement) => {
+        display.draw(canvas);
+        canvas.classList.toggle('tiny', canvas.width <= TINY);
+      })}></canvas>`;
     }
     return html`<slot name="poster"><div class="placeholder">${this.picker ? 'Drop, paste or choose an image' : 'No image'}</div></slot>`;
   }
@@ -176,6 +179,14 @@ export class BagnetClassifier extends BagnetElementBase {
       <div class="visually-hidden" role="status" aria-live="polite">${top ? `${top.label}, ${formatProbability(top.probability)}` : ''}</div>
     </figure>`;
   }
+}
+
+/** Images this narrow are shown with crisp pixels when enlarged (small datasets such as Fashion-MNIST). */
+const TINY = 96;
+
+function markTiny(event: Event) {
+  const img = event.target as HTMLImageElement;
+  img.classList.toggle('tiny', img.naturalWidth <= TINY);
 }
 
 function formatProbability(p: number): string {

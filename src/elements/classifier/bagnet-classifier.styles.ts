@@ -23,9 +23,13 @@ export const classifierStyles = [baseStyles, css`
   }
   [part='image'] {
     display: block;
-    max-width: 100%;
+    width: 100%;
+    height: auto;
     max-height: var(--bagnet-image-max-height, 320px);
-    image-rendering: auto;
+    object-fit: contain;
+  }
+  [part='image'].tiny {
+    image-rendering: pixelated;
   }
   .placeholder {
     padding: 2rem 1rem;

@@ -315,7 +315,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     const box = shown?.box;
     const percent = (value: number, total: number) => `${(value / total) * 100}%`;
     const label = this.alt || `Evidence for ${this.#targetLabel()}`;
-    return html`<div class="stack" style="aspect-ratio: ${map.width} / ${map.height}"
+    return html`<div class="stack ${map.width <= 96 ? 'tiny' : ''}" style="aspect-ratio: ${map.width} / ${map.height}"
         @pointermove=${this.#onPointerMove} @pointerleave=${this.#onPointerLeave} @click=${this.#onClick}>
       ${withImage ? html`<canvas part="image" aria-hidden="true"></canvas>` : nothing}
       ${withMap ? html`<canvas part="heatmap" role="img" aria-label=${label}

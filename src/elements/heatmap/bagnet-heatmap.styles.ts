@@ -26,7 +26,8 @@ export const heatmapStyles = [baseStyles, css`
     width: 100%;
     height: 100%;
   }
-  canvas.coarse {
+  canvas.coarse,
+  .tiny canvas {
     image-rendering: pixelated;
   }
   .edges-source {
