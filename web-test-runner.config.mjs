@@ -1,16 +1,25 @@
 // Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides).
 import { fileURLToPath } from 'node:url';
 import { esbuildPlugin } from '@web/dev-server-esbuild';
+import { buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import {
   chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, strictCspForFixtures, typescriptSources, vendorOrt,
 } from './scripts/server-options.mjs';
 
+// React ships CommonJS only: bundle what the framework test uses into one ES module.
+buildSync({
+  entryPoints: ['test/vendor/react-entry.js'], bundle: true, format: 'esm', outfile: 'build/test-vendor/react.js',
+  define: { 'process.env.NODE_ENV': '"development"' }, logLevel: 'warning',
+});
+
 export default {
   files: ['test/**/*.test.ts', '!test/no-webgpu/**'],
   nodeResolve: true,
   concurrency: 1,
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) })],
+  plugins: [
+    esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) }),
+  ],
   middleware: [requestCounter(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
   browsers: [chromeLauncher({ launchOptions: { executablePath: chromiumPath(), args: chromiumArgs } })],
   groups: [
