@@ -21,7 +21,10 @@ export default {
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) }),
   ],
   middleware: [requestCounter(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
-  browsers: [chromeLauncher({ launchOptions: { executablePath: chromiumPath(), args: chromiumArgs } })],
+  // Exact heap sizes and gc() for the leak test.
+  browsers: [chromeLauncher({
+    launchOptions: { executablePath: chromiumPath(), args: [...chromiumArgs, '--enable-precise-memory-info', '--js-flags=--expose-gc'] },
+  })],
   groups: [
     {
       // A browser without a WebGPU adapter (no --enable-unsafe-webgpu): the real "no WebGPU" case.

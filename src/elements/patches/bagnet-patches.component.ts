@@ -233,8 +233,9 @@ export class BagnetPatches extends BagnetElementBase {
     }
     const labels = result.model.labels;
     return html`<div class="comparison">
-      ${[['True class', truth], ['Predicted', predicted]].map(([title, index]) => html`<section part="group">
-        <h3>${title}: ${labels[index as number]}</h3>
+      ${[['True class', truth], ['Predicted', predicted]].map(([title, index]) => html`<section part="group"
+          aria-label=${`${title}: ${labels[index as number]}`}>
+        <p class="title">${title}: ${labels[index as number]}</p>
         <bagnet-heatmap .resultFrom=${this} target=${String(index)} mode="edges"></bagnet-heatmap>
         <div class="patches">${this.singlePixels ? topPatches(result.evidence, index as number, Math.min(this.count, 4))
           .map((p) => this.#renderPatch({ ...p, entry: this.#singleEntry()[0]!, imageClass: truth })) : nothing}</div>
@@ -253,8 +254,8 @@ export class BagnetPatches extends BagnetElementBase {
     }
     return html`<div part="base" aria-busy=${busy ? 'true' : 'false'}>
       ${busy ? html`<div part="progress" role="progressbar" aria-label="Classifying"></div>` : nothing}
-      ${this.groups.map((group) => html`<section part="group">
-        <h3>${group.title}</h3>
+      ${this.groups.map((group) => html`<section part="group" aria-label=${group.title}>
+        <p class="title">${group.title}</p>
         ${group.patches.length ? html`<div class="patches">${group.patches.map((p) => this.#renderPatch(p))}</div>`
           : html`<p class="note">None in this set.</p>`}
       </section>`)}

@@ -6,8 +6,9 @@ export const patchesStyles = [baseStyles, css`
     display: block;
     --_patch: var(--bagnet-patch-size, 72px);
   }
-  h3 {
-    font-size: 0.95em;
+  /* Not a heading element: the page decides its heading levels. */
+  .title {
+    font-weight: 600;
     margin: 0.6rem 0 0.3rem;
   }
   .patches {

@@ -1,0 +1,82 @@
+import { expect } from '@esm-bundle/chai';
+import '../../src/register.js';
+import { configure } from '../../src/pool/config.js';
+import { disposePool, getPool } from '../../src/pool/pool.js';
+import { DEFAULT_MODEL, loadSamples, nextEvent, type Sample } from '../helpers.js';
+
+interface AxeResults { violations: { id: string; impact: string; help: string; nodes: { target: unknown }[] }[] }
+declare global { interface Window { axe?: { run(context: Element, options: object): Promise<AxeResults> }; gc?: () => void } }
+
+async function loadAxe(): Promise<NonNullable<Window['axe']>> {
+  if (!window.axe) {
+    // axe-core is a classic (UMD) script: load it as one.
+    await new Promise<void>((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = '/node_modules/axe-core/axe.min.js';
+      script.onload = () => resolve();
+      script.onerror = () => reject(new Error('could not load axe-core'));
+      document.head.append(script);
+    });
+  }
+  return window.axe!;
+}
+
+function heapBytes(): number {
+  window.gc?.();
+  return (performance as Performance & { memory: { usedJSHeapSize: number } }).memory.usedJSHeapSize;
+}
+
+describe('accessibility and leaks', () => {
+  let samples: Sample[];
+  before(async () => {
+    samples = await loadSamples();
+    disposePool();
+    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 5_000 });
+  });
+  afterEach(() => document.body.replaceChildren());
+  after(() => disposePool());
+
+  it('axe-core finds no violations in the three elements with results', async function () {
+    this.timeout(120_000);
+    const main = document.createElement('main');
+    main.innerHTML = `<h1>Test page</h1>
+      <bagnet-classifier id="c" model="${DEFAULT_MODEL}" backend="wasm" picker alt="A sample"></bagnet-classifier>
+      <bagnet-heatmap for="c"></bagnet-heatmap>
+      <bagnet-patches for="c" count="3"></bagnet-patches>`;
+    const result = nextEvent(main, 'bagnet-result');
+    document.body.append(main);
+    (main.querySelector('bagnet-classifier') as HTMLElement & { src: string }).src = samples[2]!.url;
+    await result;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const axe = await loadAxe();
+    const { violations } = await axe.run(main, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'best-practice'] } });
+    expect(violations.map((v) => `${v.id} (${v.impact}): ${v.help}`)).to.deep.equal([]);
+  });
+
+  it('50 add/remove cycles do not grow sessions, workers or memory', async function () {
+    this.timeout(300_000);
+    const cycle = async (i: number) => {
+      const element = document.createElement('bagnet-classifier');
+      Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', src: samples[i % 20]!.url });
+      const result = nextEvent(element, 'bagnet-result');
+      document.body.append(element);
+      await result;
+      element.remove();
+    };
+    for (let i = 0; i < 5; i++) await cycle(i); // warm up: model loaded, caches filled
+    const before = heapBytes();
+    for (let i = 0; i < 50; i++) await cycle(i);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const grown = heapBytes() - before;
+    const stats = await getPool().stats();
+    expect(stats.workers).to.equal(1);
+    expect(stats.worker!.sessions, 'one shared session').to.equal(1);
+    expect(stats.worker!.sessionsCreated, 'never reloaded').to.equal(1);
+    expect(stats.worker!.prepared).to.equal(0);
+    expect(stats.queued).to.equal(0);
+    expect(grown, `heap grew by ${grown} bytes`).to.be.below(2_000_000);
+    // After the idle delay, the model is released.
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    expect((await getPool().stats()).worker!.sessions).to.equal(0);
+  });
+});
