@@ -2,7 +2,9 @@
  * The in-browser half of `npm run bench`: every figure is measured here in one page load, so ratios
  * compare like with like. bench/run.mjs drives it and collects `window.benchResults`.
  */
-import { classify, configure, disposePool, type Timings } from '../src/index.js';
+import '../src/register.js';
+import { classify, configure, disposePool, getPool, loadManifest, pixelsToTensor, type Timings } from '../src/index.js';
+import { createSession } from '../src/runtime/onnx.js';
 
 const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
 const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
@@ -47,9 +49,18 @@ async function timed<T>(work: () => Promise<T>): Promise<number> {
 
 async function run(): Promise<Record<string, number | string>> {
   const results: Record<string, number | string> = {};
-  const runs = Number(new URLSearchParams(location.search).get('runs') ?? 5);
+  const params = new URLSearchParams(location.search);
+  const runs = Number(params.get('runs') ?? 5);
+  const sections = new Set((params.get('sections') ?? 'pool,heatmap').split(','));
   configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
+  if (sections.has('pool')) await poolSection(results, runs);
+  if (sections.has('heatmap')) await heatmapSection(results, runs);
+  results['cross_origin_isolated'] = String(crossOriginIsolated);
+  results['hardware_concurrency'] = navigator.hardwareConcurrency;
+  return results;
+}
 
+async function poolSection(results: Record<string, number | string>, runs: number): Promise<void> {
   // 1-2. BagNet-33 at 224×224: a raw ORT-web session vs. the pool end to end (PNG blob in, result out).
   // Runs alternate between the two, so both see the same machine; long tasks are watched throughout.
   step('BagNet-33: raw onnxruntime-web vs. the pool');
@@ -116,9 +127,105 @@ async function run(): Promise<Record<string, number | string>> {
   observer.disconnect();
   results['main_thread_max_longtask_ms'] = round(Math.max(0, ...longTasks));
   results['main_thread_longtasks'] = longTasks.length;
-  results['cross_origin_isolated'] = String(crossOriginIsolated);
-  results['hardware_concurrency'] = navigator.hardwareConcurrency;
-  return results;
+}
+
+/** Every q×q patch of the zero-padded normalised image run alone: the authors' reference, for one class. */
+async function bruteForceMap(manifestUrl: string, image: ImageData, classIndex: number): Promise<Float32Array> {
+  const manifest = await loadManifest(manifestUrl);
+  const { channels } = manifest.input;
+  const q = manifest.patchSize;
+  const p = (q - 1) / 2;
+  const { width: w, height: h } = image;
+  const chw = pixelsToTensor(image.data, w, h, manifest.input);
+  const session = await createSession(new Uint8Array(await (await fetch(manifest.files.fp32.url)).arrayBuffer()), 'wasm');
+  const out = new Float32Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const batch = new Float32Array(w * channels * q * q);
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < channels; c++) {
+        for (let i = 0; i < q; i++) {
+          for (let j = 0; j < q; j++) {
+            const sy = y - p + i;
+            const sx = x - p + j;
+            if (sy >= 0 && sy < h && sx >= 0 && sx < w) batch[((x * channels + c) * q + i) * q + j] = chw[(c * h + sy) * w + sx]!;
+          }
+        }
+      }
+    }
+    const { data, dims } = await session.run(batch, [w, channels, q, q]);
+    for (let x = 0; x < w; x++) out[y * w + x] = data[x * dims[3] + classIndex]!;
+  }
+  await session.release();
+  return out;
+}
+
+async function imageDataOf(blob: Blob): Promise<ImageData> {
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+  context.drawImage(bitmap, 0, 0);
+  return context.getImageData(0, 0, bitmap.width, bitmap.height);
+}
+
+async function heatmapSection(results: Record<string, number | string>, runs: number): Promise<void> {
+  // 4. The exact map of the default model: time, and its difference from the patch-by-patch reference.
+  step('exact heatmap, default model');
+  const sample = (await (await fetch(new URL('../models/default/samples.json', import.meta.url))).json())[0];
+  const image = await imageDataOf(await (await fetch(new URL(`../models/default/${sample.file}`, import.meta.url))).blob());
+  const pool = getPool();
+  await pool.exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] }); // warm
+  const times: number[] = [];
+  let exact: Float32Array | null = null;
+  for (let i = 0; i < 2 * runs; i++) {
+    times.push(await timed(async () => {
+      exact = (await pool.exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] })).data;
+    }));
+  }
+  results['heatmap_exact_default_ms'] = round(median(times), 1);
+  const reference = await bruteForceMap(DEFAULT_MODEL, image, sample.labelIndex);
+  let diff = 0;
+  let scale = 0;
+  reference.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - exact![i]!)); scale = Math.max(scale, Math.abs(v)); });
+  results['heatmap_exact_max_rel_diff'] = Number((diff / scale).toExponential(2));
+  disposePool();
+
+  // 5. BagNet-33 at 224×224 in <bagnet-heatmap>: the first (stride-8) map, against a bare classification
+  // (medians, alternating), then the exact map as it refines.
+  step('heatmaps, BagNet-33 at 224');
+  configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
+  const png = await noisePng(224, 224, 7);
+  await classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' }); // load + warm-up
+  const bare: number[] = [];
+  const firstMaps: number[] = [];
+  for (let i = 0; i < Math.max(3, runs); i++) {
+    bare.push(await timed(() => classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' })));
+    const fast = document.createElement('bagnet-heatmap');
+    Object.assign(fast, { model: RANDOM_BAGNET33, backend: 'wasm' });
+    const shown = new Promise<void>((resolve) => fast.addEventListener('bagnet-result', () => fast.updateComplete.then(() => resolve()), { once: true }));
+    const began = performance.now();
+    fast.image = png;
+    document.body.append(fast);
+    await shown; // the stride-8 map is drawn
+    firstMaps.push(performance.now() - began);
+    fast.remove();
+  }
+  results['heatmap_first_map_bagnet33_224_ms'] = round(median(firstMaps));
+  results['bagnet33_224_classification_ms'] = round(median(bare));
+  results['heatmap_first_map_over_classification'] = round(median(firstMaps) / median(bare), 3);
+  const element = document.createElement('bagnet-heatmap');
+  Object.assign(element, { model: RANDOM_BAGNET33, backend: 'wasm', resolution: 'exact' });
+  const started = performance.now();
+  const levels: Record<number, number> = {};
+  const final = new Promise<number>((resolve) => element.addEventListener('bagnet-refine', (event) => {
+    levels[event.detail.level] = performance.now() - started;
+    step(`exact BagNet-33 level ${event.detail.level} after ${Math.round(performance.now() - started)} ms`);
+    if (event.detail.final) resolve(performance.now() - started);
+  }));
+  element.image = png;
+  document.body.append(element);
+  results['heatmap_exact_bagnet33_224_ms'] = round(await final);
+  results['heatmap_exact_bagnet33_224_levels_ms'] = JSON.stringify(Object.fromEntries(Object.entries(levels).map(([k, v]) => [k, Math.round(v)])));
+  element.remove();
+  disposePool();
 }
 
 declare global {

@@ -104,7 +104,8 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       denseRunning.add(key);
       try {
         const result = await getHost().dense(message.key, tensor.data, tensor.dims, message.keep, {
-          maxBatchPixels: 400_000,
+          // Big crops of big models run one or two at a time: a batch's activations must fit in WASM memory.
+          maxBatchPixels: 140_000,
           cancelled: () => cancelled.has(key),
           onLevel: (level, map, runs) => endpoint.postMessage({ type: 'dense-level', id: message.id, level, map, runs }, [map.buffer]),
         });
