@@ -155,3 +155,47 @@ def build(config: BagNetConfig) -> BagNet:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class DenseBagNet(nn.Module):
+    """The full-resolution ("a trous") form of a BagNet: same weights, every stride turned into a
+    dilation of the convolutions after it, so the network evaluates the patch at *every* pixel.
+
+    Given the normalised image zero-padded by (q-1)/2 on each side, output (y, x) holds the patch
+    logits of the q x q patch centred on pixel (y, x): the authors' reference heatmap, in one pass,
+    without recomputing the layers before each stride as shift-and-stitch does. ``classes`` picks the
+    classes to compute (the classifier is linear: only those rows of ``fc`` are needed).
+    """
+
+    def __init__(self, model: BagNet) -> None:
+        super().__init__()
+        self.model = model
+
+    @staticmethod
+    def _block(block: Bottleneck, x: torch.Tensor, dilation: int) -> torch.Tensor:
+        import torch.nn.functional as F
+        out = block.relu(block.bn1(block.conv1(x)))
+        out = F.conv2d(out, block.conv2.weight, stride=1, dilation=dilation)
+        out = block.relu(block.bn2(out))
+        out = block.bn3(block.conv3(out))
+        if block.downsample is None:
+            residual = x
+        else:
+            conv, norm = block.downsample[0], block.downsample[1]
+            residual = norm(F.conv2d(x, conv.weight))  # the strided 1x1 becomes a plain 1x1
+        rows, cols = out.shape[-2], out.shape[-1]
+        return block.relu(out + residual[:, :, :rows, :cols])
+
+    def forward(self, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = m.relu(m.bn1(m.conv2(m.conv1(x))))
+        dilation = 1
+        for index in range(1, m.num_layers + 1):
+            layer = getattr(m, f"layer{index}")
+            for i, block in enumerate(layer):
+                x = self._block(block, x, dilation)
+                if i == 0:
+                    dilation *= block.conv2.stride[0]
+        weight = m.fc.weight.index_select(0, classes)
+        bias = m.fc.bias.index_select(0, classes)
+        return torch.matmul(x.permute(0, 2, 3, 1), weight.t()) + bias

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
                        f"--width {metrics['recipe']['width']} --epochs {metrics['recipe']['epochs']} "
                        f"--seed {metrics['recipe']['seed']} --out runs/q{q}",
             "training": {k: metrics[k] for k in ("train_images", "val_images", "top1_val", "parameters",
-                                                 "train_seconds", "device", "torch")},
+                                                 "train_seconds", "device", "torch", "top1_val_before_bn_recalibration",
+                                                 "bn_recalibration_images") if k in metrics},
             "recipe": metrics["recipe"],
         },
     }
