@@ -19,7 +19,7 @@ from typing import Any, Callable
 import onnx
 import torch
 
-from .arch import BagNet, DenseBagNet
+from .arch import BagNet
 
 OPSET = 17
 FORMAT_VERSION = 1
@@ -39,30 +39,6 @@ def export_onnx(model: BagNet, path: Path, example_size: tuple[int, int] | None 
             input_names=["input"], output_names=["patch_logits"],
             dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
                           "patch_logits": {0: "batch", 1: "rows", 2: "cols"}},
-            opset_version=OPSET, do_constant_folding=True,
-        )
-    proto = onnx.load_from_string(buffer.getvalue())
-    onnx.checker.check_model(proto)
-    proto.producer_name = "bagnet-elements"
-    path.write_bytes(proto.SerializeToString())
-
-
-DENSE_ONNX_FILE = "model-dense.onnx"
-
-
-def export_dense_onnx(model: BagNet, path: Path) -> None:
-    """Write the full-resolution form (see ``DenseBagNet``): inputs ``input`` [N,C,H,W] (the image
-    zero-padded by (q-1)/2) and ``classes`` int64 [K]; output ``patch_logits`` [N,H-q+1,W-q+1,K]."""
-    config = model.config
-    size = 2 * config.patch_size
-    dense = DenseBagNet(model.eval()).eval()
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(
-            dense, (torch.zeros(1, config.in_channels, size, size), torch.tensor([0], dtype=torch.int64)), buffer,
-            input_names=["input", "classes"], output_names=["patch_logits"],
-            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "classes": {0: "count"},
-                          "patch_logits": {0: "batch", 1: "rows", 2: "cols", 3: "count"}},
             opset_version=OPSET, do_constant_folding=True,
         )
     proto = onnx.load_from_string(buffer.getvalue())
