@@ -44,9 +44,9 @@ export function shiftLevels(stride: number): ShiftLevel[] {
 }
 
 /**
- * The crop every shift runs on: (H + 2p) × (W + 2p), taken at (dy, dx) from the image padded with
- * p zeros on the top/left and p + stride - 1 on the bottom/right (so every crop has one shape and
- * shifts batch together).
+ * The crop every shift runs on, taken at (dy, dx) from the image zero-padded with p = (q-1)/2 (and
+ * as many zeros as needed beyond the bottom/right). One shape for every shift, so shifts batch
+ * together: just big enough for shift 0's last cell, stride·⌊(H-1)/stride⌋ + q.
  */
 export interface ShiftGeometry {
   readonly channels: number;
@@ -57,8 +57,9 @@ export interface ShiftGeometry {
 }
 
 export function shiftCropSize(g: ShiftGeometry): { height: number; width: number } {
-  const p = referencePadding(g.patchSize);
-  return { height: g.height + 2 * p, width: g.width + 2 * p };
+  referencePadding(g.patchSize);
+  const side = (size: number) => g.stride * Math.floor((size - 1) / g.stride) + g.patchSize;
+  return { height: side(g.height), width: side(g.width) };
 }
 
 /** Copy the shifted crop of the zero-padded `chw` tensor into `out` (length C × cropH × cropW). */
