@@ -115,6 +115,16 @@ describe('<bagnet-classifier>', () => {
     expect((await ok).detail.topk[0]!.index).to.equal(samples[0]!.predicted);
   });
 
+  it('an image smaller than the patch size is an image-invalid error', async () => {
+    const element = mount(defineTag(), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const error = nextEvent(element, 'bagnet-error');
+    element.image = new ImageData(8, 8); // the default model resizes to 28×28, so use a model that does not:
+    element.model = new URL('../../models/generated/synthetic-brightness/bagnet.json', import.meta.url).href;
+    const { detail } = await error;
+    expect(detail.type).to.equal('image-invalid');
+    expect(detail.message).to.match(/8×8 pixels .* smaller than the model's 9×9 patch/);
+  });
+
   it('waits for the viewport with loading="lazy"', async () => {
     const tag = defineTag();
     const spacer = document.createElement('div');
