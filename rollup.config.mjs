@@ -1,11 +1,16 @@
-// ESM build of the library (`npm run build`): one module per entry, type declarations from tsc.
-// onnxruntime-web and lit stay external (npm dependencies the user's bundler resolves).
+// The npm build (`npm run build`): ES modules that mirror src/ (so the worker sits at the relative URL
+// the pool expects), type declarations from tsc. lit and onnxruntime-web stay external: the user's
+// bundler resolves them.
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { esbuildTypescript } from './scripts/rollup-esbuild.mjs';
 
 export default {
-  input: { index: 'src/index.ts' },
+  input: {
+    index: 'src/index.ts',
+    register: 'src/register.ts',
+    'worker/inference-worker': 'src/worker/inference-worker.ts',
+  },
   external: [/^onnxruntime-web/, /^lit/, /^@lit\//],
-  output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+  output: { dir: 'dist', format: 'es', sourcemap: true, preserveModules: true, preserveModulesRoot: 'src' },
   plugins: [esbuildTypescript(), nodeResolve()],
 };
