@@ -1,10 +1,14 @@
-// The npm build (`npm run build`): ES modules that mirror src/ (so the worker sits at the relative URL
-// the pool expects), type declarations from tsc. lit and onnxruntime-web stay external: the user's
-// bundler resolves them.
+// `npm run build` makes two things in dist/:
+// 1. the npm package: ES modules that mirror src/ (the worker at the relative URL the pool expects),
+//    with lit and onnxruntime-web left to the user's bundler; type declarations come from tsc;
+// 2. the one-tag embed bundle dist/bagnet-elements.js: everything included, the worker and each
+//    onnxruntime-web build in chunks of their own, the .wasm binaries copied beside them, so the
+//    folder can be served as it is.
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { esbuildTypescript } from './scripts/rollup-esbuild.mjs';
+import { bundledWorker, copyOrtWasm, esbuildMinify } from './scripts/rollup-plugins.mjs';
 
-export default {
+const npmPackage = {
   input: {
     index: 'src/index.ts',
     register: 'src/register.ts',
@@ -14,3 +18,24 @@ export default {
   output: { dir: 'dist', format: 'es', sourcemap: true, preserveModules: true, preserveModulesRoot: 'src' },
   plugins: [esbuildTypescript(), nodeResolve()],
 };
+
+const embed = {
+  input: { 'bagnet-elements': 'src/embed.ts' },
+  output: {
+    dir: 'dist',
+    format: 'es',
+    sourcemap: true,
+    entryFileNames: '[name].js',
+    // onnxruntime-web chunks keep recognisable names; ORT's own thread workers import only them.
+    chunkFileNames: (chunk) => (chunk.moduleIds.some((id) => id.includes('onnxruntime-web')) ? 'ort-[hash].js' : 'bagnet-[name]-[hash].js'),
+  },
+  plugins: [
+    esbuildTypescript(),
+    bundledWorker({ entry: 'src/worker/inference-worker.ts', fileName: 'bagnet-elements.worker.js' }),
+    nodeResolve({ browser: true, exportConditions: ['production'] }),
+    esbuildMinify(),
+    copyOrtWasm({ files: ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.wasm'], outDir: 'dist' }),
+  ],
+};
+
+export default [npmPackage, embed];

@@ -68,6 +68,8 @@ function ortFor(backend: ConcreteBackend): Promise<typeof Ort> {
       const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
       const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
       ort.env.wasm.numThreads = chosen.numThreads ?? (isolated ? Math.max(1, cores) : 1);
+      // ORT's own warnings (node placement on WebGPU, …) would reach the page's console as errors.
+      ort.env.logLevel = 'error';
       if (chosen.wasmPaths !== undefined) {
         const folder = new URL(chosen.wasmPaths, globalThis.location?.href);
         ort.env.wasm.wasmPaths = { wasm: new URL(ORT_WASM_FILES[backend], folder).href };
@@ -147,6 +149,7 @@ export async function createSession(model: Uint8Array, backend: ConcreteBackend)
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
+    logSeverityLevel: 3, // errors only
   });
   if (backend === 'webgpu') await watchWebgpuDevice();
   return wrapSession(ort, session, backend);

@@ -1,0 +1,63 @@
+// The one-tag embed, as a user deploys it: a plain static server (no dev server, no transforms)
+// serving the repository, a page with one <script> for dist/bagnet-elements.js, and the default model.
+import assert from 'node:assert/strict';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import puppeteer from 'puppeteer-core';
+import { chromiumArgs, chromiumPath } from '../../scripts/server-options.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.png': 'image/png',
+  '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.map': 'application/json' };
+let server;
+let browser;
+let base;
+
+before(async () => {
+  assert.ok(existsSync(join(root, 'dist/bagnet-elements.js')), 'run `npm run build` first');
+  server = createServer((request, response) => {
+    const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname));
+    const file = join(root, path === '/' ? 'test/embed/index.html' : path);
+    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
+      response.writeHead(404).end();
+      return;
+    }
+    // Cross-origin isolation gives onnxruntime-web its threads; without it everything still works.
+    response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream',
+      'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+    createReadStream(file).pipe(response);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${server.address().port}`;
+  browser = await puppeteer.launch({ executablePath: chromiumPath(), args: chromiumArgs });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test('a page with only dist/bagnet-elements.js classifies with the default model', { timeout: 180_000 }, async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+  const requested = [];
+  page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  await page.goto(`${base}/test/embed/index.html`);
+  await page.waitForFunction(() => document.querySelector('bagnet-classifier')?.result, { timeout: 120_000 });
+  const top = await page.evaluate(() => document.querySelector('bagnet-classifier').result.topk.map((t) => t.label));
+  const samples = JSON.parse(readFileSync(join(root, 'models/default/samples.json'), 'utf8'));
+  const sneaker = samples.find((s) => s.file.endsWith('14-sneaker.png'));
+  assert.equal(top[0], JSON.parse(readFileSync(join(root, 'models/default/bagnet.json'), 'utf8')).labels[sneaker.predicted]);
+  assert.equal(top.length, 3);
+  await page.waitForFunction(() => document.querySelector('bagnet-heatmap')?.shadowRoot?.querySelector('canvas[part="heatmap"]'));
+  // Only the bundle's own files, the model and the image: nothing from src/, node_modules or elsewhere.
+  const scripts = requested.filter((p) => p.endsWith('.js'));
+  assert.ok(scripts.every((p) => p.startsWith('/dist/') && !p.slice(6).includes('/')), scripts.join(', '));
+  assert.ok(requested.includes('/dist/ort-wasm-simd-threaded.wasm') || requested.includes('/dist/ort-wasm-simd-threaded.asyncify.wasm'));
+  assert.deepEqual(errors.filter((e) => !e.includes('favicon') && !e.includes('404')), []);
+});
