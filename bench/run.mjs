@@ -11,6 +11,8 @@ import { esbuildPlugin } from '@web/dev-server-esbuild';
 import ort from 'onnxruntime-node';
 import puppeteer from 'puppeteer-core';
 import { chromiumArgs, chromiumPath, crossOriginIsolation, typescriptSources } from '../scripts/server-options.mjs';
+import { coreGzipBytes } from '../scripts/size.mjs';
+import { startStaticServer } from '../scripts/static-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -81,7 +83,34 @@ try {
   await server.stop();
 }
 
-// 4. Targets (ratios measured in this one run).
+// 4. The embed bundle: the library's own gzipped JavaScript, and a cold start from a static server.
+log('bundle size and cold start');
+execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+results.bundle_core_gzip_bytes = (await coreGzipBytes()).total;
+{
+  const server = await startStaticServer(root);
+  const browser = await puppeteer.launch({ executablePath: chromiumPath(), args: chromiumArgs });
+  try {
+    const times = [];
+    for (let i = 0; i < 3; i++) {
+      // A fresh incognito context each time: empty HTTP cache and Cache API.
+      const context = await browser.createBrowserContext();
+      const page = await context.newPage();
+      await page.goto(`${server.url}/bench/coldstart.html`);
+      await page.waitForFunction(() => window.coldstartMs || window.coldstartError, { timeout: 120_000 });
+      const { coldstartMs, coldstartError } = await page.evaluate(() => ({ coldstartMs: window.coldstartMs, coldstartError: window.coldstartError }));
+      if (coldstartError) throw new Error(`cold start: ${coldstartError}`);
+      times.push(coldstartMs);
+      await context.close();
+    }
+    results.coldstart_default_model_ms = Number(median(times).toFixed(0));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+// 5. Targets (ratios measured in this one run).
 const r = results;
 const targets = [
   ['bagnet33_224_pool_ms ≤ 1.10 × bagnet33_224_ort_web_ms', r.bagnet33_224_pool_ms, () => r.bagnet33_224_pool_ms <= 1.1 * r.bagnet33_224_ort_web_ms],
@@ -92,6 +121,7 @@ const targets = [
     () => r.heatmap_first_map_over_classification <= 1.1],
   ['heatmap_exact_default_ms ≤ 200', r.heatmap_exact_default_ms, () => r.heatmap_exact_default_ms <= 200],
   ['heatmap_exact_max_rel_diff ≤ 1e-4', r.heatmap_exact_max_rel_diff, () => r.heatmap_exact_max_rel_diff <= 1e-4],
+  ['bundle_core_gzip_bytes ≤ 30 KB', r.bundle_core_gzip_bytes, () => r.bundle_core_gzip_bytes <= 30 * 1024],
 ].filter(([, value]) => value !== undefined).map(([name, , met]) => [name, met()]);
 results.measured_at = new Date().toISOString();
 results.runs = runs;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { transform } from 'esbuild';
 
-export function esbuildTypescript({ target = 'es2022', tsconfig = 'tsconfig.json' } = {}) {
+export function esbuildTypescript({ target = "es2022", tsconfig = "tsconfig.json" } = {}) {
   // Decorator and class-field semantics come from tsconfig (lit's legacy decorators).
   const tsconfigRaw = readFileSync(tsconfig, 'utf8');
   return {

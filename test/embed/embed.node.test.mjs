@@ -1,37 +1,23 @@
 // The one-tag embed, as a user deploys it: a plain static server (no dev server, no transforms)
 // serving the repository, a page with one <script> for dist/bagnet-elements.js, and the default model.
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
 import { chromiumArgs, chromiumPath } from '../../scripts/server-options.mjs';
+import { startStaticServer } from '../../scripts/static-server.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.png': 'image/png',
-  '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.map': 'application/json' };
 let server;
 let browser;
 let base;
 
 before(async () => {
   assert.ok(existsSync(join(root, 'dist/bagnet-elements.js')), 'run `npm run build` first');
-  server = createServer((request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname));
-    const file = join(root, path === '/' ? 'test/embed/index.html' : path);
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
-      response.writeHead(404).end();
-      return;
-    }
-    // Cross-origin isolation gives onnxruntime-web its threads; without it everything still works.
-    response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream',
-      'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
-    createReadStream(file).pipe(response);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${server.address().port}`;
+  server = await startStaticServer(root);
+  base = server.url;
   browser = await puppeteer.launch({ executablePath: chromiumPath(), args: chromiumArgs });
 });
 
