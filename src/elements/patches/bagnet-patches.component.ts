@@ -94,6 +94,11 @@ export class BagnetPatches extends BagnetElementBase {
   #setKey: unknown[] = [];
   #singleDrawn: ClassificationResult | null = null;
 
+  /** For a set: `idle`, `running`, `result` or `error` of the whole set; else the single image's state. */
+  override get state() {
+    return this.set.length > 0 ? this.setState : this.classification.state;
+  }
+
   /** The set being shown: `images`, else the URLs of `srcset`. */
   get set(): (ImageInput | LabelledImage)[] {
     if (this.images.length > 0) return [...this.images];
