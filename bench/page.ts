@@ -3,8 +3,8 @@
  * compare like with like. bench/run.mjs drives it and collects `window.benchResults`.
  */
 import '../src/register.js';
-import { classify, configure, disposePool, getPool, loadManifest, pixelsToTensor, type Timings } from '../src/index.js';
-import { createSession } from '../src/runtime/onnx.js';
+import { classify, configure, disposePool, getPool, loadManifest, type Timings } from '../src/index.js';
+import { bruteForceMap } from '../test/reference.js';
 
 const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
 const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
@@ -129,36 +129,6 @@ async function poolSection(results: Record<string, number | string>, runs: numbe
   results['main_thread_longtasks'] = longTasks.length;
 }
 
-/** Every q×q patch of the zero-padded normalised image run alone: the authors' reference, for one class. */
-async function bruteForceMap(manifestUrl: string, image: ImageData, classIndex: number): Promise<Float32Array> {
-  const manifest = await loadManifest(manifestUrl);
-  const { channels } = manifest.input;
-  const q = manifest.patchSize;
-  const p = (q - 1) / 2;
-  const { width: w, height: h } = image;
-  const chw = pixelsToTensor(image.data, w, h, manifest.input);
-  const session = await createSession(new Uint8Array(await (await fetch(manifest.files.fp32.url)).arrayBuffer()), 'wasm');
-  const out = new Float32Array(h * w);
-  for (let y = 0; y < h; y++) {
-    const batch = new Float32Array(w * channels * q * q);
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < channels; c++) {
-        for (let i = 0; i < q; i++) {
-          for (let j = 0; j < q; j++) {
-            const sy = y - p + i;
-            const sx = x - p + j;
-            if (sy >= 0 && sy < h && sx >= 0 && sx < w) batch[((x * channels + c) * q + i) * q + j] = chw[(c * h + sy) * w + sx]!;
-          }
-        }
-      }
-    }
-    const { data, dims } = await session.run(batch, [w, channels, q, q]);
-    for (let x = 0; x < w; x++) out[y * w + x] = data[x * dims[3] + classIndex]!;
-  }
-  await session.release();
-  return out;
-}
-
 async function imageDataOf(blob: Blob): Promise<ImageData> {
   const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
@@ -181,7 +151,7 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
     }));
   }
   results['heatmap_exact_default_ms'] = round(median(times), 1);
-  const reference = await bruteForceMap(DEFAULT_MODEL, image, sample.labelIndex);
+  const reference = await bruteForceMap(await loadManifest(DEFAULT_MODEL), image, [sample.labelIndex]);
   let diff = 0;
   let scale = 0;
   reference.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - exact![i]!)); scale = Math.max(scale, Math.abs(v)); });

@@ -3,11 +3,10 @@
  * the zero-padded normalised image run alone (computed here independently, with onnxruntime-web).
  */
 import { expect } from '@esm-bundle/chai';
-import { loadManifest, type BagnetManifest } from '../src/core/manifest.js';
-import { pixelsToTensor } from '../src/core/preprocess.js';
+import { loadManifest } from '../src/core/manifest.js';
 import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type ExactEvidenceLevel } from '../src/pool/pool.js';
-import { createSession } from '../src/runtime/onnx.js';
+import { bruteForceMap as bruteForce } from './reference.js';
 import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, RANDOM_BAGNET33, relativeError } from './helpers.js';
 
 async function imageDataOf(url: string): Promise<ImageData> {
@@ -15,38 +14,6 @@ async function imageDataOf(url: string): Promise<ImageData> {
   const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
   context.drawImage(bitmap, 0, 0);
   return context.getImageData(0, 0, bitmap.width, bitmap.height);
-}
-
-/** Run every q×q patch of the zero-padded normalised image alone; returns [H, W, classes.length]. */
-async function bruteForce(manifest: BagnetManifest, image: ImageData, classes: number[]): Promise<Float32Array> {
-  const { channels } = manifest.input;
-  const q = manifest.patchSize;
-  const p = (q - 1) / 2;
-  const { width: w, height: h } = image;
-  const chw = pixelsToTensor(image.data, w, h, manifest.input);
-  const session = await createSession(new Uint8Array(await (await fetch(manifest.files.fp32.url)).arrayBuffer()), 'wasm');
-  const out = new Float32Array(h * w * classes.length);
-  const rowBatch = new Float32Array(w * channels * q * q);
-  for (let y = 0; y < h; y++) {
-    // One batch per image row: the W patches centred on that row.
-    rowBatch.fill(0);
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < channels; c++) {
-        for (let i = 0; i < q; i++) {
-          for (let j = 0; j < q; j++) {
-            const sy = y - p + i;
-            const sx = x - p + j;
-            if (sy >= 0 && sy < h && sx >= 0 && sx < w) rowBatch[((x * channels + c) * q + i) * q + j] = chw[(c * h + sy) * w + sx]!;
-          }
-        }
-      }
-    }
-    const { data, dims } = await session.run(rowBatch, [w, channels, q, q]);
-    expect([dims[1], dims[2]]).to.deep.equal([1, 1]);
-    for (let x = 0; x < w; x++) classes.forEach((k, j) => { out[(y * w + x) * classes.length + j] = data[x * dims[3] + k]!; });
-  }
-  await session.release();
-  return out;
 }
 
 describe('exact full-resolution evidence', () => {

@@ -7,9 +7,7 @@ import { createElement, createRoot, flushSync } from '../build/test-vendor/react
 import { createApp, ref } from 'vue/dist/vue.esm-browser.js';
 import '../src/register.js';
 import type { ClassificationResult } from '../src/core/result.js';
-import { configure } from '../src/pool/config.js';
-import { disposePool } from '../src/pool/pool.js';
-import { DEFAULT_MODEL, loadSamples, type Sample } from './helpers.js';
+import { DEFAULT_MODEL, usePagePool } from './helpers.js';
 
 function waitFor<T>(list: T[], count: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -20,14 +18,7 @@ function waitFor<T>(list: T[], count: number): Promise<void> {
 }
 
 describe('frameworks', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-    disposePool();
-    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
-  });
-  afterEach(() => document.body.replaceChildren());
-  after(() => disposePool());
+  const samples = usePagePool();
 
   it('React 19: properties (a Blob image, top-k) and bagnet-result events', async () => {
     const container = document.body.appendChild(document.createElement('div'));

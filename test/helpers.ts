@@ -1,5 +1,8 @@
 /** Shared by the browser tests: model URLs, samples, independent comparisons, server counters. */
 
+import { configure } from '../src/pool/config.js';
+import { disposePool } from '../src/pool/pool.js';
+
 export const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
 export const NARROW_MODEL = new URL('../models/generated/bagnet33-narrow/bagnet.json', import.meta.url).href;
 export const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
@@ -81,4 +84,20 @@ export function defineFresh(prefix: string, base: CustomElementConstructor): str
 /** The next `type` event on `target`. */
 export function nextEvent<T extends Event = CustomEvent>(target: EventTarget, type: string): Promise<T> {
   return new Promise((resolve) => target.addEventListener(type, (event) => resolve(event as T), { once: true }));
+}
+
+/**
+ * The setup of a test file that uses the page's pool: a fresh pool before, an empty body after each
+ * test, the pool disposed at the end. Returns the samples (filled in `before`).
+ */
+export function usePagePool(options: { idleReleaseMs?: number } = {}): Sample[] {
+  const samples: Sample[] = [];
+  before(async () => {
+    samples.push(...await loadSamples());
+    disposePool();
+    configure({ cache: 'bagnet-test-cache', idleReleaseMs: options.idleReleaseMs ?? 10_000 });
+  });
+  afterEach(() => document.body.replaceChildren());
+  after(() => disposePool());
+  return samples;
 }

@@ -1,8 +1,7 @@
 import { expect } from '@esm-bundle/chai';
 import '../../src/register.js';
-import { configure } from '../../src/pool/config.js';
-import { disposePool, getPool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, loadSamples, nextEvent, type Sample } from '../helpers.js';
+import { getPool } from '../../src/pool/pool.js';
+import { DEFAULT_MODEL, nextEvent, usePagePool } from '../helpers.js';
 
 interface AxeResults { violations: { id: string; impact: string; help: string; nodes: { target: unknown }[] }[] }
 declare global { interface Window { axe?: { run(context: Element, options: object): Promise<AxeResults> }; gc?: () => void } }
@@ -27,14 +26,7 @@ function heapBytes(): number {
 }
 
 describe('accessibility and leaks', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-    disposePool();
-    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 5_000 });
-  });
-  afterEach(() => document.body.replaceChildren());
-  after(() => disposePool());
+  const samples = usePagePool({ idleReleaseMs: 5_000 });
 
   it('axe-core finds no violations in the three elements with results', async function () {
     this.timeout(120_000);

@@ -1,9 +1,8 @@
 import { expect } from '@esm-bundle/chai';
 import { BagnetClassifier } from '../../src/elements/classifier/bagnet-classifier.component.js';
 import type { BagnetEventMap } from '../../src/elements/shared/events.js';
-import { configure } from '../../src/pool/config.js';
-import { disposePool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, loadSamples, relativeError, type Sample } from '../helpers.js';
+
+import { DEFAULT_MODEL, relativeError, usePagePool } from '../helpers.js';
 
 let counter = 0;
 /** A fresh tag per test, so no test sees another's registration. */
@@ -25,14 +24,7 @@ function mount(tag: string, attributes: Record<string, string> = {}): BagnetClas
 }
 
 describe('<bagnet-classifier>', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-    disposePool();
-    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
-  });
-  afterEach(() => document.body.replaceChildren());
-  after(() => disposePool());
+  const samples = usePagePool();
 
   it('classifies its src and shows the top-k as text and bars', async () => {
     const sample = samples[7]!;

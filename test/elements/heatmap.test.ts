@@ -4,9 +4,8 @@ import { classMap } from '../../src/core/heatmap.js';
 import type { ClassificationResult } from '../../src/core/result.js';
 import { BagnetClassifier } from '../../src/elements/classifier/bagnet-classifier.component.js';
 import { BagnetHeatmap } from '../../src/elements/heatmap/bagnet-heatmap.component.js';
-import { configure } from '../../src/pool/config.js';
-import { disposePool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, defineFresh, loadSamples, nextEvent, squareImage, SYNTHETIC_MODEL, type Sample } from '../helpers.js';
+
+import { DEFAULT_MODEL, defineFresh, nextEvent, squareImage, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
 
 function heatmapPixels(element: BagnetHeatmap): ImageData {
   const canvas = element.shadowRoot!.querySelector('canvas[part="heatmap"]') as HTMLCanvasElement;
@@ -27,14 +26,7 @@ function hottest(image: ImageData): { x: number; y: number } {
 }
 
 describe('<bagnet-heatmap>', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-    disposePool();
-    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
-  });
-  afterEach(() => document.body.replaceChildren());
-  after(() => disposePool());
+  const samples = usePagePool();
 
   // The synthetic model's evidence is a mean brightness in [0, 1]: scale 1 never saturates the colours.
   it('draws the hottest pixel inside the patch with the most evidence (synthetic model)', async () => {

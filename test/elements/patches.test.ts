@@ -2,9 +2,8 @@ import { expect } from '@esm-bundle/chai';
 import { topPatches } from '../../src/core/patches.js';
 import type { ClassificationResult } from '../../src/core/result.js';
 import { BagnetPatches } from '../../src/elements/patches/bagnet-patches.component.js';
-import { configure } from '../../src/pool/config.js';
-import { disposePool, getPool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, defineFresh, loadSamples, nextEvent, type Sample } from '../helpers.js';
+import { getPool } from '../../src/pool/pool.js';
+import { DEFAULT_MODEL, defineFresh, nextEvent, usePagePool } from '../helpers.js';
 
 async function until(check: () => boolean, what: string): Promise<void> {
   const started = performance.now();
@@ -15,14 +14,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('<bagnet-patches>', () => {
-  let samples: Sample[];
-  before(async () => {
-    samples = await loadSamples();
-    disposePool();
-    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
-  });
-  afterEach(() => document.body.replaceChildren());
-  after(() => disposePool());
+  const samples = usePagePool();
 
   it('shows the patches with the most evidence of one image, with their values', async () => {
     const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
