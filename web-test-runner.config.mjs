@@ -1,7 +1,7 @@
 // Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides).
 import { fileURLToPath } from 'node:url';
 import { esbuildPlugin } from '@web/dev-server-esbuild';
-import { buildSync } from 'esbuild';
+import { build, buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import {
   chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, strictCspForFixtures, typescriptSources, vendorOrt,
@@ -13,11 +13,50 @@ buildSync({
   define: { 'process.env.NODE_ENV': '"development"' }, logLevel: 'warning',
 });
 
+// Cornerstone3D (the plugin tests): core and the DICOM loader as one split bundle (one core instance),
+// and the loader's decode worker beside it, where its `new URL('./decodeImageFrameWorker.js', ...)` looks.
+// Node built-ins appear in the codecs' Node-only branches: give the browser bundle empty stand-ins.
+const nodeBuiltinsAsEmpty = {
+  name: 'node-builtins-as-empty',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?(fs|path|url|events|crypto|worker_threads|module|util|stream|os|perf_hooks)$/ },
+      (args) => ({ path: args.path, namespace: 'empty-node-builtin' }));
+    build.onLoad({ filter: /.*/, namespace: 'empty-node-builtin' }, (args) => ({
+      // Some dependencies subclass EventEmitter at load time: 'events' needs a class.
+      contents: /events$/.test(args.path)
+        ? 'export class EventEmitter { on() { return this; } once() { return this; } off() { return this; } emit() { return false; } removeListener() { return this; } }\nexport default EventEmitter;'
+        : 'export default {};',
+      loader: 'js',
+    }));
+  },
+};
+await build({
+  plugins: [nodeBuiltinsAsEmpty],
+  entryPoints: {
+    'cornerstone-core': 'test/vendor/cornerstone-core.js',
+    'cornerstone-loader': 'test/vendor/cornerstone-loader.js',
+    decodeImageFrameWorker: 'node_modules/@cornerstonejs/dicom-image-loader/dist/esm/decodeImageFrameWorker.js',
+  },
+  bundle: true, splitting: true, format: 'esm', outdir: 'build/test-vendor/cornerstone', logLevel: 'error',
+  define: { 'process.env.NODE_ENV': '"production"' },
+});
+
+/** Serve `@cornerstonejs/*` imports (from tests and from src/plugins) from those bundles. */
+const cornerstoneVendor = {
+  name: 'cornerstone-vendor',
+  resolveImport({ source }) {
+    if (source === '@cornerstonejs/core') return '/build/test-vendor/cornerstone/cornerstone-core.js';
+    if (source === '@cornerstonejs/dicom-image-loader') return '/build/test-vendor/cornerstone/cornerstone-loader.js';
+    return undefined;
+  },
+};
+
 export default {
   files: ['test/**/*.test.ts', '!test/no-webgpu/**'],
   nodeResolve: true,
   concurrency: 1,
   plugins: [
+    cornerstoneVendor,
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) }),
   ],
   middleware: [requestCounter(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],

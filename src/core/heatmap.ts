@@ -3,7 +3,7 @@
  * |evidence|, sign filters, thresholding (appendix A.1), colouring, and image edges. Pure functions.
  */
 import { COLORMAP_LEVELS, colormapLut, isDiverging, type ColormapName } from './colormap.js';
-import type { Evidence } from './result.js';
+import type { ClassificationResult, Evidence } from './result.js';
 
 export type SignFilter = 'all' | 'positive' | 'negative';
 export type ThresholdMode = 'clip' | 'binary';
@@ -92,6 +92,33 @@ export function colorize(values: ArrayLike<number>, options: ColorizeOptions): U
   return out;
 }
 
+export interface PaintOptions {
+  readonly sign: SignFilter;
+  /** 0 = off. */
+  readonly threshold: number;
+  readonly thresholdMode: ThresholdMode;
+  readonly percentile: number;
+  /** A fixed ±scale when > 0. */
+  readonly scale: number;
+  readonly colormap: ColormapName;
+  readonly opacity: number;
+  readonly alpha: 'uniform' | 'magnitude';
+}
+
+/**
+ * A map (NaN = nothing drawn) → RGBA pixels, with the sign filter, threshold and symmetric scale
+ * applied; returns the scale used (±scale spans the colormap).
+ */
+export function paintEvidence(map: ArrayLike<number>, options: PaintOptions): { rgba: Uint8ClampedArray; scale: number } {
+  let values = filterSign(map, options.sign);
+  if (options.threshold > 0) values = applyThreshold(values, options.threshold, options.thresholdMode);
+  const binary = options.threshold > 0 && options.thresholdMode === 'binary';
+  const scale = binary ? 1 : evidenceScale(values.filter((v) => !Number.isNaN(v)), { percentile: options.percentile, scale: options.scale });
+  const rgba = colorize(values, { scale, colormap: options.colormap, opacity: options.opacity, alpha: options.alpha });
+  for (let i = 0; i < values.length; i++) if (Number.isNaN(values[i]!)) rgba[i * 4 + 3] = 0;
+  return { rgba, scale };
+}
+
 /**
  * Edge strength of an RGBA image (Sobel on BT.601 luma), normalised to [0, 1] by its maximum:
  * the outline the authors draw over their heatmaps.
@@ -123,4 +150,26 @@ export function edgeMap(rgba: ArrayLike<number>, width: number, height: number):
 export function cellDrawBox(row: number, col: number, geometry: { patchSize: number; stride: number; offset: number }) {
   const centre = geometry.offset + (geometry.patchSize - 1) / 2;
   return { x: centre + geometry.stride * col, y: centre + geometry.stride * row, width: geometry.stride, height: geometry.stride };
+}
+
+/**
+ * One class of the stride map spread over the model input's pixels: each cell a stride×stride block
+ * from its patch's centre (NaN where no cell is drawn, near the borders).
+ */
+export function fastMap(result: Pick<ClassificationResult, 'evidence' | 'input'>, index: number): { values: Float32Array; width: number; height: number } {
+  const { evidence, input } = result;
+  const width = input.plan.width;
+  const height = input.plan.height;
+  const values = new Float32Array(width * height).fill(Number.NaN);
+  const cells = classMap(evidence, index);
+  for (let row = 0; row < evidence.rows; row++) {
+    for (let col = 0; col < evidence.cols; col++) {
+      const box = cellDrawBox(row, col, evidence);
+      const value = cells[row * evidence.cols + col]!;
+      for (let y = box.y; y < Math.min(height, box.y + box.height); y++) {
+        for (let x = box.x; x < Math.min(width, box.x + box.width); x++) values[y * width + x] = value;
+      }
+    }
+  }
+  return { values, width, height };
 }

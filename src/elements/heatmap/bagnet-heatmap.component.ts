@@ -3,9 +3,7 @@ import { property, query, state } from 'lit/decorators.js';
 import { colormapGradient, COLORMAPS, type ColormapName } from '../../core/colormap.js';
 import { BagnetError } from '../../core/errors.js';
 import { cellAt, cellBox, patchAround, type PixelBox } from '../../core/geometry.js';
-import {
-  applyThreshold, cellDrawBox, classMap, colorize, edgeMap, evidenceScale, filterSign, type SignFilter, type ThresholdMode,
-} from '../../core/heatmap.js';
+import { edgeMap, fastMap, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { levelView } from '../../core/stitch.js';
 import { getPool, type ExactEvidenceLevel } from '../../pool/pool.js';
@@ -159,7 +157,7 @@ export class BagnetHeatmap extends BagnetElementBase {
       this.map = { values: levelView(level.data, level.width, level.height, level.classes.length, slot, level.level),
         width: level.width, height: level.height, level: level.level };
     } else {
-      this.map = fastMap(result, index);
+      this.map = { ...fastMap(result, index), level: 'fast' };
     }
     if (changed.size > 0 && this.pinned && this.map) this.pinned = this.#patchAt(this.pinned.x, this.pinned.y, true);
   }
@@ -226,15 +224,12 @@ export class BagnetHeatmap extends BagnetElementBase {
     const canvas = this.heatmapCanvas;
     const map = this.map;
     if (!canvas || !map) return;
-    let values = filterSign(map.values, this.sign);
-    if (this.threshold > 0) values = applyThreshold(values, this.threshold, this.thresholdMode);
-    const finite = values.filter((v) => !Number.isNaN(v));
-    this.#scale = this.thresholdMode === 'binary' && this.threshold > 0 ? 1
-      : evidenceScale(finite, { percentile: this.percentile, scale: this.scale });
     const overlay = this.mode === 'overlay';
-    const rgba = colorize(values, { scale: this.#scale, colormap: this.colormap, opacity: overlay ? this.opacity : 1,
-      alpha: overlay ? 'magnitude' : 'uniform' });
-    for (let i = 0; i < values.length; i++) if (Number.isNaN(values[i]!)) rgba[i * 4 + 3] = 0;
+    const { rgba, scale } = paintEvidence(map.values, {
+      sign: this.sign, threshold: this.threshold, thresholdMode: this.thresholdMode, percentile: this.percentile,
+      scale: this.scale, colormap: this.colormap, opacity: overlay ? this.opacity : 1, alpha: overlay ? 'magnitude' : 'uniform',
+    });
+    this.#scale = scale;
     if (this.mode === 'edges' && this.imageCanvas && this.imageCanvas.width === map.width) {
       const pixels = this.imageCanvas.getContext('2d', { willReadFrequently: true })!.getImageData(0, 0, map.width, map.height).data;
       const edges = edgeMap(pixels, map.width, map.height);
@@ -374,23 +369,4 @@ export class BagnetHeatmap extends BagnetElementBase {
 
 function exactKey(result: ClassificationResult, index: number): string {
   return `${result.model.url}|${result.timings.totalMs}|${result.logits.length}|${index}|${result.logits[0]}`;
-}
-
-/** The stride map spread over the input's pixels: each cell a stride×stride block at its patch centre. */
-function fastMap(result: ClassificationResult, index: number): MapState {
-  const { evidence, input } = result;
-  const width = input.plan.width;
-  const height = input.plan.height;
-  const values = new Float32Array(width * height).fill(Number.NaN);
-  const cells = classMap(evidence, index);
-  for (let row = 0; row < evidence.rows; row++) {
-    for (let col = 0; col < evidence.cols; col++) {
-      const box = cellDrawBox(row, col, evidence);
-      const value = cells[row * evidence.cols + col]!;
-      for (let y = box.y; y < Math.min(height, box.y + box.height); y++) {
-        for (let x = box.x; x < Math.min(width, box.x + box.width); x++) values[y * width + x] = value;
-      }
-    }
-  }
-  return { values, width, height, level: 'fast' };
 }

@@ -1,0 +1,177 @@
+/**
+ * The Cornerstone3D plugin in a real stack viewport: the model's input against pydicom's LUT
+ * pipeline, the overlay's alignment under zoom/pan/rotation/flip and non-square pixels, bad inputs,
+ * the panel, and the requests it makes.
+ */
+import { expect } from '@esm-bundle/chai';
+import type { Types } from '@cornerstonejs/core';
+import type { BagnetError } from '../../src/core/errors.js';
+import { BagnetOverlay, type OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
+import { DEFAULT_MODEL, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
+import { disableViewport, rendered, stackViewport, wadouri } from './viewport.js';
+
+interface Expected { rows: number; columns: number; frames: number[][] }
+let expected: Record<string, Expected>;
+
+function nextResult(overlay: BagnetOverlay): Promise<OverlayResultDetail> {
+  return new Promise((resolve, reject) => {
+    overlay.addEventListener('bagnet-result', (e) => resolve((e as CustomEvent<OverlayResultDetail>).detail), { once: true });
+    overlay.addEventListener('bagnet-error', (e) => reject(new Error((e as CustomEvent<BagnetError>).detail.message)), { once: true });
+  });
+}
+
+function nextError(overlay: BagnetOverlay): Promise<{ type: string; message: string }> {
+  return new Promise((resolve) => overlay.addEventListener('bagnet-error', (e) => resolve((e as CustomEvent).detail), { once: true }));
+}
+
+/** Weighted centre (CSS px) of the brightest pixels of a canvas: `score` picks what counts. */
+function brightest(canvas: HTMLCanvasElement, score: (r: number, g: number, b: number, a: number) => number): { x: number; y: number } {
+  const { width, height } = canvas;
+  const data = canvas.getContext('2d')!.getImageData(0, 0, width, height).data;
+  let best = -Infinity;
+  for (let i = 0; i < width * height; i++) best = Math.max(best, score(data[4 * i]!, data[4 * i + 1]!, data[4 * i + 2]!, data[4 * i + 3]!));
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let i = 0; i < width * height; i++) {
+    if (score(data[4 * i]!, data[4 * i + 1]!, data[4 * i + 2]!, data[4 * i + 3]!) >= best - 1e-9) {
+      sx += (i % width) + 0.5;
+      sy += Math.floor(i / width) + 0.5;
+      n++;
+    }
+  }
+  const scale = canvas.getBoundingClientRect().width / width; // backing pixels → CSS px
+  return { x: (sx / n) * scale, y: (sy / n) * scale };
+}
+
+/** The bright square as Cornerstone drew it (its own rendering: independent of the overlay's maths). */
+function squareOnScreen(viewport: Types.IStackViewport) {
+  const canvas = viewport.element.querySelector('canvas:not(.bagnet-overlay)') as HTMLCanvasElement;
+  return brightest(canvas, (r, g, b) => (r + g + b > 600 ? 1 : 0));
+}
+
+/** The hottest point of the overlay (gray colormap: brightness and alpha grow with the evidence). */
+function hottestOnScreen(overlay: BagnetOverlay) {
+  return brightest(overlay.canvas, (r, _g, _b, a) => a * 1000 + r);
+}
+
+describe('Cornerstone3D plugin', () => {
+  usePagePool();
+  const viewports: Types.IStackViewport[] = [];
+  before(async () => {
+    expected = await (await fetch(new URL('../../build/dicom/expected.json', import.meta.url))).json();
+  });
+  afterEach(() => {
+    viewports.splice(0).forEach(disableViewport);
+  });
+
+  async function open(imageIds: string[]) {
+    const viewport = await stackViewport(imageIds);
+    viewports.push(viewport);
+    return viewport;
+  }
+
+  for (const name of ['square', 'square-mono1', 'sneaker-window', 'ct16-signed', 'mr16-unsigned']) {
+    it(`feeds the model pydicom's modality → VOI → MONOCHROME1 pipeline: ${name}`, async () => {
+      const viewport = await open([wadouri(name)]);
+      const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
+      await nextResult(overlay);
+      const input = overlay.modelInput!;
+      const want = expected[name]!;
+      expect([input.height, input.width]).to.deep.equal([want.rows, want.columns]);
+      let diff = 0;
+      want.frames[0]!.forEach((gray, i) => { diff = Math.max(diff, Math.abs(input.data[4 * i]! - gray)); });
+      expect(diff, 'largest gray-level difference').to.be.at.most(1);
+      overlay.destroy();
+    });
+  }
+
+  it('handles a multi-frame image frame by frame, and the viewport VOI when asked', async () => {
+    const viewport = await open([wadouri('multiframe', 1), wadouri('multiframe', 2)]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
+    await nextResult(overlay);
+    const first = Array.from(overlay.modelInput!.data.filter((_, i) => i % 4 === 0));
+    expect(first).to.deep.equal(expected['multiframe']!.frames[0]);
+    const second = nextResult(overlay);
+    await viewport.setImageIdIndex(1);
+    await second;
+    expect(Array.from(overlay.modelInput!.data.filter((_, i) => i % 4 === 0))).to.deep.equal(expected['multiframe']!.frames[1]);
+    // voi: 'viewport' follows the window the reader sets.
+    overlay.setOptions({ voi: 'viewport' });
+    const narrowed = nextResult(overlay);
+    viewport.setProperties({ voiRange: { lower: 0, upper: 200 } });
+    viewport.render();
+    await narrowed;
+    const stored = overlay.modelInput!.data;
+    expect(stored.some((v, i) => i % 4 === 0 && v === 255)).to.equal(true); // 200 and above saturate
+    overlay.destroy();
+  });
+
+  it('keeps the hottest point on the patch with the most evidence under zoom, pan, rotation and flip', async () => {
+    const viewport = await open([wadouri('square')]);
+    const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });
+    await nextResult(overlay);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // exact levels
+    const check = async (what: string, change: () => void) => {
+      const done = rendered(viewport);
+      change();
+      viewport.render();
+      await done;
+      const square = squareOnScreen(viewport);
+      const hot = hottestOnScreen(overlay);
+      expect(Math.hypot(square.x - hot.x, square.y - hot.y), `${what}: square at ${JSON.stringify(square)}, hottest at ${JSON.stringify(hot)}`)
+        .to.be.at.most(2);
+    };
+    await check('as loaded', () => undefined);
+    await check('zoomed ×1.8', () => viewport.setZoom(1.8)); // the square stays inside the viewport
+    await check('panned', () => viewport.setPan([-40, 25]));
+    await check('rotated 90°', () => viewport.setViewPresentation({ rotation: 90 }));
+    await check('flipped', () => viewport.setCamera({ flipHorizontal: true }));
+    overlay.destroy();
+  });
+
+  for (const name of ['square-aniso', 'square-nospacing']) {
+    it(`stays aligned with ${name === 'square-aniso' ? 'non-square pixels (1 × 0.5 mm)' : 'no pixel spacing (1 mm assumed)'}`, async () => {
+      const viewport = await open([wadouri(name)]);
+      const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });
+      await nextResult(overlay);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const done = rendered(viewport);
+      viewport.setZoom(1.7);
+      viewport.render();
+      await done;
+      const square = squareOnScreen(viewport);
+      const hot = hottestOnScreen(overlay);
+      expect(Math.hypot(square.x - hot.x, square.y - hot.y)).to.be.at.most(2);
+      overlay.destroy();
+    });
+  }
+
+  it('reports an unsupported photometric interpretation, and the viewport carries on', async () => {
+    const viewport = await open([wadouri('bad-photometric'), wadouri('square')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const error = await nextError(overlay);
+    expect(error.type).to.equal('image-invalid');
+    expect(error.message).to.match(/Unsupported photometric interpretation "HSV"/);
+    const next = nextResult(overlay);
+    await viewport.setImageIdIndex(1);
+    expect((await next).result.topk).to.have.length(5);
+    overlay.destroy();
+  });
+
+  it('reports an image the viewport cannot decode (unknown transfer syntax), and carries on', async () => {
+    const viewport = await open([wadouri('square')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
+    await nextResult(overlay);
+    const error = nextError(overlay);
+    await viewport.setStack([wadouri('bad-syntax')]).catch(() => undefined);
+    const { type, message } = await error;
+    expect(type).to.equal('image-load');
+    expect(message).to.match(/No decoder for transfer syntax 1\.2\.840\.10008\.9\.9\.9/);
+    const next = nextResult(overlay);
+    await viewport.setStack([wadouri('sneaker-window')]);
+    viewport.render();
+    expect((await next).result.topk[0]!.label).to.equal('Sneaker');
+    overlay.destroy();
+  });
+});

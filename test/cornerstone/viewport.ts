@@ -1,0 +1,37 @@
+// A Cornerstone3D stack viewport for the plugin tests. Cornerstone draws each viewport into a 2D
+// canvas (from its WebGL context), which the tests read back.
+import { Enums, init as initCore, isCornerstoneInitialized, RenderingEngine, type Types } from '@cornerstonejs/core';
+import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
+
+let engine: RenderingEngine | null = null;
+let counter = 0;
+
+export async function stackViewport(imageIds: string[], size = { width: 320, height: 320 }): Promise<Types.IStackViewport> {
+  if (!isCornerstoneInitialized()) {
+    initCore({ debug: {} }); // WebGL (SwiftShader here), as in real use
+    initLoader({ maxWebWorkers: 1 });
+  }
+  engine ??= new RenderingEngine('bagnet-test-engine');
+  const element = document.createElement('div');
+  Object.assign(element.style, { width: `${size.width}px`, height: `${size.height}px`, position: 'relative' });
+  document.body.append(element);
+  const viewportId = `viewport-${++counter}`;
+  engine.enableElement({ viewportId, type: Enums.ViewportType.STACK, element: element as HTMLDivElement });
+  const viewport = engine.getViewport(viewportId) as Types.IStackViewport;
+  await viewport.setStack(imageIds);
+  viewport.render();
+  return viewport;
+}
+
+export function disableViewport(viewport: Types.IStackViewport): void {
+  engine?.disableElement(viewport.id);
+  viewport.element.remove();
+}
+
+export const fixtureUrl = (name: string) => new URL(`../../build/dicom/${name}.dcm`, import.meta.url).href;
+export const wadouri = (name: string, frame?: number) => `wadouri:${fixtureUrl(name)}${frame === undefined ? '' : `?frame=${frame}`}`;
+
+/** Resolves on the viewport's next IMAGE_RENDERED. */
+export function rendered(viewport: Types.IStackViewport): Promise<void> {
+  return new Promise((resolve) => viewport.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => resolve(), { once: true }));
+}

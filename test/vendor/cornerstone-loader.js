@@ -1,0 +1,3 @@
+// See cornerstone-core.js.
+export * from '@cornerstonejs/dicom-image-loader';
+export { default } from '@cornerstonejs/dicom-image-loader';
