@@ -1,6 +1,6 @@
 // `npm run build` makes two things in dist/:
 // 1. the npm package: ES modules that mirror src/ (the worker at the relative URL the pool expects),
-//    with lit and onnxruntime-web left to the user's bundler; type declarations come from tsc;
+//    with lit and onnxruntime-web left to the user's bundler, and the Cornerstone3D plugin; type declarations come from tsc;
 // 2. the one-tag embed bundle dist/bagnet-elements.js: everything included, the worker and each
 //    onnxruntime-web build in chunks of their own, the .wasm binaries copied beside them, so the
 //    folder can be served as it is.
@@ -13,8 +13,10 @@ const npmPackage = {
     index: 'src/index.ts',
     register: 'src/register.ts',
     'worker/inference-worker': 'src/worker/inference-worker.ts',
+    'plugins/cornerstone/index': 'src/plugins/cornerstone/index.ts',
   },
-  external: [/^onnxruntime-web/, /^lit/, /^@lit\//],
+  // Cornerstone3D is the host viewer's: a peer dependency of the plugin, never bundled.
+  external: [/^onnxruntime-web/, /^lit/, /^@lit\//, /^@cornerstonejs\//],
   output: { dir: 'dist', format: 'es', sourcemap: true, preserveModules: true, preserveModulesRoot: 'src' },
   plugins: [esbuildTypescript(), nodeResolve()],
 };

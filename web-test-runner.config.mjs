@@ -1,11 +1,13 @@
 // Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides).
 import { fileURLToPath } from 'node:url';
 import { esbuildPlugin } from '@web/dev-server-esbuild';
+import { readFileSync } from 'node:fs';
 import { build, buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import {
   chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, strictCspForFixtures, typescriptSources, vendorOrt,
 } from './scripts/server-options.mjs';
+import { orthancProxy } from './scripts/orthanc.mjs';
 
 // React ships CommonJS only: bundle what the framework test uses into one ES module.
 buildSync({
@@ -16,18 +18,15 @@ buildSync({
 // Cornerstone3D (the plugin tests): core and the DICOM loader as one split bundle (one core instance),
 // and the loader's decode worker beside it, where its `new URL('./decodeImageFrameWorker.js', ...)` looks.
 // Node built-ins appear in the codecs' Node-only branches: give the browser bundle empty stand-ins.
+const EVENTS_SHIM = fileURLToPath(new URL('./scripts/browser-shims/events.js', import.meta.url));
 const nodeBuiltinsAsEmpty = {
   name: 'node-builtins-as-empty',
   setup(build) {
     build.onResolve({ filter: /^(node:)?(fs|path|url|events|crypto|worker_threads|module|util|stream|os|perf_hooks)$/ },
       (args) => ({ path: args.path, namespace: 'empty-node-builtin' }));
-    build.onLoad({ filter: /.*/, namespace: 'empty-node-builtin' }, (args) => ({
-      // Some dependencies subclass EventEmitter at load time: 'events' needs a class.
-      contents: /events$/.test(args.path)
-        ? 'export class EventEmitter { on() { return this; } once() { return this; } off() { return this; } emit() { return false; } removeListener() { return this; } }\nexport default EventEmitter;'
-        : 'export default {};',
-      loader: 'js',
-    }));
+    build.onLoad({ filter: /.*/, namespace: 'empty-node-builtin' }, (args) => (/events$/.test(args.path)
+      ? { contents: readFileSync(EVENTS_SHIM, 'utf8'), loader: 'js' } // subclassed at load time: a class
+      : { contents: 'export default {};', loader: 'js' }));
   },
 };
 await build({
@@ -59,7 +58,7 @@ export default {
     cornerstoneVendor,
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) }),
   ],
-  middleware: [requestCounter(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
+  middleware: [requestCounter(), orthancProxy(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
   // Exact heap sizes and gc() for the leak test.
   browsers: [chromeLauncher({
     launchOptions: { executablePath: chromiumPath(), args: [...chromiumArgs, '--enable-precise-memory-info', '--js-flags=--expose-gc'] },

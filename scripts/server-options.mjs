@@ -45,9 +45,12 @@ export function typescriptSources(rootDir = process.cwd()) {
 /**
  * Test-only: counts the requests for every path, readable at `/__hits?path=/x`, and resettable with
  * `/__hits?path=/x&reset=1`; lets a test prove a model came from the Cache API, not the network.
+ * `/__requests` lists every request (method and URL) since the last `/__requests?reset=1`, for the
+ * privacy tests.
  */
 export function requestCounter() {
   const hits = new Map();
+  let log = [];
   return (context, next) => {
     if (context.path === '/__hits') {
       const path = String(context.query.path ?? '');
@@ -55,7 +58,13 @@ export function requestCounter() {
       context.body = { path, count: hits.get(path) ?? 0 };
       return undefined;
     }
+    if (context.path === '/__requests') {
+      context.body = { requests: log };
+      if (context.query.reset) log = [];
+      return undefined;
+    }
     hits.set(context.path, (hits.get(context.path) ?? 0) + 1);
+    if (log.length < 10000) log.push({ method: context.method, url: context.url });
     return next();
   };
 }

@@ -19,6 +19,8 @@ export interface WorkerSettings {
   readonly cacheName: string | null;
   /** Largest image (in pixels) that is decoded at full size; larger ones are downscaled first. */
   readonly maxImagePixels: number;
+  /** Largest model input (in pixels) for one session run; larger inputs run in tiles (see core/tiles.ts). */
+  readonly maxRunPixels: number;
   /** Accept the `test-hook` message (fault injection for the project's own tests). */
   readonly testHooks: boolean;
 }

@@ -17,6 +17,7 @@ interface Endpoint {
 const DEFAULT_SETTINGS: WorkerSettings = {
   cacheName: 'bagnet-elements-models-v1',
   maxImagePixels: 4096 * 4096,
+  maxRunPixels: 512 * 512,
   testHooks: false,
 };
 
@@ -38,7 +39,7 @@ function getHost(): ModelHost {
       ...(settings.wasmPaths === undefined ? {} : { wasmPaths: settings.wasmPaths }),
       ...(settings.numThreads === undefined ? {} : { numThreads: settings.numThreads }),
     });
-    host = new ModelHost(settings.cacheName, (change) => {
+    host = new ModelHost(settings.cacheName, settings.maxRunPixels, (change) => {
       for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'backend', ...change });
     });
   }

@@ -12,6 +12,7 @@ import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
 import { shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
+import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { fetchModelBytes } from './model-bytes.js';
 
 export type PortId = number;
@@ -49,6 +50,8 @@ export class ModelHost {
   #failNextWebgpuRun = false;
 
   constructor(private readonly cacheName: string | null,
+              /** Inputs larger than this run in tiles (core/tiles.ts). */
+              private readonly maxRunPixels: number,
               private readonly onBackendChange: (change: BackendChange) => void) {}
 
   async load(port: PortId, key: string, manifest: ManifestData, backend: BackendPreference,
@@ -195,9 +198,45 @@ export class ModelHost {
     return job;
   }
 
+  /**
+   * Runs N same-size inputs: as one batch, or, when one input alone is larger than `maxRunPixels`,
+   * each input in tiles whose cells are assembled into the whole grid (exactly the cells one run
+   * would give: every cell depends on its own patch only).
+   */
+  async #runBatch(key: string, batch: Float32Array, dims: [number, number, number, number]) {
+    const [n, channels, height, width] = dims;
+    const model = this.#models.get(key);
+    const tiles = model ? tilePlan(height, width, model.manifest, this.maxRunPixels) : null;
+    if (!tiles) return this.#enqueueRun(key, batch, dims);
+    const perImage = channels * height * width;
+    let backend = model!.session.backend;
+    let inferenceMs = 0;
+    const outputs: { data: Float32Array; rows: number; cols: number; classes: number }[][] = [];
+    for (let i = 0; i < n; i++) {
+      const image = batch.subarray(i * perImage, (i + 1) * perImage);
+      const cells = [];
+      for (const tile of tiles) {
+        const out = await this.#enqueueRun(key, cropTile(image, channels, height, width, tile), [1, channels, tile.height, tile.width]);
+        cells.push({ data: out.data, rows: out.dims[1], cols: out.dims[2], classes: out.dims[3] });
+        backend = out.backend;
+        inferenceMs += out.inferenceMs;
+      }
+      outputs.push(cells);
+    }
+    // The last tiles of each axis reach the input's edges: they end the grid.
+    const first = outputs[0]!;
+    const rows = Math.max(...tiles.map((tile, t) => tile.row + first[t]!.rows));
+    const cols = Math.max(...tiles.map((tile, t) => tile.col + first[t]!.cols));
+    const classes = first[0]!.classes;
+    const grid = new Float32Array(n * rows * cols * classes);
+    outputs.forEach((cells, i) => cells.forEach((out, t) => placeTileCells(grid.subarray(i * rows * cols * classes), rows, cols, classes,
+      out.data, out.rows, out.cols, tiles[t]!)));
+    return { data: grid, dims: [n, rows, cols, classes] as [number, number, number, number], backend, inferenceMs };
+  }
+
   /** Run a batch (tensors of identical dims, concatenated) and split the output per request. */
   async run(key: string, requestIds: readonly number[], batch: Float32Array, dims: [number, number, number, number]): Promise<RunResult> {
-    const { data, dims: outDims, backend, inferenceMs } = await this.#enqueueRun(key, batch, dims);
+    const { data, dims: outDims, backend, inferenceMs } = await this.#runBatch(key, batch, dims);
     const [n, rows, cols, classes] = outDims;
     if (n !== requestIds.length) throw new BagnetError('inference', `The model returned ${n} results for ${requestIds.length} images`);
     const perImage = rows * cols * classes;
@@ -236,7 +275,7 @@ export class ModelHost {
         const group = shifts.slice(start, start + perBatch);
         const batch = new Float32Array(cropSize * group.length);
         group.forEach(([dy, dx], i) => writeShiftCrop(image, geometry, dy, dx, batch.subarray(i * cropSize, (i + 1) * cropSize)));
-        const out = await this.#enqueueRun(key, batch, [group.length, channels, crop.height, crop.width]);
+        const out = await this.#runBatch(key, batch, [group.length, channels, crop.height, crop.width]);
         backend = out.backend;
         runs++;
         const [, rows, cols, classes] = out.dims;

@@ -55,7 +55,8 @@ function dcmtk(name, width, height, gray, modifications = []) {
   const dcm = join(out, `${name}.dcm`);
   writeFileSync(bmpFile, bmp(width, height, gray));
   execFileSync('img2dcm', ['-i', 'BMP', bmpFile, dcm]);
-  for (const modification of modifications) execFileSync('dcmodify', ['-nb', '-i', modification, dcm]);
+  // img2dcm leaves the (type 1) Modality out; viewers read it, so set it as scanners do.
+  for (const modification of ['(0008,0060)=OT', ...modifications]) execFileSync('dcmodify', ['-nb', '-i', modification, dcm]);
   return dcm;
 }
 

@@ -1,5 +1,5 @@
 // Every story of the built catalogue (storybook-static/, from `npm run storybook:build`) opened in
-// Chromium: no console error, and every bagnet element reaches its expected state: `result`, or
+// Chromium: no console error, and every bagnet element (and the Cornerstone3D panel) reaches its expected state: `result`, or
 // `error` / `idle` for stories tagged `expect-error` / `expect-idle`.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,6 +13,10 @@ import { startStaticServer } from '../../scripts/static-server.mjs';
 const catalogue = fileURLToPath(new URL('../../storybook-static/', import.meta.url));
 const index = existsSync(join(catalogue, 'index.json')) ? JSON.parse(readFileSync(join(catalogue, 'index.json'), 'utf8')) : null;
 const entries = Object.values(index?.entries ?? {});
+
+/** Everything with a `state` the stories show: the elements and the Cornerstone3D plugin's panel. */
+const ELEMENTS = ['bagnet-classifier', 'bagnet-heatmap', 'bagnet-patches', 'bagnet-cornerstone-panel']
+  .map((tag) => `#storybook-root ${tag}`).join(', ');
 
 let server;
 let browser;
@@ -55,12 +59,12 @@ describe('the Storybook catalogue', () => {
       const errors = watchErrors(page);
       try {
         await page.goto(`${server.url}/iframe.html?id=${entry.id}&viewMode=story`);
-        await page.waitForFunction(() => document.querySelector('#storybook-root [state], #storybook-root bagnet-classifier, #storybook-root bagnet-heatmap, #storybook-root bagnet-patches'), { timeout: 60_000 });
+        await page.waitForFunction((selector) => document.querySelector(selector), { timeout: 60_000 }, ELEMENTS);
         if (expected === 'idle') await new Promise((resolve) => setTimeout(resolve, 1000));
-        await page.waitForFunction((state) => {
-          const elements = [...document.querySelectorAll('#storybook-root bagnet-classifier, #storybook-root bagnet-heatmap, #storybook-root bagnet-patches')];
+        await page.waitForFunction((selector, state) => {
+          const elements = [...document.querySelectorAll(selector)];
           return elements.length > 0 && elements.every((element) => element.state === state);
-        }, { timeout: 200_000, polling: 200 }, expected);
+        }, { timeout: 200_000, polling: 200 }, ELEMENTS, expected);
         if (expected !== 'error') assert.deepEqual(errors, []);
       } finally {
         await page.close();

@@ -2,6 +2,7 @@ import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
 import { property, state } from 'lit/decorators.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { baseStyles } from '../../elements/shared/styles.js';
+import { resolveTarget } from '../../elements/shared/target.js';
 import type { BagnetOverlay, OverlayResultDetail } from './overlay.js';
 
 /**
@@ -33,6 +34,9 @@ export class BagnetCornerstonePanel extends LitElement {
   /** The overlay this panel shows and controls. */
   @property({ attribute: false }) overlay: BagnetOverlay | null = null;
 
+  /** `idle` (no overlay), `loading`, `result` or `error`: reflected, for styling and tests. */
+  @property({ reflect: true }) state: 'idle' | 'loading' | 'result' | 'error' = 'idle';
+
   @state() private result: ClassificationResult | null = null;
   @state() private error = '';
 
@@ -60,23 +64,23 @@ export class BagnetCornerstonePanel extends LitElement {
     overlay?.addEventListener('bagnet-result', this.#onResult);
     overlay?.addEventListener('bagnet-error', this.#onError);
     this.result = overlay?.result ?? null;
+    this.error = '';
+    this.state = !overlay ? 'idle' : this.result ? 'result' : 'loading';
   }
 
   #onResult = (event: Event) => {
     this.result = (event as CustomEvent<OverlayResultDetail>).detail.result;
     this.error = '';
+    this.state = 'result';
   };
 
   #onError = (event: Event) => {
     this.error = (event as CustomEvent<{ message: string }>).detail.message;
+    this.state = 'error';
   };
 
   #targetIndex(): number | null {
-    const result = this.result;
-    if (!result) return null;
-    const target = this.overlay?.options.target ?? '';
-    if (target === '') return result.topk[0]?.index ?? null;
-    return /^\d+$/.test(target) ? Number(target) : result.model.labels.indexOf(target);
+    return this.result ? resolveTarget(this.overlay?.options.target ?? '', this.result) : null;
   }
 
   #choose(index: number) {

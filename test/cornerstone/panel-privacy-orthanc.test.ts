@@ -1,0 +1,141 @@
+/**
+ * The plugin's panel (follows the stack, picks the overlay's target), its privacy (no request but the
+ * image and the model's assets), and an end-to-end run against a real Orthanc over DICOMweb.
+ */
+import { expect } from '@esm-bundle/chai';
+import type { Types } from '@cornerstonejs/core';
+import { wadors } from '@cornerstonejs/dicom-image-loader';
+import type { BagnetError } from '../../src/core/errors.js';
+import { BagnetCornerstonePanel, BagnetOverlay, type OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
+import { DEFAULT_MODEL, usePagePool } from '../helpers.js';
+import { disableViewport, fixtureUrl, stackViewport, wadouri } from './viewport.js';
+
+function nextResult(overlay: BagnetOverlay): Promise<OverlayResultDetail> {
+  return new Promise((resolve, reject) => {
+    overlay.addEventListener('bagnet-result', (e) => resolve((e as CustomEvent<OverlayResultDetail>).detail), { once: true });
+    overlay.addEventListener('bagnet-error', (e) => reject(new Error((e as CustomEvent<BagnetError>).detail.message)), { once: true });
+  });
+}
+
+/** Sum of the overlay canvas's alpha: what it drew. */
+function overlayPixels(overlay: BagnetOverlay): Uint8ClampedArray {
+  const { width, height } = overlay.canvas;
+  return overlay.canvas.getContext('2d')!.getImageData(0, 0, width, height).data;
+}
+
+describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
+  usePagePool();
+  const viewports: Types.IStackViewport[] = [];
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    cleanups.splice(0).forEach((cleanup) => cleanup());
+    viewports.splice(0).forEach(disableViewport);
+  });
+  async function open(imageIds: string[]) {
+    const viewport = await stackViewport(imageIds);
+    viewports.push(viewport);
+    return viewport;
+  }
+
+  it('panel: lists the top-k of the displayed image, follows the stack, and sets the target', async () => {
+    const viewport = await open([wadouri('sneaker-window'), wadouri('square-mono1')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
+    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
+    panel.overlay = overlay;
+    document.body.append(panel);
+    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    const first = await nextResult(overlay);
+    await panel.updateComplete;
+    const labels = () => [...panel.shadowRoot!.querySelectorAll('[part="class"] span:first-of-type')].map((e) => e.textContent);
+    expect(labels()).to.deep.equal(first.result.topk.map((entry) => entry.label));
+    const radios = () => [...panel.shadowRoot!.querySelectorAll<HTMLInputElement>('input[type="radio"]')];
+    expect(radios().map((radio) => radio.checked)).to.deep.equal([true, false, false, false, false]);
+
+    // Picking the second class makes it the overlay's target, and the overlay redraws.
+    const before = overlayPixels(overlay);
+    radios()[1]!.click();
+    await panel.updateComplete;
+    expect(overlay.options.target).to.equal(String(first.result.topk[1]!.index));
+    expect(radios()[1]!.checked).to.equal(true);
+    const after = overlayPixels(overlay);
+    expect(after.some((value, i) => value !== before[i]), 'the overlay shows another class').to.equal(true);
+
+    // A new image in the stack: a new list.
+    overlay.setOptions({ target: '' });
+    const second = nextResult(overlay);
+    await viewport.setImageIdIndex(1);
+    const next = await second;
+    await panel.updateComplete;
+    expect(next.imageId).to.equal(wadouri('square-mono1'));
+    expect(labels()).to.deep.equal(next.result.topk.map((entry) => entry.label));
+    expect(next.result.logits).to.not.deep.equal(first.result.logits);
+  });
+
+  it('panel: shows the error of an image the pipeline cannot take, as an alert', async () => {
+    const viewport = await open([wadouri('bad-photometric')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
+    panel.overlay = overlay;
+    document.body.append(panel);
+    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    await new Promise((resolve) => overlay.addEventListener('bagnet-error', resolve, { once: true }));
+    await panel.updateComplete;
+    expect(panel.shadowRoot!.querySelector('[role="alert"]')!.textContent).to.match(/Unsupported photometric interpretation/);
+  });
+
+  it('privacy: requests nothing but the image and the model\'s assets, all same-origin', async () => {
+    await fetch('/__requests?reset=1');
+    performance.clearResourceTimings();
+    const viewport = await open([wadouri('ct16-signed')]);
+    // A model URL this page has not loaded yet, so its assets are fetched during the test.
+    const model = `${DEFAULT_MODEL}?privacy=${Date.now()}`;
+    const overlay = new BagnetOverlay(viewport, { model, backend: 'wasm', resolution: 'exact' });
+    cleanups.push(() => overlay.destroy());
+    await nextResult(overlay);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the exact levels' runs too
+    const { requests } = await (await fetch('/__requests?reset=1')).json() as { requests: { method: string; url: string }[] };
+    const urls = requests.map((r) => r.url).filter((url) => !url.startsWith('/__requests'));
+    expect(urls).to.include(new URL(fixtureUrl('ct16-signed')).pathname);
+    expect(urls.some((url) => url.startsWith('/models/default/bagnet.json?privacy='))).to.equal(true);
+    const allowed = [
+      /^\/build\/dicom\/ct16-signed\.dcm$/, // the image source
+      /^\/models\/default\//, // the model's manifest and ONNX file
+      /^\/node_modules\/onnxruntime-web\/dist\//, // onnxruntime-web's wasm
+    ];
+    const others = urls.filter((url) => !allowed.some((pattern) => pattern.test(url)));
+    expect(others, 'requests besides the image and the model').to.deep.equal([]);
+    expect(requests.every((r) => r.method === 'GET'), 'nothing is sent anywhere').to.equal(true);
+    const foreign = performance.getEntriesByType('resource').map((e) => e.name).filter((name) => !name.startsWith(location.origin));
+    expect(foreign, 'cross-origin requests').to.deep.equal([]);
+  });
+
+  it('end to end: a fixture uploaded to a real Orthanc, loaded over DICOMweb (WADO-RS), gets the overlay', async function () {
+    this.timeout(120000);
+    const bytes = await (await fetch(fixtureUrl('sneaker-window'))).arrayBuffer();
+    const upload = await fetch('/orthanc/instances', { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/dicom' } });
+    expect(upload.status, await upload.clone().text()).to.equal(200);
+    const { ID } = await upload.json() as { ID: string };
+    const tags = await (await fetch(`/orthanc/instances/${ID}/simplified-tags`)).json() as Record<string, string>;
+    const root = `${location.origin}/orthanc/dicom-web`;
+    const series = `${root}/studies/${tags['StudyInstanceUID']}/series/${tags['SeriesInstanceUID']}`;
+    const metadata = await (await fetch(`${series}/metadata`, { headers: { Accept: 'application/dicom+json' } })).json() as Record<string, unknown>[];
+    expect(metadata).to.have.length(1);
+    const imageId = `wadors:${series}/instances/${tags['SOPInstanceUID']}/frames/1`;
+    wadors.metaDataManager.add(imageId, metadata[0] as never);
+
+    const viewport = await open([imageId]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
+    cleanups.push(() => overlay.destroy());
+    const { result } = await nextResult(overlay);
+    expect(result.topk[0]!.label).to.equal('Sneaker');
+    // The same pixels as the same file read from disk (wadouri): DICOMweb changed nothing.
+    const local = await open([wadouri('sneaker-window')]);
+    const reference = new BagnetOverlay(local, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
+    cleanups.push(() => reference.destroy());
+    const { result: localResult } = await nextResult(reference);
+    expect(Array.from(overlay.modelInput!.data)).to.deep.equal(Array.from(reference.modelInput!.data));
+    expect(result.logits).to.deep.equal(localResult.logits);
+    const drawn = overlayPixels(overlay).filter((_, i) => i % 4 === 3 && _ > 0).length;
+    expect(drawn, 'overlay pixels drawn').to.be.greaterThan(1000);
+  });
+});
