@@ -36,7 +36,7 @@ describe('pixels to tensor', () => {
   ]);
 
   it('normalises RGB planes channel by channel', () => {
-    const input: ManifestInput = { channels: 3, mean: [0.5, 0.25, 0], std: [0.5, 0.25, 2], resize: { mode: 'none' } };
+    const input: ManifestInput = { channels: 3, mean: [0.5, 0.25, 0], std: [0.5, 0.25, 2], resize: { mode: 'none' }, background: [255, 255, 255] };
     const t = pixelsToTensor(rgba, 2, 2, input);
     // Plane R, then G, then B; each value (p/255 - mean)/std written out by hand.
     const r = [255, 0, 10, 0].map((p) => (p / 255 - 0.5) / 0.5);
@@ -46,7 +46,7 @@ describe('pixels to tensor', () => {
   });
 
   it('uses BT.601 luma for one channel, exactly the gray value for gray pixels', () => {
-    const input: ManifestInput = { channels: 1, mean: [0], std: [1], resize: { mode: 'none' } };
+    const input: ManifestInput = { channels: 1, mean: [0], std: [1], resize: { mode: 'none' }, background: [255, 255, 255] };
     const t = pixelsToTensor(rgba, 2, 2, input);
     expect(t[0]).to.be.closeTo((0.299 * 255) / 255, 1e-6);
     expect(t[1]).to.be.closeTo((0.587 * 128) / 255, 1e-6);

@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
         "name": f"bagnet{q}-fashion-mnist",
         "labels": LABELS,
         "input_spec": {"channels": 1, "mean": [MEAN], "std": [STD],
-                       "resize": {"mode": "stretch", "width": 28, "height": 28}},
+                       "resize": {"mode": "stretch", "width": 28, "height": 28},
+                       # Fashion-MNIST garments lie on black: transparent pixels become black too.
+                       "background": [0, 0, 0]},
         "metrics": {"dataset": "Fashion-MNIST test", "top1": metrics["top1_test"],
                     "images": metrics["test_images"],
                     "note": f"validation top-1 {metrics['top1_val']:.4f} on {metrics['val_images']} held-out "

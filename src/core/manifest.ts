@@ -24,6 +24,8 @@ export interface ManifestInput {
   readonly mean: readonly number[];
   readonly std: readonly number[];
   readonly resize: ResizePolicy;
+  /** RGB (0–255) that transparent pixels are composited on (optional; default white). */
+  readonly background: readonly number[];
 }
 
 export interface ModelFile {
@@ -154,6 +156,9 @@ function validateInput(value: Json): ManifestInput {
     mean: Object.freeze(requireNumberList(own(input, 'mean'), 'input.mean', channels, () => true, 'a finite number')),
     std: Object.freeze(requireNumberList(own(input, 'std'), 'input.std', channels, (n) => n > 0, 'a positive number')),
     resize: validateResize(own(input, 'resize')),
+    background: Object.freeze(own(input, 'background') === undefined ? [255, 255, 255]
+      : requireNumberList(own(input, 'background'), 'input.background', 3, (n) => Number.isInteger(n) && n >= 0 && n <= 255,
+        'an integer from 0 to 255')),
   });
 }
 

@@ -19,6 +19,8 @@ export interface WorkerSettings {
   readonly cacheName: string | null;
   /** Largest image (in pixels) that is decoded at full size; larger ones are downscaled first. */
   readonly maxImagePixels: number;
+  /** Larger images (by their header) are refused before decoding. */
+  readonly maxDecodePixels: number;
   /** Largest model input (in pixels) for one session run; larger inputs run in tiles (see core/tiles.ts). */
   readonly maxRunPixels: number;
   /** Accept the `test-hook` message (fault injection for the project's own tests). */
@@ -32,8 +34,10 @@ export type ImageSourceMessage =
   | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
   | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
 
-export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'break-cache-api';
-export const TEST_HOOK_ACTIONS: readonly TestHookAction[] = ['crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'break-cache-api'];
+export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'break-cache-api' | 'remove-cache-api' | 'cache-quota-exceeded';
+export const TEST_HOOK_ACTIONS: readonly TestHookAction[] = [
+  'crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'break-cache-api', 'remove-cache-api', 'cache-quota-exceeded',
+];
 
 export type ToWorker =
   | { readonly type: 'init'; readonly settings: WorkerSettings }

@@ -26,6 +26,11 @@ export interface PoolOptions {
   /** Largest image decoded at full size, in pixels; larger ones are scaled down (aspect kept). */
   maxImagePixels?: number;
   /**
+   * Images larger than this (read from the file's header, before decoding) are refused with an
+   * `image-invalid` error instead of exhausting memory (default 8192×8192).
+   */
+  maxDecodePixels?: number;
+  /**
    * Largest model input, in pixels, for one session run (default 512×512). A larger input (a model
    * without resizing, a big scan) runs in tiles on the stride grid: the same cells, in bounded memory.
    */
@@ -44,6 +49,7 @@ export interface ResolvedPoolOptions {
   readonly batchWindowMs: number;
   readonly cacheName: string | null;
   readonly maxImagePixels: number;
+  readonly maxDecodePixels: number;
   readonly maxRunPixels: number;
   readonly testHooks: boolean;
 }
@@ -56,7 +62,7 @@ let current: PoolOptions = {};
 export function configure(options: PoolOptions): void {
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels' || key === 'maxRunPixels' || key === 'batchWindowMs') {
+    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels' || key === 'maxDecodePixels' || key === 'maxRunPixels' || key === 'batchWindowMs') {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         throw new TypeError(`configure(): ${key} must be a non-negative number, got ${String(value)}`);
       }
@@ -77,6 +83,7 @@ export function resolvePoolOptions(): ResolvedPoolOptions {
     batchWindowMs: current.batchWindowMs ?? 20,
     cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_CACHE_NAME),
     maxImagePixels: current.maxImagePixels ?? 4096 * 4096,
+    maxDecodePixels: current.maxDecodePixels ?? 8192 * 8192,
     maxRunPixels: current.maxRunPixels ?? 512 * 512,
     testHooks: current.testHooks ?? false,
   };

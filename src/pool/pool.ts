@@ -152,9 +152,9 @@ export class InferencePool extends EventTarget {
   #getConnection(): WorkerConnection {
     if (this.#disposed) throw new BagnetError('aborted', 'The inference pool was disposed');
     if (!this.#connection || this.#connection.closed) {
-      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxRunPixels, testHooks, wasmPaths, numThreads } = this.options;
+      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks, wasmPaths, numThreads } = this.options;
       this.#connection = new WorkerConnection(workerUrl, sharedWorker, {
-        cacheName, maxImagePixels, maxRunPixels, testHooks,
+        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks,
         ...(wasmPaths === undefined ? {} : { wasmPaths }),
         ...(numThreads === undefined ? {} : { numThreads }),
       }, {

@@ -6,6 +6,7 @@ import { BagnetError } from '../core/errors.js';
 import type { ManifestInput } from '../core/manifest.js';
 import { pixelsToTensor, resizePlan, type ResizePlan } from '../core/preprocess.js';
 import type { ImageSourceMessage } from '../core/protocol.js';
+import { readImageHeader } from '../core/image-header.js';
 
 export interface DecodedTensor {
   readonly data: Float32Array;
@@ -39,25 +40,66 @@ async function fetchImage(url: string): Promise<Blob> {
   return response.blob();
 }
 
-async function toBitmap(source: ImageSourceMessage): Promise<ImageBitmap | ImageData> {
+export interface DecodeLimits {
+  /** Larger images are scaled down (aspect kept) to about this many pixels. */
+  readonly maxImagePixels: number;
+  /** Larger images are refused before decoding: their pixels might not fit in memory. */
+  readonly maxDecodePixels: number;
+}
+
+interface Decoded {
+  readonly image: ImageBitmap | ImageData;
+  /** The image's own size (the decoded one may be smaller, see DecodeLimits). */
+  readonly width: number;
+  readonly height: number;
+}
+
+const megapixels = (pixels: number) => `${(pixels / 1e6).toFixed(1)} megapixels`;
+
+/** Decodes a file's bytes, checking its header first: refuse what is too big, scale down what is big. */
+async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promise<Decoded> {
+  const header = readImageHeader(new Uint8Array(await blob.slice(0, 256 * 1024).arrayBuffer()));
+  if (header?.format === 'svg') {
+    // No DOM here, and SVG can carry scripts and external references: only raster images are taken.
+    throw new BagnetError('image-invalid', `${what} is an SVG image: rasterise it (e.g. to PNG) first`);
+  }
+  let options = DECODE_OPTIONS;
+  let scale = 1;
+  if (header) {
+    const pixels = header.width * header.height;
+    if (pixels === 0) throw new BagnetError('image-invalid', `${what} is empty (${header.width}×${header.height})`);
+    if (pixels > limits.maxDecodePixels) {
+      throw new BagnetError('image-invalid', `${what} is ${header.width}×${header.height} (${megapixels(pixels)}), `
+        + `over the ${megapixels(limits.maxDecodePixels)} limit for decoding (configure maxDecodePixels)`);
+    }
+    if (pixels > limits.maxImagePixels) {
+      // Only the width: the browser keeps the aspect of the image as oriented (EXIF may swap the axes).
+      scale = Math.sqrt(pixels / limits.maxImagePixels);
+      options = { ...DECODE_OPTIONS, resizeWidth: Math.max(1, Math.round(header.width / scale)), resizeQuality: 'high' };
+    }
+  }
+  let image: ImageBitmap;
+  try {
+    image = await createImageBitmap(blob, options);
+  } catch (cause) {
+    throw new BagnetError('image-invalid', `Could not decode ${what} as an image`, { cause });
+  }
+  return { image, width: Math.round(image.width * scale), height: Math.round(image.height * scale) };
+}
+
+async function decodeSource(source: ImageSourceMessage, limits: DecodeLimits): Promise<Decoded> {
   switch (source.kind) {
     case 'bitmap':
-      return source.bitmap;
+      return { image: source.bitmap, width: source.bitmap.width, height: source.bitmap.height };
     case 'pixels':
       if (source.data.length !== source.width * source.height * 4) {
         throw new BagnetError('image-invalid', `Pixel data has ${source.data.length} bytes, expected ${source.width}×${source.height}×4`);
       }
-      return new ImageData(source.data as Uint8ClampedArray<ArrayBuffer>, source.width, source.height);
+      return { image: new ImageData(source.data as Uint8ClampedArray<ArrayBuffer>, source.width, source.height), width: source.width, height: source.height };
     case 'url':
-    case 'blob': {
-      const blob = source.kind === 'url' ? await fetchImage(source.url) : source.blob;
-      try {
-        return await createImageBitmap(blob, DECODE_OPTIONS);
-      } catch (cause) {
-        const what = source.kind === 'url' ? source.url : `the ${blob.type || 'untyped'} blob of ${blob.size} bytes`;
-        throw new BagnetError('image-invalid', `Could not decode ${what} as an image`, { cause });
-      }
-    }
+      return decodeBlob(await fetchImage(source.url), source.url, limits);
+    case 'blob':
+      return decodeBlob(source.blob, `The ${source.blob.type || 'untyped'} blob of ${source.blob.size} bytes`, limits);
   }
 }
 
@@ -89,15 +131,15 @@ function scratchContext(width: number, height: number): OffscreenCanvasRendering
 
 /**
  * Decode `source`, apply the manifest's resize policy and normalisation. Images larger than
- * `maxPixels` are first scaled down (aspect kept) so memory stays bounded.
+ * `maxImagePixels` are first scaled down (aspect kept) so memory stays bounded; transparent pixels
+ * are composited on the manifest's background.
  */
 export async function decodeToTensor(source: ImageSourceMessage, input: ManifestInput, patchSize: number,
-                                     maxPixels: number): Promise<DecodedTensor> {
-  const image = await toBitmap(source);
+                                     limits: DecodeLimits): Promise<DecodedTensor> {
+  const { image, width, height } = await decodeSource(source, limits);
   try {
-    const { width, height } = image;
     if (width === 0 || height === 0) throw new BagnetError('image-invalid', `The image is empty (${width}×${height})`);
-    const downscale = width * height > maxPixels ? Math.sqrt((width * height) / maxPixels) : 1;
+    const downscale = width * height > limits.maxImagePixels ? Math.sqrt((width * height) / limits.maxImagePixels) : 1;
     const baseWidth = Math.max(1, Math.round(width / downscale));
     const baseHeight = Math.max(1, Math.round(height / downscale));
     const plan = resizePlan(baseWidth, baseHeight, input.resize);
@@ -106,12 +148,15 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
         `The image is ${plan.width}×${plan.height} pixels after resizing, smaller than the model's ${patchSize}×${patchSize} patch`);
     }
     const context = scratchContext(plan.width, plan.height);
-    context.clearRect(0, 0, plan.width, plan.height);
+    // Transparent pixels show the manifest's background (source-over on an opaque fill).
+    const [r, g, b] = input.background;
+    context.fillStyle = `rgb(${r}, ${g}, ${b})`;
+    context.fillRect(0, 0, plan.width, plan.height);
     context.imageSmoothingEnabled = true;
     context.imageSmoothingQuality = 'high';
-    // The crop window, mapped back to source pixels.
-    const scaleX = plan.scaledWidth / width;
-    const scaleY = plan.scaledHeight / height;
+    // The crop window, mapped back to the decoded image's pixels (it may have been decoded smaller).
+    const scaleX = plan.scaledWidth / image.width;
+    const scaleY = plan.scaledHeight / image.height;
     context.drawImage(drawable(image), plan.cropX / scaleX, plan.cropY / scaleY, plan.width / scaleX, plan.height / scaleY,
       0, 0, plan.width, plan.height);
     const pixels = context.getImageData(0, 0, plan.width, plan.height);

@@ -17,6 +17,7 @@ interface Endpoint {
 const DEFAULT_SETTINGS: WorkerSettings = {
   cacheName: 'bagnet-elements-models-v1',
   maxImagePixels: 4096 * 4096,
+  maxDecodePixels: 8192 * 8192,
   maxRunPixels: 512 * 512,
   testHooks: false,
 };
@@ -78,8 +79,7 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       return;
     case 'prepare': {
       const started = performance.now();
-      const tensor = await decodeToTensor(message.source, message.input, message.patchSize,
-        (settings ?? DEFAULT_SETTINGS).maxImagePixels);
+      const tensor = await decodeToTensor(message.source, message.input, message.patchSize, settings ?? DEFAULT_SETTINGS);
       prepared.set(preparedKey(port, message.requestId), tensor);
       const value: PreparedImage = {
         dims: tensor.dims, imageWidth: tensor.imageWidth, imageHeight: tensor.imageHeight, plan: tensor.plan,
@@ -138,6 +138,16 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
         // Every Cache API call now throws, as in browsers with storage disabled.
         const broken = () => Promise.reject(new DOMException('injected Cache API failure (test hook)', 'SecurityError'));
         Object.assign(globalThis.caches, { open: broken, match: broken, has: broken, delete: broken, keys: broken });
+        return reply(message.id, true);
+      }
+      if (message.action === 'remove-cache-api') {
+        // As in insecure contexts and some embedded browsers: no `caches` at all.
+        Reflect.deleteProperty(globalThis, 'caches');
+        return reply(message.id, true);
+      }
+      if (message.action === 'cache-quota-exceeded') {
+        // Reading works; every write fails as on a full disk.
+        Cache.prototype.put = () => Promise.reject(new DOMException('injected quota failure (test hook)', 'QuotaExceededError'));
         return reply(message.id, true);
       }
       if (message.action === 'fail-next-webgpu-run') {
