@@ -7,6 +7,7 @@
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { esbuildTypescript } from './scripts/rollup-esbuild.mjs';
 import { bundledWorker, copyOrtWasm, esbuildMinify } from './scripts/rollup-plugins.mjs';
+import { noEvalInOrt } from './scripts/no-eval-emval.mjs';
 
 const npmPackage = {
   input: {
@@ -35,6 +36,7 @@ const embed = {
     esbuildTypescript(),
     bundledWorker({ entry: 'src/worker/inference-worker.ts', fileName: 'bagnet-elements.worker.js' }),
     nodeResolve({ browser: true, exportConditions: ['production'] }),
+    noEvalInOrt(), // a strict CSP (no 'unsafe-eval') must hold for the WebGPU build too
     esbuildMinify(),
     copyOrtWasm({ files: ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.wasm'], outDir: 'dist' }),
   ],

@@ -8,8 +8,11 @@ const TYPES = {
   '.png': 'image/png', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.map': 'application/json',
 };
 
-/** Serve `root` on 127.0.0.1 (random port); resolves with `{ url, close }`. */
-export async function startStaticServer(root) {
+/**
+ * Serve `root` on 127.0.0.1 (random port); resolves with `{ url, close }`. `headers` are added to
+ * every response (e.g. a Content-Security-Policy, which also governs the workers it serves).
+ */
+export async function startStaticServer(root, { headers = {} } = {}) {
   const server = createServer((request, response) => {
     const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname));
     const file = join(root, path);
@@ -21,6 +24,7 @@ export async function startStaticServer(root) {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'cross-origin-opener-policy': 'same-origin',
       'cross-origin-embedder-policy': 'require-corp',
+      ...headers,
     });
     createReadStream(file).pipe(response);
   });

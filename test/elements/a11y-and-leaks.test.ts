@@ -45,7 +45,7 @@ describe('accessibility and leaks', () => {
     expect(violations.map((v) => `${v.id} (${v.impact}): ${v.help}`)).to.deep.equal([]);
   });
 
-  it('50 add/remove cycles do not grow sessions, workers or memory', async function () {
+  it('100 add/remove cycles do not grow sessions, workers or memory', async function () {
     this.timeout(300_000);
     const cycle = async (i: number) => {
       const element = document.createElement('bagnet-classifier');
@@ -57,7 +57,7 @@ describe('accessibility and leaks', () => {
     };
     for (let i = 0; i < 5; i++) await cycle(i); // warm up: model loaded, caches filled
     const before = heapBytes();
-    for (let i = 0; i < 50; i++) await cycle(i);
+    for (let i = 0; i < 100; i++) await cycle(i);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const grown = heapBytes() - before;
     const stats = await getPool().stats();

@@ -47,3 +47,32 @@ test('a page with only dist/bagnet-elements.js classifies with the default model
   assert.ok(requested.includes('/dist/ort-wasm-simd-threaded.wasm') || requested.includes('/dist/ort-wasm-simd-threaded.asyncify.wasm'));
   assert.deepEqual(errors.filter((e) => !e.includes('favicon') && !e.includes('404')), []);
 });
+
+test('the bundle works under a strict CSP (no unsafe-eval, no blob:), on WebGPU and WASM', { timeout: 180_000 }, async () => {
+  const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'";
+  const strict = await startStaticServer(root, { headers: { 'content-security-policy': csp } });
+  try {
+    for (const backend of ['webgpu', 'wasm']) {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      // HTTP errors are reported with their URL below, not as the console's "Failed to load resource".
+      page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) errors.push(message.text()); });
+      page.on('response', (response) => { if (response.status() >= 400 && !response.url().endsWith('/favicon.ico')) errors.push(`HTTP ${response.status()} ${response.url()}`); });
+      await page.evaluateOnNewDocument(() => {
+        document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+      });
+      await page.goto(`${strict.url}/test/embed/csp.html`);
+      await page.evaluate((b) => document.querySelector('bagnet-classifier').setAttribute('backend', b), backend);
+      await page.waitForFunction(() => document.querySelector('bagnet-classifier')?.result, { timeout: 120_000 });
+      const result = await page.evaluate(() => ({ backend: document.querySelector('bagnet-classifier').result.backend,
+        top: document.querySelector('bagnet-classifier').result.topk[0].label }));
+      assert.deepEqual(result, { backend, top: 'Sneaker' });
+      await page.waitForFunction(() => document.querySelector('bagnet-heatmap')?.state === 'result', { timeout: 60_000 });
+      assert.deepEqual(errors, [], backend);
+      await page.close();
+    }
+  } finally {
+    strict.close();
+  }
+});
