@@ -186,6 +186,9 @@ export class ModelHost {
     const model = this.#models.get(key);
     if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
     const job = model.queue.then(async () => {
+      // A WASM run does not yield: let messages in between runs (cancellations, new images, a
+      // tiled job's neighbours), or a long job would hold the worker until its last run.
+      await yieldToEventLoop();
       if (model.session.backend === 'webgpu' && isWebgpuDeviceLost() && model.requested === 'auto' && model.bytes) {
         await this.#switchToWasm(model, 'the WebGPU device was lost');
       }
@@ -338,6 +341,21 @@ export class ModelHost {
       sessionsReleased: this.#sessionsReleased,
     };
   }
+}
+
+/**
+ * A new task after everything already queued (messages, timers). Not `scheduler.yield()`: its
+ * continuation goes ahead of other tasks, so it would not let them in.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 export function messageOf(error: unknown): string {
