@@ -51,10 +51,11 @@ async function run(): Promise<Record<string, number | string>> {
   const results: Record<string, number | string> = {};
   const params = new URLSearchParams(location.search);
   const runs = Number(params.get('runs') ?? 5);
-  const sections = new Set((params.get('sections') ?? 'pool,heatmap').split(','));
+  const sections = new Set((params.get('sections') ?? 'pool,heatmap,load').split(','));
   configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
   if (sections.has('pool')) await poolSection(results, runs);
   if (sections.has('heatmap')) await heatmapSection(results, runs);
+  if (sections.has('load')) await loadSection(results);
   results['cross_origin_isolated'] = String(crossOriginIsolated);
   results['hardware_concurrency'] = navigator.hardwareConcurrency;
   return results;
@@ -197,6 +198,55 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   element.remove();
   disposePool();
 }
+
+/**
+ * 500 requests from 20 <bagnet-classifier> elements on one page (each element asks again as soon as
+ * it has its answer): the latency from setting `src` to `bagnet-result`, with the default model.
+ */
+async function loadSection(results: Record<string, number | string>): Promise<void> {
+  step('load: 500 requests from 20 elements');
+  disposePool();
+  configure({ cache: 'bagnet-bench-cache' });
+  const samples = Array.from({ length: 20 }, (_, i) => new URL(`../models/default/samples/${SAMPLE_FILES[i]}`, import.meta.url).href);
+  await classify(samples[0]!, { model: DEFAULT_MODEL, backend: 'wasm' }); // the model loaded and compiled
+  const elements = Array.from({ length: 20 }, () => {
+    const element = document.createElement('bagnet-classifier') as HTMLElement & { src: string };
+    element.setAttribute('model', DEFAULT_MODEL);
+    element.setAttribute('backend', 'wasm');
+    document.body.append(element);
+    return element;
+  });
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(elements.map(async (element, e) => {
+    for (let r = 0; r < 25; r++) {
+      const done = new Promise((resolve, reject) => {
+        element.addEventListener('bagnet-result', resolve, { once: true });
+        element.addEventListener('bagnet-error', (event) => reject(new Error((event as CustomEvent).detail.message)), { once: true });
+      });
+      const t0 = performance.now();
+      element.src = samples[(e * 7 + r) % 20]!;
+      await done;
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  const total = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  results['load_500_requests'] = latencies.length;
+  results['load_500_p50_ms'] = round(quantile(0.5));
+  results['load_500_p95_ms'] = round(quantile(0.95));
+  results['load_500_max_ms'] = round(latencies.at(-1)!);
+  results['load_500_throughput_per_s'] = round((latencies.length / total) * 1000);
+  elements.forEach((element) => element.remove());
+  disposePool();
+}
+
+const SAMPLE_FILES = [
+  '00-t-shirt-top', '01-t-shirt-top', '02-trouser', '03-trouser', '04-pullover', '05-pullover', '06-dress', '07-dress',
+  '08-coat', '09-coat', '10-sandal', '11-sandal', '12-shirt', '13-shirt', '14-sneaker', '15-sneaker', '16-bag', '17-bag',
+  '18-ankle-boot', '19-ankle-boot',
+].map((name) => `${name}.png`);
 
 declare global {
   interface Window { benchResults?: Record<string, number | string>; benchError?: string }

@@ -19,6 +19,10 @@ const runs = Number(process.env.BENCH_RUNS ?? 5);
 const python = process.env.PYTHON ?? '/usr/bin/python3';
 const results = {};
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
+// BENCH_SECTIONS picks parts (default all): native (PyTorch, onnxruntime-node), pool, heatmap, load
+// (in Chromium), bundle (size and cold start).
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,bundle').split(','));
+const pageSections = ['pool', 'heatmap', 'load'].filter((name) => sections.has(name));
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -31,6 +35,7 @@ log('generating fixtures');
 execFileSync(python, ['-m', 'bagnet_tools.fixtures'], { cwd: join(root, 'models'), stdio: 'inherit' });
 const bagnet33 = join(root, 'models/generated/bagnet33-random/model.onnx');
 
+if (sections.has('native')) {
 // 1. PyTorch, the authors' architecture, CPU.
 log('PyTorch');
 const torch = JSON.parse(execFileSync(python, ['-m', 'bagnet_tools.bench_torch', String(Math.max(3, Math.floor(runs / 2)))],
@@ -54,8 +59,10 @@ log('onnxruntime-node');
   results.bagnet33_224_ort_node_ms = Number(median(times).toFixed(1));
   results.ort_node_threads = threads;
 }
+}
 
-// 3. In Chromium: raw onnxruntime-web, the pool, batching, long tasks.
+// 3. In Chromium: raw onnxruntime-web, the pool, batching, long tasks, exact heatmaps, load.
+if (pageSections.length > 0) {
 log('Chromium');
 const server = await startDevServer({
   config: {
@@ -73,7 +80,7 @@ try {
   page.on('requestfailed', (request) => log(`request failed: ${request.url()}`));
   page.on('response', (response) => { if (response.status() >= 400) log(`HTTP ${response.status()}: ${response.url()}`); });
   const { port } = server.server.address();
-  await page.goto(`http://127.0.0.1:${port}/bench/page.html?runs=${runs}&sections=${process.env.BENCH_SECTIONS ?? 'pool,heatmap'}`);
+  await page.goto(`http://127.0.0.1:${port}/bench/page.html?runs=${runs}&sections=${pageSections.join(',')}`);
   await page.waitForFunction(() => window.benchResults || window.benchError, { timeout: Number(process.env.BENCH_PAGE_TIMEOUT_MS ?? 900_000), polling: 500 });
   const { benchResults, benchError } = await page.evaluate(() => ({ benchResults: window.benchResults, benchError: window.benchError }));
   if (benchError) throw new Error(`in the page: ${benchError}`);
@@ -82,8 +89,10 @@ try {
   await browser.close();
   await server.stop();
 }
+}
 
 // 4. The embed bundle: the library's own gzipped JavaScript, and a cold start from a static server.
+if (sections.has('bundle')) {
 log('bundle size and cold start');
 execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
 results.bundle_core_gzip_bytes = (await coreGzipBytes()).total;
@@ -109,6 +118,7 @@ results.bundle_core_gzip_bytes = (await coreGzipBytes()).total;
     server.close();
   }
 }
+}
 
 // 5. Targets (ratios measured in this one run).
 const r = results;
@@ -121,6 +131,7 @@ const targets = [
     () => r.heatmap_first_map_over_classification <= 1.1],
   ['heatmap_exact_default_ms ≤ 200', r.heatmap_exact_default_ms, () => r.heatmap_exact_default_ms <= 200],
   ['heatmap_exact_max_rel_diff ≤ 1e-4', r.heatmap_exact_max_rel_diff, () => r.heatmap_exact_max_rel_diff <= 1e-4],
+  ['load_500_p95_ms reported (500 requests, 20 elements)', r.load_500_p95_ms, () => r.load_500_requests === 500],
   ['bundle_core_gzip_bytes ≤ 30 KB', r.bundle_core_gzip_bytes, () => r.bundle_core_gzip_bytes <= 30 * 1024],
 ].filter(([, value]) => value !== undefined).map(([name, , met]) => [name, met()]);
 results.measured_at = new Date().toISOString();
