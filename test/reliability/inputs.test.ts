@@ -187,6 +187,7 @@ describe('bad models', () => {
     ['a truncated ONNX file whose manifest has its hash', badModel('truncated-with-hash'), 'model-invalid', /sha256|SHA-256|hash/i],
     ['an ONNX with the wrong input name', badModel('wrong-input-name'), 'model-invalid', /input.*"data"|"input"/],
     ['an ONNX whose output has the wrong rank', badModel('wrong-output-rank'), 'model-invalid', /rank|patch_logits|\[N, rows, cols, classes\]/],
+    ['a manifest with missing fields', badModel('missing-fields'), 'model-invalid', /patchSize|labels/],
     ['labels that do not match the classes', badModel('labels-mismatch'), 'model-invalid', /3 labels.*2 classes|2 classes.*3 labels/],
     ['NaN in the manifest\'s mean (not JSON)', badModel('nan-mean'), 'model-load', /JSON/],
     ['a string "NaN" as std', badModel('string-std'), 'model-invalid', /input\.std\[0\] must be a positive number/],

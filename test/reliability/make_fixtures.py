@@ -88,7 +88,10 @@ def models(out: Path) -> None:
         data = json.loads(json.dumps(manifest))
         data["files"] = {"fp32": {"url": "model.onnx"}}  # no hash: the runtime itself meets the bytes
         for key, value in changes.items():
-            data[key] = value
+            if value is None:
+                del data[key]  # a missing field
+            else:
+                data[key] = value
         (target / "bagnet.json").write_text(json.dumps(data))
 
     good = base.SerializeToString()
@@ -109,6 +112,7 @@ def models(out: Path) -> None:
     pooled.graph.output[0].CopyFrom(helper.make_tensor_value_info(out_name, onnx.TensorProto.FLOAT, ["batch", len(manifest["labels"])]))
     folder("wrong-output-rank", pooled.SerializeToString())
     folder("labels-mismatch", good, labels=manifest["labels"] + ["extra"])
+    folder("missing-fields", good, labels=None, patchSize=None)
     folder("xss-labels", good, labels=['<img src=x onerror="window.__xss=1">', "<b>bold</b>"],
            name='<script>window.__xss=1</script>')
     # NaN cannot be written in JSON: a manifest that tries anyway, and one with a string instead.
