@@ -2,7 +2,8 @@
 
     /usr/bin/python3 -m bagnet_tools.report_fashion --runs runs --plot fashion-accuracy.png
 
-Prints a Markdown table of every finished run and draws the curve next to the reference recipe.
+Prints a Markdown table of every finished run and draws one curve per training budget (epochs)
+next to the reference recipe.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ RESNET18 = 0.949
 
 def collect(runs: Path) -> list[dict]:
     rows = [json.loads(p.read_text()) for p in sorted(runs.glob("*/metrics.json"))]
-    return sorted(rows, key=lambda m: m["patchSize"])
+    return sorted(rows, key=lambda m: (-m["recipe"]["epochs"], m["patchSize"]))
 
 
 def table(rows: list[dict]) -> str:
@@ -28,7 +29,7 @@ def table(rows: list[dict]) -> str:
         q = m["patchSize"]
         cells = (28 - q) // 2 + 1
         lines.append(f"| {q} | {cells}×{cells} | {m['parameters'] / 1e6:.2f}M | {m['recipe']['epochs']} | "
-                     f"{m['top1_val']:.4f} | **{m['top1_test']:.4f}** | {REFERENCE.get(q, float('nan')):.3f} | "
+                     f"{m['top1_val']:.4f} | **{m['top1_test']:.4f}** | {REFERENCE.get(q, float('nan')):.3f} (12 epochs) | "
                      f"{m['train_seconds'] / 60:.0f} min ({m['device']}) |")
     return "\n".join(lines)
 
@@ -40,8 +41,13 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     qs = [m["patchSize"] for m in rows]
-    ax.plot(qs, [m["top1_test"] for m in rows], "o-", color="#c62828", label="bagnet-elements (this repo)")
-    ax.plot(list(REFERENCE), list(REFERENCE.values()), "s--", color="#777", label="reference recipe (12 epochs)")
+    colours = ["#c62828", "#ef6c00", "#2e7d32"]
+    budgets = sorted({m["recipe"]["epochs"] for m in rows}, reverse=True)
+    for colour, epochs in zip(colours, budgets):
+        runs = [m for m in rows if m["recipe"]["epochs"] == epochs]
+        ax.plot([m["patchSize"] for m in runs], [m["top1_test"] for m in runs], "o-", color=colour,
+                label=f"this repo, {epochs} epochs (width {runs[0]['recipe']['width']})")
+    ax.plot(list(REFERENCE), list(REFERENCE.values()), "s--", color="#777", label="reference recipe (12 epochs, width 32)")
     ax.axhline(RESNET18, color="#1565c0", lw=1, ls=":", label=f"ResNet-18 ≈ {RESNET18}")
     for m in rows:
         ax.annotate(f"{m['top1_test']:.3f}", (m["patchSize"], m["top1_test"]), textcoords="offset points",
