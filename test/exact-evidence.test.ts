@@ -7,14 +7,7 @@ import { loadManifest } from '../src/core/manifest.js';
 import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type ExactEvidenceLevel } from '../src/pool/pool.js';
 import { bruteForceMap as bruteForce } from './reference.js';
-import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, RANDOM_BAGNET33, relativeError } from './helpers.js';
-
-async function imageDataOf(url: string): Promise<ImageData> {
-  const bitmap = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
-  context.drawImage(bitmap, 0, 0);
-  return context.getImageData(0, 0, bitmap.width, bitmap.height);
-}
+import { DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_MODEL, noiseImage, RANDOM_BAGNET33, relativeError } from './helpers.js';
 
 describe('exact full-resolution evidence', () => {
   beforeEach(() => {

@@ -81,6 +81,14 @@ export function defineFresh(prefix: string, base: CustomElementConstructor): str
   return tag;
 }
 
+/** An image file's stored pixels (no colour conversion, no premultiplication). */
+export async function imageDataOf(url: string): Promise<ImageData> {
+  const bitmap = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d', { willReadFrequently: true })!;
+  context.drawImage(bitmap, 0, 0);
+  return context.getImageData(0, 0, bitmap.width, bitmap.height);
+}
+
 /** The next `type` event on `target`. */
 export function nextEvent<T extends Event = CustomEvent>(target: EventTarget, type: string): Promise<T> {
   return new Promise((resolve) => target.addEventListener(type, (event) => resolve(event as T), { once: true }));

@@ -5,17 +5,9 @@
 import { expect } from '@esm-bundle/chai';
 import type { Types } from '@cornerstonejs/core';
 import { wadors } from '@cornerstonejs/dicom-image-loader';
-import type { BagnetError } from '../../src/core/errors.js';
-import { BagnetCornerstonePanel, BagnetOverlay, type OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
+import { BagnetCornerstonePanel, BagnetOverlay } from '../../src/plugins/cornerstone/index.js';
 import { DEFAULT_MODEL, usePagePool } from '../helpers.js';
-import { disableViewport, fixtureUrl, stackViewport, wadouri } from './viewport.js';
-
-function nextResult(overlay: BagnetOverlay): Promise<OverlayResultDetail> {
-  return new Promise((resolve, reject) => {
-    overlay.addEventListener('bagnet-result', (e) => resolve((e as CustomEvent<OverlayResultDetail>).detail), { once: true });
-    overlay.addEventListener('bagnet-error', (e) => reject(new Error((e as CustomEvent<BagnetError>).detail.message)), { once: true });
-  });
-}
+import { disableViewport, fixtureUrl, nextResult, stackViewport, wadouri } from './viewport.js';
 
 /** Sum of the overlay canvas's alpha: what it drew. */
 function overlayPixels(overlay: BagnetOverlay): Uint8ClampedArray {

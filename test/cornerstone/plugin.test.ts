@@ -5,20 +5,12 @@
  */
 import { expect } from '@esm-bundle/chai';
 import type { Types } from '@cornerstonejs/core';
-import type { BagnetError } from '../../src/core/errors.js';
-import { BagnetOverlay, type OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
+import { BagnetOverlay } from '../../src/plugins/cornerstone/index.js';
 import { DEFAULT_MODEL, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
-import { disableViewport, rendered, stackViewport, wadouri } from './viewport.js';
+import { disableViewport, nextResult, rendered, stackViewport, wadouri } from './viewport.js';
 
 interface Expected { rows: number; columns: number; frames: number[][] }
 let expected: Record<string, Expected>;
-
-function nextResult(overlay: BagnetOverlay): Promise<OverlayResultDetail> {
-  return new Promise((resolve, reject) => {
-    overlay.addEventListener('bagnet-result', (e) => resolve((e as CustomEvent<OverlayResultDetail>).detail), { once: true });
-    overlay.addEventListener('bagnet-error', (e) => reject(new Error((e as CustomEvent<BagnetError>).detail.message)), { once: true });
-  });
-}
 
 function nextError(overlay: BagnetOverlay): Promise<{ type: string; message: string }> {
   return new Promise((resolve) => overlay.addEventListener('bagnet-error', (e) => resolve((e as CustomEvent).detail), { once: true }));

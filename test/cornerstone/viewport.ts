@@ -2,6 +2,7 @@
 // canvas (from its WebGL context), which the tests read back.
 import { Enums, init as initCore, isCornerstoneInitialized, RenderingEngine, type Types } from '@cornerstonejs/core';
 import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
+import type { BagnetOverlay, OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
 
 let engine: RenderingEngine | null = null;
 let counter = 0;
@@ -34,4 +35,12 @@ export const wadouri = (name: string, frame?: number) => `wadouri:${fixtureUrl(n
 /** Resolves on the viewport's next IMAGE_RENDERED. */
 export function rendered(viewport: Types.IStackViewport): Promise<void> {
   return new Promise((resolve) => viewport.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => resolve(), { once: true }));
+}
+
+/** The overlay's next result; rejects on its next error. */
+export function nextResult(overlay: BagnetOverlay): Promise<OverlayResultDetail> {
+  return new Promise((resolve, reject) => {
+    overlay.addEventListener('bagnet-result', (e) => resolve((e as CustomEvent<OverlayResultDetail>).detail), { once: true });
+    overlay.addEventListener('bagnet-error', (e) => reject(new Error((e as CustomEvent<{ message: string }>).detail.message)), { once: true });
+  });
 }

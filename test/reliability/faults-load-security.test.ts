@@ -9,24 +9,19 @@ import type { BagnetEventMap } from '../../src/elements/shared/events.js';
 import type { ClassificationResult } from '../../src/core/result.js';
 import { configure, resolvePoolOptions } from '../../src/pool/config.js';
 import { classify, disposePool, getPool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, serverHits, settle, type Sample } from '../helpers.js';
+import { defineFresh, DEFAULT_MODEL, loadSamples, nextEvent, NARROW_MODEL, noiseImage, relativeError, serverHits, settle, type Sample } from '../helpers.js';
 import { guardPage } from './page-guard.js';
 
 const BAD_MODELS = new URL('../../build/reliability/models/', import.meta.url);
 
-let counter = 0;
 function mount(attributes: Record<string, string>): BagnetClassifier {
-  const tag = `faults-classifier-${++counter}`;
-  customElements.define(tag, class extends BagnetClassifier {});
-  const element = document.createElement(tag) as BagnetClassifier;
+  const element = document.createElement(defineFresh('faults-classifier', BagnetClassifier)) as BagnetClassifier;
   for (const [name, value] of Object.entries({ backend: 'wasm', ...attributes })) element.setAttribute(name, value);
   document.body.append(element);
   return element;
 }
 
-function next<K extends keyof BagnetEventMap>(target: EventTarget, type: K): Promise<BagnetEventMap[K]> {
-  return new Promise((resolve) => target.addEventListener(type, (event) => resolve(event as BagnetEventMap[K]), { once: true }));
-}
+const next = <K extends keyof BagnetEventMap>(target: EventTarget, type: K) => nextEvent<BagnetEventMap[K]>(target, type);
 
 function settled(element: BagnetClassifier): Promise<void> {
   return new Promise((resolve) => {

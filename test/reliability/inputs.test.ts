@@ -9,18 +9,15 @@ import type { BagnetEventMap } from '../../src/elements/shared/events.js';
 import type { ClassificationResult } from '../../src/core/result.js';
 import { configure } from '../../src/pool/config.js';
 import { classify, disposePool, getPool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, relativeError, serverHits, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
+import { DEFAULT_MODEL, defineFresh, imageDataOf, relativeError, serverHits, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
 import { guardPage } from './page-guard.js';
 
 const FIXTURES = new URL('../../build/reliability/', import.meta.url);
 const fixture = (name: string) => new URL(name, FIXTURES).href;
 const badModel = (name: string) => new URL(`models/${name}/bagnet.json`, FIXTURES).href;
 
-let counter = 0;
 function mount(attributes: Record<string, string>): BagnetClassifier {
-  const tag = `reliability-classifier-${++counter}`;
-  customElements.define(tag, class extends BagnetClassifier {});
-  const element = document.createElement(tag) as BagnetClassifier;
+  const element = document.createElement(defineFresh('reliability-classifier', BagnetClassifier)) as BagnetClassifier;
   for (const [name, value] of Object.entries({ backend: 'wasm', ...attributes })) element.setAttribute(name, value);
   document.body.append(element);
   return element;
@@ -37,13 +34,6 @@ function outcome(element: BagnetClassifier): Promise<{ result?: ClassificationRe
       resolve({ error: e.detail });
     }, { once: true });
   });
-}
-
-async function pixelsOf(url: string, options: ImageBitmapOptions = {}): Promise<ImageData> {
-  const bitmap = await createImageBitmap(await (await fetch(url)).blob(), { colorSpaceConversion: 'none', premultiplyAlpha: 'none', ...options });
-  const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d', { willReadFrequently: true })!;
-  context.drawImage(bitmap, 0, 0);
-  return context.getImageData(0, 0, bitmap.width, bitmap.height);
 }
 
 describe('bad and unusual images', () => {
@@ -125,7 +115,7 @@ describe('bad and unusual images', () => {
   });
 
   it('a transparent PNG: composited on the manifest\'s background (black for the default model)', async () => {
-    const stored = await pixelsOf(fixture('transparent.png'));
+    const stored = await imageDataOf(fixture('transparent.png'));
     // Independent compositing: out = a·c + (1 - a)·background, background [0, 0, 0].
     const composited = new ImageData(stored.width, stored.height);
     for (let i = 0; i < stored.data.length; i += 4) {
@@ -143,7 +133,7 @@ describe('bad and unusual images', () => {
   });
 
   it('EXIF orientation is honoured: a sideways JPEG tagged "rotate 90°" is classified upright', async () => {
-    const sideways = await pixelsOf(fixture('exif-none.jpg'));
+    const sideways = await imageDataOf(fixture('exif-none.jpg'));
     // Rotate 90° clockwise, by index: (x, y) of the upright image is (y, W - 1 - x) of the stored one.
     const { width: w, height: h } = sideways;
     const upright = new ImageData(h, w);
