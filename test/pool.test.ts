@@ -124,7 +124,10 @@ describe('cancellation', () => {
     disposePool();
     configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
   });
-  after(() => disposePool());
+  after(() => {
+    disposePool();
+    configure({ maxBatch: undefined }); // back to the default for the suites that follow
+  });
 
   it('rejects at once when the signal is already aborted, and runs nothing', async () => {
     await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }); // warm
@@ -136,6 +139,9 @@ describe('cancellation', () => {
   });
 
   it('drops a queued request and rejects a running one at once; the others complete', async () => {
+    // One image per run: otherwise the three requests, prepared within the batch window, may leave as one batch.
+    disposePool();
+    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache', maxBatch: 1 });
     const image = noiseImage(800, 800, 3);
     // A big image keeps the session busy, so the next requests wait in the queue.
     const running = new AbortController();
@@ -144,7 +150,11 @@ describe('cancellation', () => {
     const second = settle(classify(image, { model: NARROW_MODEL, backend: 'wasm', signal: queued.signal }));
     const third = classify(image, { model: NARROW_MODEL, backend: 'wasm' });
     // Wait until the first batch is on its way to the session, then abort both.
-    while (getPool().snapshot().running === 0 || getPool().snapshot().queued < 2) await new Promise((r) => setTimeout(r, 5));
+    const deadline = performance.now() + 30_000;
+    while (getPool().snapshot().running === 0 || getPool().snapshot().queued < 2) {
+      expect(performance.now(), `never saw one running and two queued: ${JSON.stringify(getPool().snapshot())}`).to.be.below(deadline);
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const abortedAt = performance.now();
     running.abort();
     queued.abort();
