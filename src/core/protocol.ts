@@ -103,6 +103,8 @@ export interface DenseResult {
   readonly runs: number;
   readonly backend: ConcreteBackendName;
   readonly ms: number;
+  /** `staged`: early layers shared between shifts; `shifts`: the whole network once per shift. */
+  readonly method: 'staged' | 'shifts';
 }
 
 export interface WorkerStats {

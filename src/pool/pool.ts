@@ -85,6 +85,8 @@ export interface ExactEvidence {
   readonly patchSize: number;
   readonly stride: number;
   readonly runs: number;
+  /** `staged`: the early layers shared between shifts; `shifts`: the whole network once per shift. */
+  readonly method: 'staged' | 'shifts';
   readonly backend: ConcreteBackendName;
   readonly ms: number;
   readonly input: ClassificationResult['input'];
@@ -334,7 +336,8 @@ export class InferencePool extends EventTarget {
       try {
         const result = await raceAbort(job, signal);
         return {
-          data: result.map, height, width, classes: [...options.classes], runs: result.runs, backend: result.backend, ms: result.ms,
+          data: result.map, height, width, classes: [...options.classes], runs: result.runs, method: result.method,
+          backend: result.backend, ms: result.ms,
           patchSize: manifest.patchSize, stride: manifest.stride, input: inputInfo(prepared),
         };
       } finally {

@@ -11,7 +11,9 @@ import type {
 import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
-import { shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
+import { referencePadding, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
+import { cropNchw, linearHeadCells, padChw, planStages, type LinearHead, type Nchw } from '../core/staged-plan.js';
+import type { ModelFile } from '../core/manifest.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { fetchModelBytes } from './model-bytes.js';
 
@@ -40,7 +42,21 @@ interface HostedModel {
   queue: Promise<unknown>;
   runs: number;
   classes: number;
+  readonly file: ModelFile;
+  /** The exact map's stage sessions: created on first use; null when the graph cannot be staged. */
+  staged?: Promise<StagedSessions | null>;
 }
+
+interface StagedSessions {
+  readonly stem: ModelSession | null;
+  readonly strided: readonly ModelSession[];
+  readonly head: LinearHead | null;
+  /** Set once a staged result has matched a whole-network run. */
+  verified: boolean;
+}
+
+/** The staged result differed from the whole network: the graph is not what the plan assumed. */
+class StagedMismatch extends Error {}
 
 export class ModelHost {
   readonly #models = new Map<string, HostedModel>();
@@ -91,7 +107,7 @@ export class ModelHost {
     const model: HostedModel = {
       key, manifest, requested: backend, session,
       bytes: backend === 'auto' && session.backend === 'webgpu' ? bytes : null,
-      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0,
+      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0, file,
     };
     try {
       model.classes = await this.#checkContract(model);
@@ -251,13 +267,13 @@ export class ModelHost {
   }
 
   /**
-   * The exact full-resolution map of `keep` classes for one preprocessed image (C×H×W), by
-   * shift-and-stitch, level by level (stride → 1). Each level's runs are batched; other requests
-   * for the session run between batches. `onLevel` gets a copy of the map after each level.
+   * The exact full-resolution map of `keep` classes for one preprocessed image (C×H×W), coarse to
+   * fine (level = stride → 1), `onLevel` getting a copy of the map after each level. Staged (see
+   * core/staged-plan.ts) when the graph allows and the padded image fits in one run; otherwise by
+   * plain shift-and-stitch, each level's shifts batched. Other requests run between runs.
    */
   async dense(key: string, image: Float32Array, dims: readonly [number, number, number, number], keep: readonly number[],
-              options: { maxBatchPixels: number; cancelled: () => boolean;
-                         onLevel: (level: number, map: Float32Array, runs: number) => void }): Promise<DenseResult> {
+              options: DenseOptions): Promise<DenseResult> {
     const model = this.#models.get(key);
     if (!model) throw new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)');
     const [, channels, height, width] = dims;
@@ -265,6 +281,134 @@ export class ModelHost {
     for (const k of keep) {
       if (!Number.isInteger(k) || k < 0 || k >= model.classes) throw new BagnetError('inference', `Class ${k} is out of range (the model has ${model.classes} classes)`);
     }
+    const pad = referencePadding(geometry.patchSize);
+    if ((height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
+      const staged = await this.#stagedFor(model);
+      if (staged) {
+        try {
+          return await this.#denseStaged(model, staged, image, geometry, keep, options);
+        } catch (error) {
+          if (!(error instanceof StagedMismatch)) throw error;
+          // Not the graph the plan assumed: never stage this model again.
+          model.staged = Promise.resolve(null);
+          void this.#releaseStaged(staged);
+        }
+      }
+    }
+    return this.#denseByShifts(model, image, geometry, keep, options);
+  }
+
+  /** The stage sessions of `model`, created on first use (null when its graph cannot be staged). */
+  #stagedFor(model: HostedModel): Promise<StagedSessions | null> {
+    model.staged ??= (async () => {
+      const { bytes } = await fetchModelBytes(model.file, { cacheName: this.cacheName });
+      const planned = planStages(bytes, model.manifest.stride);
+      if (!('plan' in planned)) return null;
+      const { plan } = planned;
+      const backend = model.session.backend;
+      const sessions: ModelSession[] = [];
+      try {
+        const create = async (stage: Uint8Array) => {
+          const session = await createSession(stage, backend);
+          this.#sessionsCreated++;
+          sessions.push(session);
+          return session;
+        };
+        const stem = plan.stem ? await create(plan.stem) : null;
+        const strided: ModelSession[] = [];
+        for (const stage of plan.strided) strided.push(await create(stage));
+        return { stem, strided, head: plan.head, verified: false };
+      } catch {
+        await this.#releaseSessions(sessions);
+        return null;
+      }
+    })().catch(() => null);
+    return model.staged;
+  }
+
+  async #denseStaged(model: HostedModel, staged: StagedSessions, image: Float32Array, g: ShiftGeometry,
+                     keep: readonly number[], options: DenseOptions): Promise<DenseResult> {
+    const started = performance.now();
+    const depth = staged.strided.length;
+    if (2 ** depth !== g.stride) throw new StagedMismatch(`${depth} strided stages for stride ${g.stride}`);
+    const map = new Float32Array(g.height * g.width * keep.length);
+    const slots = keep.map((_, j) => j);
+    let runs = 0;
+    let leaves = 0;
+    let level = g.stride;
+    const run = async (session: ModelSession, x: Nchw): Promise<Nchw> => {
+      if (options.cancelled()) throw new BagnetError('aborted', 'The exact heatmap was cancelled');
+      const out = await this.#runExclusive(model, session, x);
+      runs++;
+      return out;
+    };
+    // Depth-first, the finest digit of the shift outermost: the first leaf is shift (0, 0), the
+    // first 4 complete level stride/2, the first 16 level stride/4, and so on.
+    const visit = async (stage: number, x: Nchw, dy: number, dx: number): Promise<void> => {
+      if (stage === depth) {
+        const { cells, rows, cols } = headCells(x, staged.head, keep);
+        if (!staged.verified) {
+          await this.#verifyStaged(model, image, g, keep, cells, rows, cols);
+          runs++;
+          staged.verified = true;
+        }
+        stitchShift(map, g, dy, dx, cells, rows, cols, keep.length, slots);
+        leaves++;
+        if (leaves === (g.stride / level) ** 2) {
+          options.onLevel(level, map.slice(), runs);
+          level /= 2;
+        }
+        return;
+      }
+      for (const [py, px] of PHASES) {
+        const next = await run(staged.strided[stage]!, cropNchw(x, py, px));
+        await visit(stage + 1, next, dy + py * 2 ** stage, dx + px * 2 ** stage);
+      }
+    };
+    const padded = padChw(image, g.channels, g.height, g.width, referencePadding(g.patchSize));
+    await visit(0, staged.stem ? await run(staged.stem, padded) : padded, 0, 0);
+    return { map, height: g.height, width: g.width, keep: [...keep], runs, backend: model.session.backend,
+      ms: performance.now() - started, method: 'staged' };
+  }
+
+  /** Shift (0, 0) by the whole network must give the staged cells (once per model). */
+  async #verifyStaged(model: HostedModel, image: Float32Array, g: ShiftGeometry, keep: readonly number[],
+                      cells: Float32Array, rows: number, cols: number): Promise<void> {
+    const crop = shiftCropSize(g);
+    const input = new Float32Array(g.channels * crop.height * crop.width);
+    writeShiftCrop(image, g, 0, 0, input);
+    const whole = await this.#runBatch(model.key, input, [1, g.channels, crop.height, crop.width]);
+    const [, wholeRows, wholeCols, classes] = whole.dims;
+    let largest = 0;
+    let worst = 0;
+    for (let u = 0; u < Math.min(rows, wholeRows); u++) {
+      for (let v = 0; v < Math.min(cols, wholeCols); v++) {
+        keep.forEach((k, j) => {
+          const reference = whole.data[(u * wholeCols + v) * classes + k]!;
+          largest = Math.max(largest, Math.abs(reference));
+          worst = Math.max(worst, Math.abs(reference - cells[(u * cols + v) * keep.length + j]!));
+        });
+      }
+    }
+    if (!(worst <= 1e-4 * Math.max(largest, 1e-6))) throw new StagedMismatch(`staged cells differ by ${worst} (largest ${largest})`);
+  }
+
+  /** One run of `session` on the model's queue (runs of a model never overlap; others get in between). */
+  #runExclusive(model: HostedModel, session: ModelSession, x: Nchw): Promise<Nchw> {
+    const job = model.queue.then(async () => {
+      await yieldToEventLoop();
+      const out = await session.run(x.data, x.dims);
+      model.runs++;
+      return { data: out.data, dims: out.dims };
+    });
+    model.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  async #denseByShifts(model: HostedModel, image: Float32Array, geometry: ShiftGeometry, keep: readonly number[],
+                       options: DenseOptions): Promise<DenseResult> {
+    const key = model.key;
+    const { channels, height, width } = geometry;
     const crop = shiftCropSize(geometry);
     const cropSize = channels * crop.height * crop.width;
     const perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (crop.height * crop.width))));
@@ -288,7 +432,7 @@ export class ModelHost {
       }
       options.onLevel(level, map.slice(), runs);
     }
-    return { map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started };
+    return { map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started, method: 'shifts' };
   }
 
   unload(port: PortId, key: string): void {
@@ -316,11 +460,23 @@ export class ModelHost {
 
   async #release(model: HostedModel): Promise<void> {
     model.bytes = null;
+    const staged = model.staged;
+    model.staged = Promise.resolve(null);
     try {
       await model.session.release();
     } finally {
       this.#sessionsReleased++;
+      await staged?.then((sessions) => this.#releaseStaged(sessions), () => undefined);
     }
+  }
+
+  #releaseStaged(staged: StagedSessions | null): Promise<void> {
+    if (!staged) return Promise.resolve();
+    return this.#releaseSessions([staged.stem, ...staged.strided].filter((session) => session !== null));
+  }
+
+  async #releaseSessions(sessions: readonly ModelSession[]): Promise<void> {
+    await Promise.allSettled(sessions.map((session) => session.release().finally(() => this.#sessionsReleased++)));
   }
 
   #addRef(model: HostedModel, port: PortId): void {
@@ -342,6 +498,25 @@ export class ModelHost {
     };
   }
 }
+
+export interface DenseOptions {
+  /** Plain shift-and-stitch batches shifts up to this many input pixels per run. */
+  readonly maxBatchPixels: number;
+  readonly cancelled: () => boolean;
+  readonly onLevel: (level: number, map: Float32Array, runs: number) => void;
+}
+
+const PHASES = [[0, 0], [0, 1], [1, 0], [1, 1]] as const;
+
+/** A leaf's cells for the kept classes, `[rows, cols, keep.length]`: the linear head here, or the logits ORT gave. */
+function headCells(x: Nchw, head: LinearHead | null, keep: readonly number[]): { cells: Float32Array; rows: number; cols: number } {
+  if (head) return { cells: linearHeadCells(x, head, keep), rows: x.dims[2], cols: x.dims[3] };
+  const [, rows, cols, classes] = x.dims;
+  const cells = new Float32Array(rows * cols * keep.length);
+  for (let p = 0; p < rows * cols; p++) keep.forEach((k, j) => { cells[p * keep.length + j] = x.data[p * classes + k]!; });
+  return { cells, rows, cols };
+}
+
 
 /**
  * A new task after everything already queued (messages, timers). Not `scheduler.yield()`: its

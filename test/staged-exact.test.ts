@@ -1,0 +1,102 @@
+/**
+ * The staged exact map (core/staged-plan.ts): the graph cut where the stride doubles, the stages
+ * composed equal to the whole network, and the exact map that uses them equal to the reference.
+ */
+import { expect } from '@esm-bundle/chai';
+import { loadManifest } from '../src/core/manifest.js';
+import { pixelsToTensor } from '../src/core/preprocess.js';
+import { linearHeadCells, planStages, type StagePlan } from '../src/core/staged-plan.js';
+import { configure } from '../src/pool/config.js';
+import { disposePool, getPool } from '../src/pool/pool.js';
+import { createSession } from '../src/runtime/onnx.js';
+import { bruteForceMap } from './reference.js';
+import { DEFAULT_MODEL, NARROW_MODEL, noiseImage, relativeError, SYNTHETIC_MODEL } from './helpers.js';
+
+async function modelBytes(manifestUrl: string): Promise<Uint8Array> {
+  const manifest = await loadManifest(manifestUrl);
+  return new Uint8Array(await (await fetch(manifest.files.fp32!.url)).arrayBuffer());
+}
+
+function planOf(bytes: Uint8Array, stride: number): StagePlan {
+  const result = planStages(bytes, stride);
+  if (!('plan' in result)) throw new Error(`not staged: ${result.reason}`);
+  return result.plan;
+}
+
+describe('staged plan', () => {
+  it('cuts a BagNet-33 where the stride doubles, and the stages composed equal the whole network', async function () {
+    this.timeout(120_000);
+    const manifest = await loadManifest(NARROW_MODEL);
+    const bytes = await modelBytes(NARROW_MODEL);
+    const plan = planOf(bytes, 8);
+    expect(plan.stem).to.not.equal(null);
+    expect(plan.strided).to.have.length(3);
+    expect(plan.head!.classes).to.equal(manifest.labels.length);
+    const image = noiseImage(70, 57, 4);
+    const input = pixelsToTensor(image.data, 70, 57, manifest.input);
+    const whole = await createSession(bytes, 'wasm');
+    const expected = await whole.run(input, [1, 3, 57, 70]);
+    await whole.release();
+    let x: { data: Float32Array; dims: readonly [number, number, number, number] } = { data: input, dims: [1, 3, 57, 70] };
+    for (const stage of [plan.stem!, ...plan.strided]) {
+      const session = await createSession(stage, 'wasm');
+      x = await session.run(x.data, x.dims);
+      await session.release();
+    }
+    const [, , rows, cols] = x.dims;
+    expect([rows, cols]).to.deep.equal(expected.dims.slice(1, 3)); // (57-33)/8+1 = 4, (70-33)/8+1 = 5
+    const all = manifest.labels.map((_, k) => k);
+    expect(relativeError(linearHeadCells(x, plan.head!, all), expected.data)).to.be.at.most(1e-5);
+  });
+
+  it('stages the default model (stride 2: a stem and one strided stage)', async () => {
+    const plan = planOf(await modelBytes(DEFAULT_MODEL), 2);
+    expect([plan.stem !== null, plan.strided.length, plan.head!.classes]).to.deep.equal([true, 1, 10]);
+  });
+
+  it('says why it will not stage a graph', async () => {
+    const synthetic = planStages(await modelBytes(SYNTHETIC_MODEL), 4);
+    expect(synthetic).to.have.property('reason').that.matches(/Conv has strides 4×4/);
+    const narrow = await modelBytes(NARROW_MODEL);
+    expect(planStages(narrow, 16)).to.have.property('reason').that.matches(/output's stride is 8/);
+    expect(planStages(narrow.subarray(0, 5000), 8)).to.have.property('reason').that.matches(/unreadable graph/);
+  });
+});
+
+describe('exact map, staged', () => {
+  beforeEach(() => {
+    disposePool();
+    configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000 });
+  });
+  after(() => {
+    disposePool();
+    configure({ maxRunPixels: undefined });
+  });
+
+  it('runs the stem once, each strided stage per phase, checks itself once, and equals the reference', async function () {
+    this.timeout(300_000);
+    const image = noiseImage(41, 35, 8);
+    const levels: { level: number; runs: number }[] = [];
+    const exact = await getPool().exactEvidence(image, {
+      model: NARROW_MODEL, backend: 'wasm', classes: [2, 0], onLevel: (l) => levels.push({ level: l.level, runs: l.runs }),
+    });
+    expect(exact.method).to.equal('staged');
+    // stem 1, stage 1: 4, stage 2: 16, stage 3: 64, plus one whole-network run that verifies the first cells.
+    expect(exact.runs).to.equal(1 + 4 + 16 + 64 + 1);
+    expect(levels).to.deep.equal([{ level: 8, runs: 5 }, { level: 4, runs: 8 }, { level: 2, runs: 23 }, { level: 1, runs: 86 }]);
+    const reference = await bruteForceMap(await loadManifest(NARROW_MODEL), image, [2, 0]);
+    expect(relativeError(exact.data, reference)).to.be.at.most(1e-4);
+    // Verified once per model: the next map needs no extra run.
+    expect((await getPool().exactEvidence(noiseImage(36, 33, 1), { model: NARROW_MODEL, backend: 'wasm', classes: [1] })).runs).to.equal(85);
+  });
+
+  it('falls back to batched shifts when the padded image is larger than one run may be', async () => {
+    configure({ maxRunPixels: 4500 }); // the padded 36×40 image is 68×72 = 4896 pixels; a 65×65 shift crop fits
+    const image = noiseImage(36, 40, 3);
+    const exact = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
+    expect(exact.method).to.equal('shifts');
+    expect(exact.runs).to.be.below(64);
+    expect([exact.height, exact.width]).to.deep.equal([40, 36]);
+    expect(relativeError(exact.data, await bruteForceMap(await loadManifest(NARROW_MODEL), image, [1]))).to.be.at.most(1e-4);
+  });
+});
