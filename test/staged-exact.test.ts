@@ -10,7 +10,10 @@ import { configure } from '../src/pool/config.js';
 import { disposePool, getPool } from '../src/pool/pool.js';
 import { createSession } from '../src/runtime/onnx.js';
 import { bruteForceMap } from './reference.js';
+import { shiftCropSize, stitchShift, writeShiftCrop } from '../src/core/stitch.js';
 import { DEFAULT_MODEL, NARROW_MODEL, noiseImage, relativeError, SYNTHETIC_MODEL } from './helpers.js';
+
+const SAME_PADDED_MODEL = new URL('../models/generated/same-padded/bagnet.json', import.meta.url).href;
 
 async function modelBytes(manifestUrl: string): Promise<Uint8Array> {
   const manifest = await loadManifest(manifestUrl);
@@ -73,7 +76,7 @@ describe('exact map, staged', () => {
     configure({ maxRunPixels: undefined });
   });
 
-  it('runs the stem once, each strided stage per phase, checks itself once, and equals the reference', async function () {
+  it('runs the stem once and each strided stage once per phase, and equals the reference', async function () {
     this.timeout(300_000);
     const image = noiseImage(41, 35, 8);
     const levels: { level: number; runs: number }[] = [];
@@ -81,13 +84,37 @@ describe('exact map, staged', () => {
       model: NARROW_MODEL, backend: 'wasm', classes: [2, 0], onLevel: (l) => levels.push({ level: l.level, runs: l.runs }),
     });
     expect(exact.method).to.equal('staged');
-    // stem 1, stage 1: 4, stage 2: 16, stage 3: 64, plus one whole-network run that verifies the first cells.
-    expect(exact.runs).to.equal(1 + 4 + 16 + 64 + 1);
-    expect(levels).to.deep.equal([{ level: 8, runs: 5 }, { level: 4, runs: 8 }, { level: 2, runs: 23 }, { level: 1, runs: 86 }]);
+    // stem 1, stage 1: 4, stage 2: 16, stage 3: 64 (the plain method: 64 runs of the whole network).
+    expect(exact.runs).to.equal(1 + 4 + 16 + 64);
+    expect(levels).to.deep.equal([{ level: 8, runs: 4 }, { level: 4, runs: 7 }, { level: 2, runs: 22 }, { level: 1, runs: 85 }]);
     const reference = await bruteForceMap(await loadManifest(NARROW_MODEL), image, [2, 0]);
     expect(relativeError(exact.data, reference)).to.be.at.most(1e-4);
-    // Verified once per model: the next map needs no extra run.
-    expect((await getPool().exactEvidence(noiseImage(36, 33, 1), { model: NARROW_MODEL, backend: 'wasm', classes: [1] })).runs).to.equal(85);
+  });
+
+  it('does not share layers the probe finds different (a padded layer the plan cannot see)', async function () {
+    this.timeout(60_000);
+    const bytes = await modelBytes(SAME_PADDED_MODEL);
+    expect(planStages(bytes, 4)).to.have.property('plan'); // auto_pad is not in the plan's view…
+    const manifest = await loadManifest(SAME_PADDED_MODEL);
+    const image = noiseImage(23, 19, 6);
+    const exact = await getPool().exactEvidence(image, { model: SAME_PADDED_MODEL, backend: 'wasm', classes: [0, 2] });
+    expect(exact.method).to.equal('shifts'); // …but the worker's probe is
+    // Shift by shift, here: the whole network on each shifted crop of the padded image.
+    const geometry = { channels: 3, height: 19, width: 23, patchSize: 7, stride: 4 };
+    const crop = shiftCropSize(geometry);
+    const session = await createSession(bytes, 'wasm');
+    const expected = new Float32Array(19 * 23 * 2);
+    const tensor = pixelsToTensor(image.data, 23, 19, manifest.input);
+    for (let dy = 0; dy < 4; dy++) {
+      for (let dx = 0; dx < 4; dx++) {
+        const input = new Float32Array(3 * crop.height * crop.width);
+        writeShiftCrop(tensor, geometry, dy, dx, input);
+        const out = await session.run(input, [1, 3, crop.height, crop.width]);
+        stitchShift(expected, geometry, dy, dx, out.data, out.dims[1], out.dims[2], out.dims[3], [0, 2]);
+      }
+    }
+    await session.release();
+    expect(relativeError(exact.data, expected)).to.be.at.most(1e-5);
   });
 
   it('falls back to batched shifts when the padded image is larger than one run may be', async () => {

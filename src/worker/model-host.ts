@@ -51,8 +51,6 @@ interface StagedSessions {
   readonly stem: ModelSession | null;
   readonly strided: readonly ModelSession[];
   readonly head: LinearHead | null;
-  /** Set once a staged result has matched a whole-network run. */
-  verified: boolean;
 }
 
 /** The staged result differed from the whole network: the graph is not what the plan assumed. */
@@ -282,18 +280,10 @@ export class ModelHost {
       if (!Number.isInteger(k) || k < 0 || k >= model.classes) throw new BagnetError('inference', `Class ${k} is out of range (the model has ${model.classes} classes)`);
     }
     const pad = referencePadding(geometry.patchSize);
-    if ((height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
+    // With stride 2 only the stem would be shared, and the extra runs cost more than that saves.
+    if (geometry.stride >= 4 && (height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
       const staged = await this.#stagedFor(model);
-      if (staged) {
-        try {
-          return await this.#denseStaged(model, staged, image, geometry, keep, options);
-        } catch (error) {
-          if (!(error instanceof StagedMismatch)) throw error;
-          // Not the graph the plan assumed: never stage this model again.
-          model.staged = Promise.resolve(null);
-          void this.#releaseStaged(staged);
-        }
-      }
+      if (staged) return this.#denseStaged(model, staged, image, geometry, keep, options);
     }
     return this.#denseByShifts(model, image, geometry, keep, options);
   }
@@ -317,8 +307,11 @@ export class ModelHost {
         const stem = plan.stem ? await create(plan.stem) : null;
         const strided: ModelSession[] = [];
         for (const stage of plan.strided) strided.push(await create(stage));
-        return { stem, strided, head: plan.head, verified: false };
+        const staged = { stem, strided, head: plan.head };
+        await this.#probeStaged(model, staged);
+        return staged;
       } catch {
+        // Cannot be staged (or the stages disagree with the whole network): shift by shift, as before.
         await this.#releaseSessions(sessions);
         return null;
       }
@@ -329,8 +322,7 @@ export class ModelHost {
   async #denseStaged(model: HostedModel, staged: StagedSessions, image: Float32Array, g: ShiftGeometry,
                      keep: readonly number[], options: DenseOptions): Promise<DenseResult> {
     const started = performance.now();
-    const depth = staged.strided.length;
-    if (2 ** depth !== g.stride) throw new StagedMismatch(`${depth} strided stages for stride ${g.stride}`);
+    const depth = staged.strided.length; // log2(stride): one stage per doubling
     const map = new Float32Array(g.height * g.width * keep.length);
     const slots = keep.map((_, j) => j);
     let runs = 0;
@@ -347,11 +339,6 @@ export class ModelHost {
     const visit = async (stage: number, x: Nchw, dy: number, dx: number): Promise<void> => {
       if (stage === depth) {
         const { cells, rows, cols } = headCells(x, staged.head, keep);
-        if (!staged.verified) {
-          await this.#verifyStaged(model, image, g, keep, cells, rows, cols);
-          runs++;
-          staged.verified = true;
-        }
         stitchShift(map, g, dy, dx, cells, rows, cols, keep.length, slots);
         leaves++;
         if (leaves === (g.stride / level) ** 2) {
@@ -371,26 +358,45 @@ export class ModelHost {
       ms: performance.now() - started, method: 'staged' };
   }
 
-  /** Shift (0, 0) by the whole network must give the staged cells (once per model). */
-  async #verifyStaged(model: HostedModel, image: Float32Array, g: ShiftGeometry, keep: readonly number[],
-                      cells: Float32Array, rows: number, cols: number): Promise<void> {
-    const crop = shiftCropSize(g);
-    const input = new Float32Array(g.channels * crop.height * crop.width);
-    writeShiftCrop(image, g, 0, 0, input);
-    const whole = await this.#runBatch(model.key, input, [1, g.channels, crop.height, crop.width]);
-    const [, wholeRows, wholeCols, classes] = whole.dims;
-    let largest = 0;
-    let worst = 0;
-    for (let u = 0; u < Math.min(rows, wholeRows); u++) {
-      for (let v = 0; v < Math.min(cols, wholeCols); v++) {
-        keep.forEach((k, j) => {
-          const reference = whole.data[(u * wholeCols + v) * classes + k]!;
-          largest = Math.max(largest, Math.abs(reference));
-          worst = Math.max(worst, Math.abs(reference - cells[(u * cols + v) * keep.length + j]!));
-        });
+  /**
+   * Before the stages are trusted: on a small random input, a few shifts whose phases differ at
+   * every stage must give what the whole network gives on the shifted crop.
+   */
+  async #probeStaged(model: HostedModel, staged: StagedSessions): Promise<void> {
+    const { patchSize: q, stride, input } = model.manifest;
+    const side = q + 2 * stride;
+    let seed = 12345;
+    const data = new Float32Array(input.channels * side * side).map(() => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 1073741824 - 1;
+    });
+    const probe: Nchw = { data, dims: [1, input.channels, side, side] };
+    const root = staged.stem ? await this.#runExclusive(model, staged.stem, probe) : probe;
+    const classes = Array.from({ length: model.classes }, (_, k) => k);
+    for (const [dy, dx] of [[stride - 1, stride - 1], [1, stride / 2]] as const) {
+      let x = root;
+      for (let stage = 0; stage < staged.strided.length; stage++) {
+        x = await this.#runExclusive(model, staged.strided[stage]!, cropNchw(x, (dy >> stage) & 1, (dx >> stage) & 1));
+      }
+      const { cells, rows, cols } = headCells(x, staged.head, classes);
+      const shifted = cropNchw(probe, dy, dx);
+      const whole = await this.#runBatch(model.key, shifted.data, [...shifted.dims]);
+      const [, wholeRows, wholeCols] = whole.dims;
+      let largest = 0;
+      let worst = 0;
+      for (let u = 0; u < Math.min(rows, wholeRows); u++) {
+        for (let v = 0; v < Math.min(cols, wholeCols); v++) {
+          for (const k of classes) {
+            const reference = whole.data[(u * wholeCols + v) * model.classes + k]!;
+            largest = Math.max(largest, Math.abs(reference));
+            worst = Math.max(worst, Math.abs(reference - cells[(u * cols + v) * model.classes + k]!));
+          }
+        }
+      }
+      if (rows < 1 || wholeRows < 1 || !(worst <= 1e-4 * Math.max(largest, 1e-6))) {
+        throw new StagedMismatch(`shift (${dy}, ${dx}): the stages differ from the whole network by ${worst}`);
       }
     }
-    if (!(worst <= 1e-4 * Math.max(largest, 1e-6))) throw new StagedMismatch(`staged cells differ by ${worst} (largest ${largest})`);
   }
 
   /** One run of `session` on the model's queue (runs of a model never overlap; others get in between). */
