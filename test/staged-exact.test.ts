@@ -117,6 +117,22 @@ describe('exact map, staged', () => {
     expect(relativeError(exact.data, expected)).to.be.at.most(1e-5);
   });
 
+  it('starts over shift by shift when a stage fails mid-way, and forgets the stages', async function () {
+    this.timeout(120_000);
+    disposePool();
+    configure({ testHooks: true });
+    const image = noiseImage(37, 34, 2);
+    await getPool().exactEvidence(noiseImage(33, 33, 1), { model: NARROW_MODEL, backend: 'wasm', classes: [0] }); // stages made
+    await getPool().testHook('fail-next-stage-run');
+    const levels: number[] = [];
+    const exact = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [3], onLevel: (l) => levels.push(l.level) });
+    expect(exact.method).to.equal('shifts');
+    expect(levels).to.deep.equal([8, 4, 2, 1]); // the failed stage run was the first: nothing sent before it
+    expect(relativeError(exact.data, await bruteForceMap(await loadManifest(NARROW_MODEL), image, [3]))).to.be.at.most(1e-4);
+    expect((await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [3] })).method).to.equal('shifts');
+    configure({ testHooks: false });
+  });
+
   it('falls back to batched shifts when the padded image is larger than one run may be', async () => {
     configure({ maxRunPixels: 4500 }); // the padded 36×40 image is 68×72 = 4896 pixels; a 65×65 shift crop fits
     const image = noiseImage(36, 40, 3);

@@ -34,9 +34,11 @@ export type ImageSourceMessage =
   | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
   | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
 
-export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'break-cache-api' | 'remove-cache-api' | 'cache-quota-exceeded';
+export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'fail-next-stage-run' | 'break-cache-api'
+  | 'remove-cache-api' | 'cache-quota-exceeded';
 export const TEST_HOOK_ACTIONS: readonly TestHookAction[] = [
-  'crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'break-cache-api', 'remove-cache-api', 'cache-quota-exceeded',
+  'crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'fail-next-stage-run', 'break-cache-api', 'remove-cache-api',
+  'cache-quota-exceeded',
 ];
 
 export type ToWorker =

@@ -154,6 +154,10 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
         getHost().failNextWebgpuRun();
         return reply(message.id, true);
       }
+      if (message.action === 'fail-next-stage-run') {
+        getHost().failNextStageRun();
+        return reply(message.id, true);
+      }
       return reply(message.id, await destroyWebgpuDevice());
     case 'bye':
       forget(port);

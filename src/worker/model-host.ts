@@ -62,6 +62,7 @@ export class ModelHost {
   #sessionsCreated = 0;
   #sessionsReleased = 0;
   #failNextWebgpuRun = false;
+  #failNextStageRun = false;
 
   constructor(private readonly cacheName: string | null,
               /** Inputs larger than this run in tiles (core/tiles.ts). */
@@ -188,6 +189,10 @@ export class ModelHost {
 
   async #switchToWasm(model: HostedModel, reason: string): Promise<void> {
     const old = model.session;
+    // Stages were made for the old backend: made again on WASM when next needed.
+    const staged = model.staged;
+    model.staged = undefined;
+    void staged?.then((sessions) => this.#releaseStaged(sessions), () => undefined);
     model.session = await createSession(model.bytes!, 'wasm');
     this.#sessionsCreated++;
     model.bytes = null;
@@ -283,7 +288,17 @@ export class ModelHost {
     // With stride 2 only the stem would be shared, and the extra runs cost more than that saves.
     if (geometry.stride >= 4 && (height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
       const staged = await this.#stagedFor(model);
-      if (staged) return this.#denseStaged(model, staged, image, geometry, keep, options);
+      if (staged) {
+        try {
+          return await this.#denseStaged(model, staged, image, geometry, keep, options);
+        } catch (error) {
+          if (error instanceof BagnetError && error.type === 'aborted') throw error;
+          // A stage failed (a lost GPU device, say): drop the stages and start over shift by shift,
+          // which has the whole network's fallbacks. The levels are sent again from the coarsest.
+          model.staged = Promise.resolve(null);
+          void this.#releaseStaged(staged);
+        }
+      }
     }
     return this.#denseByShifts(model, image, geometry, keep, options);
   }
@@ -403,6 +418,10 @@ export class ModelHost {
   #runExclusive(model: HostedModel, session: ModelSession, x: Nchw): Promise<Nchw> {
     const job = model.queue.then(async () => {
       await yieldToEventLoop();
+      if (this.#failNextStageRun) {
+        this.#failNextStageRun = false;
+        throw new Error('injected stage run failure (test hook)');
+      }
       const out = await session.run(x.data, x.dims);
       model.runs++;
       return { data: out.data, dims: out.dims };
@@ -491,6 +510,10 @@ export class ModelHost {
 
   failNextWebgpuRun(): void {
     this.#failNextWebgpuRun = true;
+  }
+
+  failNextStageRun(): void {
+    this.#failNextStageRun = true;
   }
 
   stats() {
