@@ -133,6 +133,18 @@ describe('exact map, staged', () => {
     configure({ testHooks: false });
   });
 
+  it('runs the whole network per shift when configured not to share stages, with the same map', async function () {
+    this.timeout(120_000);
+    const image = noiseImage(35, 38, 9);
+    const staged = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [4] });
+    disposePool();
+    configure({ exactStages: false });
+    const shifts = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [4] });
+    configure({ exactStages: undefined });
+    expect([staged.method, shifts.method]).to.deep.equal(['staged', 'shifts']);
+    expect(relativeError(staged.data, shifts.data)).to.be.at.most(1e-5);
+  });
+
   it('falls back to batched shifts when the padded image is larger than one run may be', async () => {
     configure({ maxRunPixels: 4500 }); // the padded 36×40 image is 68×72 = 4896 pixels; a 65×65 shift crop fits
     const image = noiseImage(36, 40, 3);

@@ -23,6 +23,8 @@ export interface WorkerSettings {
   readonly maxDecodePixels: number;
   /** Largest model input (in pixels) for one session run; larger inputs run in tiles (see core/tiles.ts). */
   readonly maxRunPixels: number;
+  /** Exact maps share early layers between shifts (see core/staged-plan.ts). */
+  readonly exactStages: boolean;
   /** Accept the `test-hook` message (fault injection for the project's own tests). */
   readonly testHooks: boolean;
 }

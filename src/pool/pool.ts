@@ -154,9 +154,9 @@ export class InferencePool extends EventTarget {
   #getConnection(): WorkerConnection {
     if (this.#disposed) throw new BagnetError('aborted', 'The inference pool was disposed');
     if (!this.#connection || this.#connection.closed) {
-      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks, wasmPaths, numThreads } = this.options;
+      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, exactStages, testHooks, wasmPaths, numThreads } = this.options;
       this.#connection = new WorkerConnection(workerUrl, sharedWorker, {
-        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks,
+        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, exactStages, testHooks,
         ...(wasmPaths === undefined ? {} : { wasmPaths }),
         ...(numThreads === undefined ? {} : { numThreads }),
       }, {

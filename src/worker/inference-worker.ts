@@ -19,6 +19,7 @@ const DEFAULT_SETTINGS: WorkerSettings = {
   maxImagePixels: 4096 * 4096,
   maxDecodePixels: 8192 * 8192,
   maxRunPixels: 512 * 512,
+  exactStages: true,
   testHooks: false,
 };
 
@@ -40,7 +41,7 @@ function getHost(): ModelHost {
       ...(settings.wasmPaths === undefined ? {} : { wasmPaths: settings.wasmPaths }),
       ...(settings.numThreads === undefined ? {} : { numThreads: settings.numThreads }),
     });
-    host = new ModelHost(settings.cacheName, settings.maxRunPixels, (change) => {
+    host = new ModelHost(settings.cacheName, settings.maxRunPixels, settings.exactStages !== false, (change) => {
       for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'backend', ...change });
     });
   }

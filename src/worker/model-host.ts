@@ -67,6 +67,8 @@ export class ModelHost {
   constructor(private readonly cacheName: string | null,
               /** Inputs larger than this run in tiles (core/tiles.ts). */
               private readonly maxRunPixels: number,
+              /** Exact maps may share early layers between shifts. */
+              private readonly exactStages: boolean,
               private readonly onBackendChange: (change: BackendChange) => void) {}
 
   async load(port: PortId, key: string, manifest: ManifestData, backend: BackendPreference,
@@ -286,7 +288,7 @@ export class ModelHost {
     }
     const pad = referencePadding(geometry.patchSize);
     // With stride 2 only the stem would be shared, and the extra runs cost more than that saves.
-    if (geometry.stride >= 4 && (height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
+    if (this.exactStages && geometry.stride >= 4 && (height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
       const staged = await this.#stagedFor(model);
       if (staged) {
         try {
