@@ -5,7 +5,9 @@
 Writes ``<out>/checkpoint-trained.pt`` (the weights as trained), ``<out>/checkpoint.pt`` (after
 BatchNorm recalibration, see ``finalize``), ``<out>/metrics.json`` (validation and test top-1,
 timings, the full recipe) and ``<out>/log.jsonl`` (one line per epoch).
-``--finalize <out>`` redoes only the last step on an existing run. 5,000 training
+``--finalize <out>`` redoes only the last step on an existing run. A run saves ``<out>/resume.pt``
+after every epoch; ``--resume`` continues an interrupted run from there with the same arguments (the
+random generator's state included, so the result is the run that was not interrupted). 5,000 training
 images (a seeded split) are held out for validation, so picking a model never looks at the test set.
 """
 
@@ -45,7 +47,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--limit-train", type=int, default=0, help="use only this many training images (smoke tests)")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--resume", action="store_true", help="continue from <out>/resume.pt (same arguments)")
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this epoch, leaving resume.pt to continue from (time-boxed machines)")
     return p.parse_args(argv)
+
+
+RESUME_FILE = "resume.pt"
+# Arguments that may differ between an interrupted run and its continuation.
+RESUME_FREE = {"resume", "stop_after", "threads", "device"}
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -107,9 +117,23 @@ def main(argv: list[str] | None = None) -> dict:
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.15)
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "log.jsonl"
-    log_path.write_text("")
-    started = time.time()
-    for epoch in range(args.epochs):
+    recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in RESUME_FREE}
+    first_epoch, spent = 0, 0.0
+    if args.resume:
+        state = torch.load(args.out / RESUME_FILE)
+        if state["recipe"] != recipe:
+            changed = sorted(k for k in recipe if state["recipe"].get(k) != recipe[k])
+            raise SystemExit(f"--resume needs the interrupted run's arguments; these differ: {', '.join(changed)}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        first_epoch, spent = state["epoch"], state["seconds"]
+        print(json.dumps({"resumed_after_epoch": first_epoch}), flush=True)
+    else:
+        log_path.write_text("")
+    started = time.time() - spent
+    for epoch in range(first_epoch, args.epochs):
         model.train()
         epoch_start = time.time()
         perm = torch.randperm(len(fit_x), generator=generator)
@@ -133,6 +157,13 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(record), flush=True)
         with log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        torch.save({"recipe": recipe, "epoch": epoch + 1, "seconds": time.time() - started, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "generator": generator.get_state()}, args.out / (RESUME_FILE + ".tmp"))
+        (args.out / (RESUME_FILE + ".tmp")).replace(args.out / RESUME_FILE)  # never a half-written file
+        if args.stop_after and epoch + 1 == args.stop_after and epoch + 1 < args.epochs:
+            print(json.dumps({"stopped_after_epoch": epoch + 1, "resume": f"--resume --out {args.out}"}), flush=True)
+            return {"stopped_after_epoch": epoch + 1}
 
     model = model.cpu().to(memory_format=torch.contiguous_format)
     metrics = {

@@ -56,6 +56,21 @@ def test_training_script_runs_and_records_its_recipe(tmp_path):
     model.load_state_dict(checkpoint["state_dict"])
 
 
+def test_an_interrupted_run_resumed_is_the_run_that_was_not_interrupted(tmp_path):
+    common = ["--patch-size", "5", "--epochs", "2", "--limit-train", "256", "--val-size", "500", "--batch-size", "64"]
+    whole = train([*common, "--out", str(tmp_path / "whole")])
+    assert train([*common, "--stop-after", "1", "--out", str(tmp_path / "parts")]) == {"stopped_after_epoch": 1}
+    assert not (tmp_path / "parts" / "metrics.json").exists()
+    with pytest.raises(SystemExit, match="seed"):
+        train([*common, "--seed", "1", "--resume", "--out", str(tmp_path / "parts")])
+    resumed = train([*common, "--resume", "--out", str(tmp_path / "parts")])
+    assert resumed["top1_test"] == whole["top1_test"] and resumed["top1_val"] == whole["top1_val"]
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt")["state_dict"]
+    b = torch.load(tmp_path / "parts" / "checkpoint.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len((tmp_path / "parts" / "log.jsonl").read_text().splitlines()) == 2
+
+
 # --- the shipped default model -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
