@@ -182,36 +182,21 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   results['heatmap_first_map_bagnet33_224_ms'] = round(median(firstMaps));
   results['bagnet33_224_classification_ms'] = round(median(bare));
   results['heatmap_first_map_over_classification'] = round(median(firstMaps) / median(bare), 3);
-  // The exact map as it refines: with the early layers shared between shifts (the default), then,
-  // in a fresh pool on the same machine, the whole network once per shift.
-  results['heatmap_exact_bagnet33_224_ms'] = await exactHeatmapMs(png, 'staged', results);
-  disposePool();
-  configure({ exactStages: false });
-  results['heatmap_exact_bagnet33_224_shifts_ms'] = await exactHeatmapMs(png, 'shifts', results);
-  configure({ exactStages: undefined });
-  results['heatmap_exact_staged_speedup'] = round(Number(results['heatmap_exact_bagnet33_224_shifts_ms'])
-    / Number(results['heatmap_exact_bagnet33_224_ms']), 2);
-  disposePool();
-}
-
-/** Time from handing a BagNet-33 <bagnet-heatmap resolution="exact"> the image to its final map. */
-async function exactHeatmapMs(png: Blob, method: 'staged' | 'shifts', results: Record<string, number | string>): Promise<number> {
   const element = document.createElement('bagnet-heatmap');
   Object.assign(element, { model: RANDOM_BAGNET33, backend: 'wasm', resolution: 'exact' });
   const started = performance.now();
   const levels: Record<number, number> = {};
   const final = new Promise<number>((resolve) => element.addEventListener('bagnet-refine', (event) => {
     levels[event.detail.level] = performance.now() - started;
-    step(`exact BagNet-33 (${method}) level ${event.detail.level} after ${Math.round(performance.now() - started)} ms`);
+    step(`exact BagNet-33 level ${event.detail.level} after ${Math.round(performance.now() - started)} ms`);
     if (event.detail.final) resolve(performance.now() - started);
   }));
   element.image = png;
   document.body.append(element);
-  const ms = round(await final);
-  const suffix = method === 'staged' ? '' : '_shifts';
-  results[`heatmap_exact_bagnet33_224${suffix}_levels_ms`] = JSON.stringify(Object.fromEntries(Object.entries(levels).map(([k, v]) => [k, Math.round(v)])));
+  results['heatmap_exact_bagnet33_224_ms'] = round(await final);
+  results['heatmap_exact_bagnet33_224_levels_ms'] = JSON.stringify(Object.fromEntries(Object.entries(levels).map(([k, v]) => [k, Math.round(v)])));
   element.remove();
-  return ms;
+  disposePool();
 }
 
 /**

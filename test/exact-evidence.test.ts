@@ -26,7 +26,6 @@ describe('exact full-resolution evidence', () => {
     const exact = await getPool().exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes, onLevel: (l) => levels.push(l) });
     expect([exact.height, exact.width]).to.deep.equal([28, 28]);
     expect(levels.map((l) => l.level)).to.deep.equal([2, 1]);
-    expect(exact.method).to.equal('shifts'); // stride 2: sharing the stem alone does not pay
     const reference = await bruteForce(manifest, image, classes);
     expect(relativeError(exact.data, reference)).to.be.at.most(1e-4);
     expect(relativeError(levels.at(-1)!.data, reference)).to.be.at.most(1e-4);
@@ -49,8 +48,13 @@ describe('exact full-resolution evidence', () => {
     const levels: number[] = [];
     const exact = await getPool().exactEvidence(image, { model: RANDOM_BAGNET33, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
     expect(levels).to.deep.equal([8, 4, 2, 1]);
-    expect(exact.method).to.equal('staged');
     expect(relativeError(exact.data, await bruteForce(manifest, image, classes))).to.be.at.most(1e-4);
+  });
+
+  it('batches the shifts (narrow BagNet-33)', async () => {
+    const exact = await getPool().exactEvidence(noiseImage(36, 40, 3), { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
+    expect(exact.runs).to.be.below(64);
+    expect([exact.height, exact.width]).to.deep.equal([40, 36]); // noiseImage(width 36, height 40)
   });
 
   it('can be cancelled between batches', async () => {

@@ -10,9 +10,6 @@
 - ``synthetic-brightness``: not trained, not even a ResNet: one 9x9 convolution with stride 4 whose
   class 0 ("bright") is the mean of the patch and class 1 ("dark") its negative. It obeys the model
   contract, and for it the answer to "which patch has the most evidence" is known in advance.
-- ``same-padded``: a stride-4 network whose first convolution is ``auto_pad = SAME_UPPER``: it passes
-  the model contract, but a padded layer does not commute with cropping, so the exact map must not
-  share its layers between shifts (the worker's probe has to notice).
 
 Each folder is a regular model (``bagnet.json`` + ``model.onnx``) with ``input.resize.mode = none``.
 A folder whose manifest already records the same recipe is left alone, so repeated runs are instant.
@@ -122,61 +119,14 @@ def make_synthetic(out_root: Path, force: bool = False) -> Path:
     return out
 
 
-def make_same_padded(out_root: Path, force: bool = False) -> Path:
-    """Conv 3x3 SAME, Conv 3x3 stride 2, Conv 3x3 stride 2, Conv 1x1 to 3 classes: q = 7, stride 4."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    import numpy as np
-
-    from .export import file_entry
-
-    out = out_root / "same-padded"
-    if (out / "bagnet.json").exists() and (out / "model.onnx").exists() and not force:
-        return out
-    rng = np.random.default_rng(7)
-    weights = [rng.normal(0, 0.5, shape).astype(np.float32) for shape in [(4, 3, 3, 3), (6, 4, 3, 3), (6, 6, 3, 3), (3, 6, 1, 1)]]
-    nodes = [
-        helper.make_node("Conv", ["input", "w0"], ["a"], kernel_shape=[3, 3], auto_pad="SAME_UPPER"),
-        helper.make_node("Relu", ["a"], ["a_relu"]),
-        helper.make_node("Conv", ["a_relu", "w1"], ["b"], kernel_shape=[3, 3], strides=[2, 2]),
-        helper.make_node("Relu", ["b"], ["b_relu"]),
-        helper.make_node("Conv", ["b_relu", "w2"], ["c"], kernel_shape=[3, 3], strides=[2, 2]),
-        helper.make_node("Relu", ["c"], ["c_relu"]),
-        helper.make_node("Conv", ["c_relu", "w3"], ["maps"], kernel_shape=[1, 1]),
-        helper.make_node("Transpose", ["maps"], ["patch_logits"], perm=[0, 2, 3, 1]),
-    ]
-    graph = helper.make_graph(
-        nodes, "same-padded",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("patch_logits", TensorProto.FLOAT, ["batch", "rows", "cols", 3])],
-        [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(weights)],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="bagnet-elements")
-    onnx.checker.check_model(model)
-    out.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, out / "model.onnx")
-    manifest = {
-        "formatVersion": 1, "name": "same-padded", "arch": "synthetic", "patchSize": 7, "stride": 4, "offset": 0,
-        "input": {"channels": 3, "mean": [0, 0, 0], "std": [1, 1, 1], "resize": {"mode": "none"}},
-        "labels": ["a", "b", "c"], "files": {"fp32": file_entry(out / "model.onnx")},
-        "metrics": {"dataset": "none", "top1": None, "note": "a test model with a padded layer"},
-        "provenance": {"tool": "bagnet_tools.fixtures", "recipe": {"fixture": "same-padded", "version": RECIPE_VERSION}},
-    }
-    (out / "bagnet.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
-
-
-HAND_BUILT = {"synthetic-brightness": make_synthetic, "same-padded": make_same_padded}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "generated")
     parser.add_argument("--force", action="store_true")
-    parser.add_argument("names", nargs="*", default=[*FIXTURES, *HAND_BUILT])
+    parser.add_argument("names", nargs="*", default=[*FIXTURES, "synthetic-brightness"])
     args = parser.parse_args(argv)
     for name in args.names:
-        print(HAND_BUILT[name](args.out, args.force) if name in HAND_BUILT else make(name, args.out, args.force))
+        print(make_synthetic(args.out, args.force) if name == "synthetic-brightness" else make(name, args.out, args.force))
 
 
 if __name__ == "__main__":

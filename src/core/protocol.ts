@@ -23,8 +23,6 @@ export interface WorkerSettings {
   readonly maxDecodePixels: number;
   /** Largest model input (in pixels) for one session run; larger inputs run in tiles (see core/tiles.ts). */
   readonly maxRunPixels: number;
-  /** Exact maps share early layers between shifts (see core/staged-plan.ts). */
-  readonly exactStages: boolean;
   /** Accept the `test-hook` message (fault injection for the project's own tests). */
   readonly testHooks: boolean;
 }
@@ -36,11 +34,9 @@ export type ImageSourceMessage =
   | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
   | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
 
-export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'fail-next-stage-run' | 'break-cache-api'
-  | 'remove-cache-api' | 'cache-quota-exceeded';
+export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'break-cache-api' | 'remove-cache-api' | 'cache-quota-exceeded';
 export const TEST_HOOK_ACTIONS: readonly TestHookAction[] = [
-  'crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'fail-next-stage-run', 'break-cache-api', 'remove-cache-api',
-  'cache-quota-exceeded',
+  'crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'break-cache-api', 'remove-cache-api', 'cache-quota-exceeded',
 ];
 
 export type ToWorker =
@@ -107,8 +103,6 @@ export interface DenseResult {
   readonly runs: number;
   readonly backend: ConcreteBackendName;
   readonly ms: number;
-  /** `staged`: early layers shared between shifts; `shifts`: the whole network once per shift. */
-  readonly method: 'staged' | 'shifts';
 }
 
 export interface WorkerStats {

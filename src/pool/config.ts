@@ -35,12 +35,6 @@ export interface PoolOptions {
    * without resizing, a big scan) runs in tiles on the stride grid: the same cells, in bounded memory.
    */
   maxRunPixels?: number;
-  /**
-   * Compute exact heatmaps with the model's early layers shared between shifts (default true): about
-   * 1.5× faster for a BagNet-33, at the cost of a second copy of the weights while the model is loaded.
-   * `false` runs the whole network once per shift.
-   */
-  exactStages?: boolean;
   /** Enable fault-injection messages (the project's own tests only). */
   testHooks?: boolean;
 }
@@ -57,7 +51,6 @@ export interface ResolvedPoolOptions {
   readonly maxImagePixels: number;
   readonly maxDecodePixels: number;
   readonly maxRunPixels: number;
-  readonly exactStages: boolean;
   readonly testHooks: boolean;
 }
 
@@ -92,7 +85,6 @@ export function resolvePoolOptions(): ResolvedPoolOptions {
     maxImagePixels: current.maxImagePixels ?? 4096 * 4096,
     maxDecodePixels: current.maxDecodePixels ?? 8192 * 8192,
     maxRunPixels: current.maxRunPixels ?? 512 * 512,
-    exactStages: current.exactStages ?? true,
     testHooks: current.testHooks ?? false,
   };
 }

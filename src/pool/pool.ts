@@ -85,8 +85,6 @@ export interface ExactEvidence {
   readonly patchSize: number;
   readonly stride: number;
   readonly runs: number;
-  /** `staged`: the early layers shared between shifts; `shifts`: the whole network once per shift. */
-  readonly method: 'staged' | 'shifts';
   readonly backend: ConcreteBackendName;
   readonly ms: number;
   readonly input: ClassificationResult['input'];
@@ -154,9 +152,9 @@ export class InferencePool extends EventTarget {
   #getConnection(): WorkerConnection {
     if (this.#disposed) throw new BagnetError('aborted', 'The inference pool was disposed');
     if (!this.#connection || this.#connection.closed) {
-      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, exactStages, testHooks, wasmPaths, numThreads } = this.options;
+      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks, wasmPaths, numThreads } = this.options;
       this.#connection = new WorkerConnection(workerUrl, sharedWorker, {
-        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, exactStages, testHooks,
+        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks,
         ...(wasmPaths === undefined ? {} : { wasmPaths }),
         ...(numThreads === undefined ? {} : { numThreads }),
       }, {
@@ -336,8 +334,7 @@ export class InferencePool extends EventTarget {
       try {
         const result = await raceAbort(job, signal);
         return {
-          data: result.map, height, width, classes: [...options.classes], runs: result.runs, method: result.method,
-          backend: result.backend, ms: result.ms,
+          data: result.map, height, width, classes: [...options.classes], runs: result.runs, backend: result.backend, ms: result.ms,
           patchSize: manifest.patchSize, stride: manifest.stride, input: inputInfo(prepared),
         };
       } finally {

@@ -19,7 +19,6 @@ const DEFAULT_SETTINGS: WorkerSettings = {
   maxImagePixels: 4096 * 4096,
   maxDecodePixels: 8192 * 8192,
   maxRunPixels: 512 * 512,
-  exactStages: true,
   testHooks: false,
 };
 
@@ -41,7 +40,7 @@ function getHost(): ModelHost {
       ...(settings.wasmPaths === undefined ? {} : { wasmPaths: settings.wasmPaths }),
       ...(settings.numThreads === undefined ? {} : { numThreads: settings.numThreads }),
     });
-    host = new ModelHost(settings.cacheName, settings.maxRunPixels, settings.exactStages !== false, (change) => {
+    host = new ModelHost(settings.cacheName, settings.maxRunPixels, (change) => {
       for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'backend', ...change });
     });
   }
@@ -153,10 +152,6 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       }
       if (message.action === 'fail-next-webgpu-run') {
         getHost().failNextWebgpuRun();
-        return reply(message.id, true);
-      }
-      if (message.action === 'fail-next-stage-run') {
-        getHost().failNextStageRun();
         return reply(message.id, true);
       }
       return reply(message.id, await destroyWebgpuDevice());

@@ -11,9 +11,7 @@ import type {
 import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
-import { referencePadding, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
-import { cropNchw, linearHeadCells, padChw, planStages, type LinearHead, type Nchw } from '../core/staged-plan.js';
-import type { ModelFile } from '../core/manifest.js';
+import { shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { fetchModelBytes } from './model-bytes.js';
 
@@ -42,19 +40,7 @@ interface HostedModel {
   queue: Promise<unknown>;
   runs: number;
   classes: number;
-  readonly file: ModelFile;
-  /** The exact map's stage sessions: created on first use; null when the graph cannot be staged. */
-  staged?: Promise<StagedSessions | null>;
 }
-
-interface StagedSessions {
-  readonly stem: ModelSession | null;
-  readonly strided: readonly ModelSession[];
-  readonly head: LinearHead | null;
-}
-
-/** The staged result differed from the whole network: the graph is not what the plan assumed. */
-class StagedMismatch extends Error {}
 
 export class ModelHost {
   readonly #models = new Map<string, HostedModel>();
@@ -62,13 +48,10 @@ export class ModelHost {
   #sessionsCreated = 0;
   #sessionsReleased = 0;
   #failNextWebgpuRun = false;
-  #failNextStageRun = false;
 
   constructor(private readonly cacheName: string | null,
               /** Inputs larger than this run in tiles (core/tiles.ts). */
               private readonly maxRunPixels: number,
-              /** Exact maps may share early layers between shifts. */
-              private readonly exactStages: boolean,
               private readonly onBackendChange: (change: BackendChange) => void) {}
 
   async load(port: PortId, key: string, manifest: ManifestData, backend: BackendPreference,
@@ -108,7 +91,7 @@ export class ModelHost {
     const model: HostedModel = {
       key, manifest, requested: backend, session,
       bytes: backend === 'auto' && session.backend === 'webgpu' ? bytes : null,
-      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0, file,
+      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0,
     };
     try {
       model.classes = await this.#checkContract(model);
@@ -191,10 +174,6 @@ export class ModelHost {
 
   async #switchToWasm(model: HostedModel, reason: string): Promise<void> {
     const old = model.session;
-    // Stages were made for the old backend: made again on WASM when next needed.
-    const staged = model.staged;
-    model.staged = undefined;
-    void staged?.then((sessions) => this.#releaseStaged(sessions), () => undefined);
     model.session = await createSession(model.bytes!, 'wasm');
     this.#sessionsCreated++;
     model.bytes = null;
@@ -272,13 +251,13 @@ export class ModelHost {
   }
 
   /**
-   * The exact full-resolution map of `keep` classes for one preprocessed image (C×H×W), coarse to
-   * fine (level = stride → 1), `onLevel` getting a copy of the map after each level. Staged (see
-   * core/staged-plan.ts) when the graph allows and the padded image fits in one run; otherwise by
-   * plain shift-and-stitch, each level's shifts batched. Other requests run between runs.
+   * The exact full-resolution map of `keep` classes for one preprocessed image (C×H×W), by
+   * shift-and-stitch, level by level (stride → 1). Each level's runs are batched; other requests
+   * for the session run between batches. `onLevel` gets a copy of the map after each level.
    */
   async dense(key: string, image: Float32Array, dims: readonly [number, number, number, number], keep: readonly number[],
-              options: DenseOptions): Promise<DenseResult> {
+              options: { maxBatchPixels: number; cancelled: () => boolean;
+                         onLevel: (level: number, map: Float32Array, runs: number) => void }): Promise<DenseResult> {
     const model = this.#models.get(key);
     if (!model) throw new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)');
     const [, channels, height, width] = dims;
@@ -286,156 +265,6 @@ export class ModelHost {
     for (const k of keep) {
       if (!Number.isInteger(k) || k < 0 || k >= model.classes) throw new BagnetError('inference', `Class ${k} is out of range (the model has ${model.classes} classes)`);
     }
-    const pad = referencePadding(geometry.patchSize);
-    // With stride 2 only the stem would be shared, and the extra runs cost more than that saves.
-    if (this.exactStages && geometry.stride >= 4 && (height + 2 * pad) * (width + 2 * pad) <= this.maxRunPixels) {
-      const staged = await this.#stagedFor(model);
-      if (staged) {
-        try {
-          return await this.#denseStaged(model, staged, image, geometry, keep, options);
-        } catch (error) {
-          if (error instanceof BagnetError && error.type === 'aborted') throw error;
-          // A stage failed (a lost GPU device, say): drop the stages and start over shift by shift,
-          // which has the whole network's fallbacks. The levels are sent again from the coarsest.
-          model.staged = Promise.resolve(null);
-          void this.#releaseStaged(staged);
-        }
-      }
-    }
-    return this.#denseByShifts(model, image, geometry, keep, options);
-  }
-
-  /** The stage sessions of `model`, created on first use (null when its graph cannot be staged). */
-  #stagedFor(model: HostedModel): Promise<StagedSessions | null> {
-    model.staged ??= (async () => {
-      const { bytes } = await fetchModelBytes(model.file, { cacheName: this.cacheName });
-      const planned = planStages(bytes, model.manifest.stride);
-      if (!('plan' in planned)) return null;
-      const { plan } = planned;
-      const backend = model.session.backend;
-      const sessions: ModelSession[] = [];
-      try {
-        const create = async (stage: Uint8Array) => {
-          const session = await createSession(stage, backend);
-          this.#sessionsCreated++;
-          sessions.push(session);
-          return session;
-        };
-        const stem = plan.stem ? await create(plan.stem) : null;
-        const strided: ModelSession[] = [];
-        for (const stage of plan.strided) strided.push(await create(stage));
-        const staged = { stem, strided, head: plan.head };
-        await this.#probeStaged(model, staged);
-        return staged;
-      } catch {
-        // Cannot be staged (or the stages disagree with the whole network): shift by shift, as before.
-        await this.#releaseSessions(sessions);
-        return null;
-      }
-    })().catch(() => null);
-    return model.staged;
-  }
-
-  async #denseStaged(model: HostedModel, staged: StagedSessions, image: Float32Array, g: ShiftGeometry,
-                     keep: readonly number[], options: DenseOptions): Promise<DenseResult> {
-    const started = performance.now();
-    const depth = staged.strided.length; // log2(stride): one stage per doubling
-    const map = new Float32Array(g.height * g.width * keep.length);
-    const slots = keep.map((_, j) => j);
-    let runs = 0;
-    let leaves = 0;
-    let level = g.stride;
-    const run = async (session: ModelSession, x: Nchw): Promise<Nchw> => {
-      if (options.cancelled()) throw new BagnetError('aborted', 'The exact heatmap was cancelled');
-      const out = await this.#runExclusive(model, session, x);
-      runs++;
-      return out;
-    };
-    // Depth-first, the finest digit of the shift outermost: the first leaf is shift (0, 0), the
-    // first 4 complete level stride/2, the first 16 level stride/4, and so on.
-    const visit = async (stage: number, x: Nchw, dy: number, dx: number): Promise<void> => {
-      if (stage === depth) {
-        const { cells, rows, cols } = headCells(x, staged.head, keep);
-        stitchShift(map, g, dy, dx, cells, rows, cols, keep.length, slots);
-        leaves++;
-        if (leaves === (g.stride / level) ** 2) {
-          options.onLevel(level, map.slice(), runs);
-          level /= 2;
-        }
-        return;
-      }
-      for (const [py, px] of PHASES) {
-        const next = await run(staged.strided[stage]!, cropNchw(x, py, px));
-        await visit(stage + 1, next, dy + py * 2 ** stage, dx + px * 2 ** stage);
-      }
-    };
-    const padded = padChw(image, g.channels, g.height, g.width, referencePadding(g.patchSize));
-    await visit(0, staged.stem ? await run(staged.stem, padded) : padded, 0, 0);
-    return { map, height: g.height, width: g.width, keep: [...keep], runs, backend: model.session.backend,
-      ms: performance.now() - started, method: 'staged' };
-  }
-
-  /**
-   * Before the stages are trusted: on a small random input, a few shifts whose phases differ at
-   * every stage must give what the whole network gives on the shifted crop.
-   */
-  async #probeStaged(model: HostedModel, staged: StagedSessions): Promise<void> {
-    const { patchSize: q, stride, input } = model.manifest;
-    const side = q + 2 * stride;
-    let seed = 12345;
-    const data = new Float32Array(input.channels * side * side).map(() => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 1073741824 - 1;
-    });
-    const probe: Nchw = { data, dims: [1, input.channels, side, side] };
-    const root = staged.stem ? await this.#runExclusive(model, staged.stem, probe) : probe;
-    const classes = Array.from({ length: model.classes }, (_, k) => k);
-    for (const [dy, dx] of [[stride - 1, stride - 1], [1, stride / 2]] as const) {
-      let x = root;
-      for (let stage = 0; stage < staged.strided.length; stage++) {
-        x = await this.#runExclusive(model, staged.strided[stage]!, cropNchw(x, (dy >> stage) & 1, (dx >> stage) & 1));
-      }
-      const { cells, rows, cols } = headCells(x, staged.head, classes);
-      const shifted = cropNchw(probe, dy, dx);
-      const whole = await this.#runBatch(model.key, shifted.data, [...shifted.dims]);
-      const [, wholeRows, wholeCols] = whole.dims;
-      let largest = 0;
-      let worst = 0;
-      for (let u = 0; u < Math.min(rows, wholeRows); u++) {
-        for (let v = 0; v < Math.min(cols, wholeCols); v++) {
-          for (const k of classes) {
-            const reference = whole.data[(u * wholeCols + v) * model.classes + k]!;
-            largest = Math.max(largest, Math.abs(reference));
-            worst = Math.max(worst, Math.abs(reference - cells[(u * cols + v) * model.classes + k]!));
-          }
-        }
-      }
-      if (rows < 1 || wholeRows < 1 || !(worst <= 1e-4 * Math.max(largest, 1e-6))) {
-        throw new StagedMismatch(`shift (${dy}, ${dx}): the stages differ from the whole network by ${worst}`);
-      }
-    }
-  }
-
-  /** One run of `session` on the model's queue (runs of a model never overlap; others get in between). */
-  #runExclusive(model: HostedModel, session: ModelSession, x: Nchw): Promise<Nchw> {
-    const job = model.queue.then(async () => {
-      await yieldToEventLoop();
-      if (this.#failNextStageRun) {
-        this.#failNextStageRun = false;
-        throw new Error('injected stage run failure (test hook)');
-      }
-      const out = await session.run(x.data, x.dims);
-      model.runs++;
-      return { data: out.data, dims: out.dims };
-    });
-    model.queue = job.catch(() => undefined);
-    return job;
-  }
-
-  async #denseByShifts(model: HostedModel, image: Float32Array, geometry: ShiftGeometry, keep: readonly number[],
-                       options: DenseOptions): Promise<DenseResult> {
-    const key = model.key;
-    const { channels, height, width } = geometry;
     const crop = shiftCropSize(geometry);
     const cropSize = channels * crop.height * crop.width;
     const perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (crop.height * crop.width))));
@@ -459,7 +288,7 @@ export class ModelHost {
       }
       options.onLevel(level, map.slice(), runs);
     }
-    return { map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started, method: 'shifts' };
+    return { map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started };
   }
 
   unload(port: PortId, key: string): void {
@@ -487,23 +316,11 @@ export class ModelHost {
 
   async #release(model: HostedModel): Promise<void> {
     model.bytes = null;
-    const staged = model.staged;
-    model.staged = Promise.resolve(null);
     try {
       await model.session.release();
     } finally {
       this.#sessionsReleased++;
-      await staged?.then((sessions) => this.#releaseStaged(sessions), () => undefined);
     }
-  }
-
-  #releaseStaged(staged: StagedSessions | null): Promise<void> {
-    if (!staged) return Promise.resolve();
-    return this.#releaseSessions([staged.stem, ...staged.strided].filter((session) => session !== null));
-  }
-
-  async #releaseSessions(sessions: readonly ModelSession[]): Promise<void> {
-    await Promise.allSettled(sessions.map((session) => session.release().finally(() => this.#sessionsReleased++)));
   }
 
   #addRef(model: HostedModel, port: PortId): void {
@@ -512,10 +329,6 @@ export class ModelHost {
 
   failNextWebgpuRun(): void {
     this.#failNextWebgpuRun = true;
-  }
-
-  failNextStageRun(): void {
-    this.#failNextStageRun = true;
   }
 
   stats() {
@@ -529,25 +342,6 @@ export class ModelHost {
     };
   }
 }
-
-export interface DenseOptions {
-  /** Plain shift-and-stitch batches shifts up to this many input pixels per run. */
-  readonly maxBatchPixels: number;
-  readonly cancelled: () => boolean;
-  readonly onLevel: (level: number, map: Float32Array, runs: number) => void;
-}
-
-const PHASES = [[0, 0], [0, 1], [1, 0], [1, 1]] as const;
-
-/** A leaf's cells for the kept classes, `[rows, cols, keep.length]`: the linear head here, or the logits ORT gave. */
-function headCells(x: Nchw, head: LinearHead | null, keep: readonly number[]): { cells: Float32Array; rows: number; cols: number } {
-  if (head) return { cells: linearHeadCells(x, head, keep), rows: x.dims[2], cols: x.dims[3] };
-  const [, rows, cols, classes] = x.dims;
-  const cells = new Float32Array(rows * cols * keep.length);
-  for (let p = 0; p < rows * cols; p++) keep.forEach((k, j) => { cells[p * keep.length + j] = x.data[p * classes + k]!; });
-  return { cells, rows, cols };
-}
-
 
 /**
  * A new task after everything already queued (messages, timers). Not `scheduler.yield()`: its
