@@ -18,16 +18,58 @@ from typing import Any, Callable
 
 import onnx
 import torch
+from torch import nn
 
-from .arch import BagNet
+from .arch import BagNet, Bottleneck
 
 OPSET = 17
 FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
 
 
+class InferenceGraph(nn.Module):
+    """The same patch map as ``model``, with less arithmetic, for export.
+
+    - The stem's 1x1 and kxk convolutions have nothing between them: one kxk convolution
+      (weights multiplied out) does both (a BagNet-33 at 224: 1.8 of its 16 GMAC).
+    - A downsampling shortcut is computed only where the block keeps it (the authors compute it on
+      the whole input and crop afterwards): the same numbers, bit for bit.
+    """
+
+    def __init__(self, model: BagNet) -> None:
+        super().__init__()
+        self.model = model
+        # Both stem convolutions are bias-free (arch.BagNet), so the product is the whole story.
+        fused = torch.einsum("omhw,mi->oihw", model.conv2.weight.detach().double(),
+                             model.conv1.weight.detach()[:, :, 0, 0].double())
+        self.stem = nn.Conv2d(model.conv1.in_channels, model.conv2.out_channels, kernel_size=model.conv2.kernel_size,
+                              bias=False)
+        self.stem.weight.data.copy_(fused.float())
+
+    @staticmethod
+    def _block(block: Bottleneck, x: torch.Tensor) -> torch.Tensor:
+        out = block.relu(block.bn1(block.conv1(x)))
+        out = block.relu(block.bn2(block.conv2(out)))
+        out = block.bn3(block.conv3(out))
+        rows, cols = out.shape[-2], out.shape[-1]
+        if block.downsample is None:
+            residual = x[:, :, :rows, :cols]
+        else:
+            step = block.downsample[0].stride[0]
+            residual = block.downsample(x[:, :, :(rows - 1) * step + 1, :(cols - 1) * step + 1])
+        return block.relu(out + residual)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        x = model.relu(model.bn1(self.stem(x)))
+        for index in range(1, model.num_layers + 1):
+            for block in getattr(model, f"layer{index}"):
+                x = self._block(block, x)
+        return model.fc(x.permute(0, 2, 3, 1))
+
+
 def export_onnx(model: BagNet, path: Path, example_size: tuple[int, int] | None = None) -> None:
-    """Write ``model`` (in eval mode) as ONNX with dynamic batch and spatial sizes."""
+    """Write ``model`` (in eval mode) as ONNX with dynamic batch and spatial sizes (as its InferenceGraph)."""
     config = model.config
     height, width = example_size or (max(2 * config.patch_size, 32),) * 2
     example = torch.zeros(1, config.in_channels, height, width)
@@ -35,7 +77,7 @@ def export_onnx(model: BagNet, path: Path, example_size: tuple[int, int] | None 
     buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
-            model, example, buffer,
+            InferenceGraph(model).eval(), example, buffer,
             input_names=["input"], output_names=["patch_logits"],
             dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
                           "patch_logits": {0: "batch", 1: "rows", 2: "cols"}},

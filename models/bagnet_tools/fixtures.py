@@ -28,7 +28,7 @@ from .arch import IMAGENET_CONFIGS, BagNetConfig, build
 from .convert import IMAGENET_MEAN, IMAGENET_STD
 from .export import write_model_folder
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: exported as export.InferenceGraph (fused stem, shortcuts only where kept)
 
 
 def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:
