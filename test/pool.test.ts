@@ -5,6 +5,7 @@ import { expect } from '@esm-bundle/chai';
 import { BagnetError } from '../src/core/errors.js';
 import { meanLogits, softmax } from '../src/core/evidence.js';
 import { configure, type PoolOptions } from '../src/pool/config.js';
+import { WorkerConnection } from '../src/pool/connection.js';
 import { classify, disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.js';
 import type { ClassificationResult } from '../src/core/result.js';
 import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, settle, type Sample } from './helpers.js';
@@ -259,5 +260,40 @@ describe('faults', () => {
     const worker = (await pool.stats()).worker!;
     expect(worker.sessionsCreated).to.equal(100);
     expect(worker.sessionsReleased).to.equal(100);
+  });
+});
+
+describe('the worker connection', () => {
+  it('sends the messages of one task as one; a message that cannot be sent fails alone', async () => {
+    const posts: unknown[] = [];
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+      (post as (...a: unknown[]) => void).apply(this, args);
+      posts.push(args[0]); // only what was sent
+    } as Worker['postMessage'];
+    const connection = new WorkerConnection(new URL('../src/worker/inference-worker.js', import.meta.url).href, false,
+      { cacheName: null, maxImagePixels: 1e6, maxDecodePixels: 1e7, maxRunPixels: 1e6, testHooks: false },
+      { onBackend: () => undefined, onCrash: () => undefined });
+    try {
+      const requests = [connection.request({ type: 'stats' }), connection.request({ type: 'stats' })];
+      const stats = await Promise.all(requests);
+      // init and both requests in one message, answered one by one.
+      expect(posts).to.have.length(1);
+      expect((posts[0] as { type: string }[]).map((m) => m.type)).to.deep.equal(['init', 'stats', 'stats']);
+      expect(stats.map((s) => (s as { ports: number }).ports)).to.deep.equal([1, 1]);
+
+      posts.length = 0;
+      const unsendable = connection.request({ type: 'stats', extra: () => 'a function cannot be cloned' } as never);
+      const fine = connection.request({ type: 'stats' });
+      const [bad, good] = await Promise.allSettled([unsendable, fine]);
+      expect(bad.status).to.equal('rejected');
+      expect(String((bad as PromiseRejectedResult).reason)).to.match(/Could not send the request to the worker/);
+      expect(good.status).to.equal('fulfilled');
+      expect(posts).to.have.length(1); // not as one message: the good one went alone
+      expect(posts[0]).to.include({ type: 'stats' });
+    } finally {
+      Worker.prototype.postMessage = post;
+      connection.terminate();
+    }
   });
 });

@@ -25,7 +25,9 @@ export interface ConnectionEvents {
 
 export class WorkerConnection {
   readonly mode: 'dedicated' | 'shared';
-  readonly #post: (message: ToWorker, transfer: Transferable[]) => void;
+  readonly #postNow: (message: ToWorker | ToWorker[], transfer: Transferable[]) => void;
+  /** Messages of this task, sent together at its end: one message event for 16 images instead of 16. */
+  #outbox: { message: ToWorker; transfer: Transferable[] }[] = [];
   readonly #close: () => void;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -48,7 +50,7 @@ export class WorkerConnection {
       worker.addEventListener('error', onCrash);
       port.start();
       this.mode = 'shared';
-      this.#post = (message, transfer) => port.postMessage(message, transfer);
+      this.#postNow = (message, transfer) => port.postMessage(message, transfer);
       const bye = () => port.postMessage({ type: 'bye' } satisfies ToWorker);
       globalThis.addEventListener?.('pagehide', bye);
       this.#close = () => {
@@ -62,7 +64,7 @@ export class WorkerConnection {
       worker.addEventListener('messageerror', onCrash);
       worker.addEventListener('error', onCrash);
       this.mode = 'dedicated';
-      this.#post = (message, transfer) => worker.postMessage(message, transfer);
+      this.#postNow = (message, transfer) => worker.postMessage(message, transfer);
       this.#close = () => worker.terminate();
     }
     this.#post({ type: 'init', settings }, []);
@@ -78,13 +80,33 @@ export class WorkerConnection {
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: options.onProgress, onLevel: options.onLevel });
-      try {
-        this.#post({ ...message, id } as ToWorker, options.transfer ?? []);
-      } catch (cause) {
-        this.#pending.delete(id);
-        reject(new BagnetError('inference', `Could not send the request to the worker: ${String(cause)}`, { cause }));
-      }
+      this.#post({ ...message, id } as ToWorker, options.transfer ?? []);
     });
+  }
+
+  #post(message: ToWorker, transfer: Transferable[]): void {
+    if (this.#outbox.push({ message, transfer }) === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    if (this.#closed) return;
+    try {
+      this.#postNow(outbox.length === 1 ? outbox[0]!.message : outbox.map((m) => m.message), outbox.flatMap((m) => m.transfer));
+      return;
+    } catch {
+      // One of them cannot be cloned: send them one by one, so only that request fails.
+    }
+    for (const { message, transfer } of outbox) {
+      try {
+        this.#postNow(message, transfer);
+      } catch (cause) {
+        if (!('id' in message)) continue;
+        this.#pending.get(message.id)?.reject(new BagnetError('inference', `Could not send the request to the worker: ${String(cause)}`, { cause }));
+        this.#pending.delete(message.id);
+      }
+    }
   }
 
   notify(message: NotifyMessage): void {

@@ -48,7 +48,7 @@ export interface DecodeLimits {
 }
 
 interface Decoded {
-  readonly image: ImageBitmap | ImageData;
+  readonly image: ImageBitmap | ImageData | VideoFrame;
   /** The image's own size (the decoded one may be smaller, see DecodeLimits). */
   readonly width: number;
   readonly height: number;
@@ -56,9 +56,40 @@ interface Decoded {
 
 const megapixels = (pixels: number) => `${(pixels / 1e6).toFixed(1)} megapixels`;
 
+// Small files are read whole (the header is in there too), large ones only up to their header.
+const HEADER_BYTES = 256 * 1024;
+
+/** Whether a PNG has an `eXIf` chunk before its pixels: such files go to `createImageBitmap`, whose option fixes the orientation. */
+function pngHasExif(bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 8 <= bytes.length; at += 12 + view.getUint32(at)) {
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    if (type === 'IDAT') return false;
+    if (type === 'eXIf') return true;
+  }
+  return true;
+}
+
+/**
+ * A whole PNG already in memory, decoded by WebCodecs from those bytes: `createImageBitmap(blob)` would
+ * read the blob a second time, which costs more than decoding a small image (Chromium).
+ */
+async function decodePngBytes(bytes: Uint8Array): Promise<VideoFrame | null> {
+  if (typeof ImageDecoder !== 'function' || pngHasExif(bytes)) return null;
+  const decoder = new ImageDecoder({ data: bytes, type: 'image/png', colorSpaceConversion: 'none', preferAnimation: false });
+  try {
+    return (await decoder.decode()).image;
+  } catch {
+    return null; // createImageBitmap has the last word, and the error message
+  } finally {
+    decoder.close();
+  }
+}
+
 /** Decodes a file's bytes, checking its header first: refuse what is too big, scale down what is big. */
 async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promise<Decoded> {
-  const header = readImageHeader(new Uint8Array(await blob.slice(0, 256 * 1024).arrayBuffer()));
+  const bytes = new Uint8Array(await (blob.size <= HEADER_BYTES ? blob : blob.slice(0, HEADER_BYTES)).arrayBuffer());
+  const header = readImageHeader(bytes);
   if (header?.format === 'svg') {
     // No DOM here, and SVG can carry scripts and external references: only raster images are taken.
     throw new BagnetError('image-invalid', `${what} is an SVG image: rasterise it (e.g. to PNG) first`);
@@ -77,6 +108,10 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
       scale = Math.sqrt(pixels / limits.maxImagePixels);
       options = { ...DECODE_OPTIONS, resizeWidth: Math.max(1, Math.round(header.width / scale)), resizeQuality: 'high' };
     }
+  }
+  if (header?.format === 'png' && scale === 1 && bytes.length === blob.size) {
+    const frame = await decodePngBytes(bytes);
+    if (frame) return { image: frame, width: frame.displayWidth, height: frame.displayHeight };
   }
   let image: ImageBitmap;
   try {
@@ -103,7 +138,7 @@ async function decodeSource(source: ImageSourceMessage, limits: DecodeLimits): P
   }
 }
 
-function drawable(image: ImageBitmap | ImageData): CanvasImageSource {
+function drawable(image: Decoded['image']): CanvasImageSource {
   if (image instanceof ImageData) {
     const canvas = new OffscreenCanvas(image.width, image.height);
     canvas.getContext('2d')!.putImageData(image, 0, 0);
@@ -155,8 +190,11 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
     context.imageSmoothingEnabled = true;
     context.imageSmoothingQuality = 'high';
     // The crop window, mapped back to the decoded image's pixels (it may have been decoded smaller).
-    const scaleX = plan.scaledWidth / image.width;
-    const scaleY = plan.scaledHeight / image.height;
+    // (`VideoFrame` itself may not exist where WebCodecs does not.)
+    const decodedWidth = 'displayWidth' in image ? image.displayWidth : image.width;
+    const decodedHeight = 'displayHeight' in image ? image.displayHeight : image.height;
+    const scaleX = plan.scaledWidth / decodedWidth;
+    const scaleY = plan.scaledHeight / decodedHeight;
     context.drawImage(drawable(image), plan.cropX / scaleX, plan.cropY / scaleY, plan.width / scaleX, plan.height / scaleY,
       0, 0, plan.width, plan.height);
     const pixels = context.getImageData(0, 0, plan.width, plan.height);

@@ -169,8 +169,8 @@ function forget(port: PortId): void {
 function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) => void) => void): void {
   const port = nextPortId++;
   endpoints.set(port, endpoint);
-  receive((event) => {
-    const message: unknown = event.data;
+  // The page sends the messages of one task together, as an array.
+  receive((event) => (Array.isArray(event.data) ? event.data as unknown[] : [event.data]).forEach((message) => {
     if (!isToWorker(message)) {
       // Not our protocol: never act on it. Answer when it carries an id, so a caller is not left waiting.
       const id = (message as { id?: unknown } | null)?.id;
@@ -184,7 +184,7 @@ function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) =
       const id = 'id' in message ? message.id : undefined;
       if (id !== undefined) endpoint.postMessage({ type: 'reply', id, ok: false, error: serializeError(error, 'inference') });
     });
-  });
+  }));
 }
 
 const scope = globalThis as unknown as {

@@ -132,8 +132,8 @@ describe('bad and unusual images', () => {
     expect(relativeError(actual.logits, ignored.logits)).to.be.above(1e-2);
   });
 
-  it('EXIF orientation is honoured: a sideways JPEG tagged "rotate 90°" is classified upright', async () => {
-    const sideways = await imageDataOf(fixture('exif-none.jpg'));
+  for (const format of ['jpg', 'png']) it(`EXIF orientation is honoured: a sideways ${format.toUpperCase()} tagged "rotate 90°" is classified upright`, async () => {
+    const sideways = await imageDataOf(fixture(`exif-none.${format}`));
     // Rotate 90° clockwise, by index: (x, y) of the upright image is (y, W - 1 - x) of the stored one.
     const { width: w, height: h } = sideways;
     const upright = new ImageData(h, w);
@@ -144,7 +144,7 @@ describe('bad and unusual images', () => {
       }
     }
     const expected = await classify(upright, { model: DEFAULT_MODEL, backend: 'wasm' });
-    const actual = await classify(fixture('exif-rotated.jpg'), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const actual = await classify(fixture(`exif-rotated.${format}`), { model: DEFAULT_MODEL, backend: 'wasm' });
     expect(relativeError(actual.logits, expected.logits)).to.be.at.most(1e-4);
     expect(actual.topk[0]!.label).to.equal('Ankle boot');
   });

@@ -69,6 +69,9 @@ def images(out: Path) -> None:
     exif[0x0112] = 6
     sideways.save(out / "exif-rotated.jpg", "JPEG", quality=95, exif=exif.tobytes())
     sideways.save(out / "exif-none.jpg", "JPEG", quality=95)
+    # The same in PNG, where the orientation is an eXIf chunk.
+    sideways.save(out / "exif-rotated.png", "PNG", exif=exif.tobytes())
+    sideways.save(out / "exif-none.png", "PNG")
     # SVG with a script that would report itself to the test server if it ever ran.
     (out / "script.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
