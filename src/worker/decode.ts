@@ -182,6 +182,23 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
       throw new BagnetError('image-invalid',
         `The image is ${plan.width}×${plan.height} pixels after resizing, smaller than the model's ${patchSize}×${patchSize} patch`);
     }
+    const tensor = (pixels: Uint8ClampedArray): DecodedTensor => ({
+      data: pixelsToTensor(pixels, plan.width, plan.height, input),
+      dims: [1, input.channels, plan.height, plan.width],
+      imageWidth: width,
+      imageHeight: height,
+      plan,
+      downscale,
+    });
+    if ('displayWidth' in image && image.displayWidth === plan.width && image.displayHeight === plan.height
+        && plan.scaledWidth === plan.width && plan.scaledHeight === plan.height) {
+      // Nothing to resize or crop: if opaque, the frame's own pixels, without a trip through a canvas.
+      const rgba = new Uint8ClampedArray(plan.width * plan.height * 4);
+      await image.copyTo(rgba, { format: 'RGBA' });
+      let opaque = true;
+      for (let i = 3; i < rgba.length && opaque; i += 4) opaque = rgba[i] === 255;
+      if (opaque) return tensor(rgba);
+    }
     const context = scratchContext(plan.width, plan.height);
     // Transparent pixels show the manifest's background (source-over on an opaque fill).
     const [r, g, b] = input.background;
@@ -197,15 +214,7 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
     const scaleY = plan.scaledHeight / decodedHeight;
     context.drawImage(drawable(image), plan.cropX / scaleX, plan.cropY / scaleY, plan.width / scaleX, plan.height / scaleY,
       0, 0, plan.width, plan.height);
-    const pixels = context.getImageData(0, 0, plan.width, plan.height);
-    return {
-      data: pixelsToTensor(pixels.data, plan.width, plan.height, input),
-      dims: [1, input.channels, plan.height, plan.width],
-      imageWidth: width,
-      imageHeight: height,
-      plan,
-      downscale,
-    };
+    return tensor(context.getImageData(0, 0, plan.width, plan.height).data);
   } finally {
     if (!(image instanceof ImageData)) image.close();
   }
