@@ -116,6 +116,19 @@ describe('classify() through the pool', () => {
     const worker = (await getPool().stats()).worker!;
     expect(worker.models.find((m) => m.key.startsWith(DEFAULT_MODEL))!.runs, 'runs counted by the worker').to.equal(runs + 8);
   });
+
+  it('blobs sent together (read by the worker in one go) are each decoded from their own bytes', async () => {
+    const blobs = await Promise.all(samples.map(async (s) => (await fetch(s.url)).blob()));
+    const garbage = new Blob([new Uint8Array(300).fill(7)], { type: 'image/png' });
+    const outcomes = await Promise.all([...blobs, garbage].map((blob) => settle(classify(blob, { model: DEFAULT_MODEL, backend: 'wasm' }))));
+    samples.forEach((sample, i) => {
+      const outcome = outcomes[i]!;
+      expect(outcome.ok, sample.file).to.equal(true);
+      // The Python evaluation of the same PNG (models/default/samples.json).
+      expect(relativeError((outcome as { value: ClassificationResult }).value.logits, sample.logits), sample.file).to.be.at.most(1e-4);
+    });
+    expectBagnetError(outcomes.at(-1)!, 'image-invalid');
+  });
 });
 
 describe('cancellation', () => {
@@ -142,7 +155,7 @@ describe('cancellation', () => {
   it('drops a queued request and rejects a running one at once; the others complete', async () => {
     // One image per run: otherwise the three requests, prepared within the batch window, may leave as one batch.
     disposePool();
-    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache', maxBatch: 1 });
+    configure({ maxBatch: 1 }); // the suite's other options stay (configure merges)
     const image = noiseImage(800, 800, 3);
     // A big image keeps the session busy, so the next requests wait in the queue.
     const running = new AbortController();

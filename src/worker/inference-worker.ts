@@ -7,7 +7,7 @@ import {
   isToWorker, type FromWorker, type PreparedImage, type RunResult, type ToWorker, type WorkerSettings, type WorkerStats,
 } from '../core/protocol.js';
 import { applyRuntimeSettings, destroyWebgpuDevice } from '../runtime/onnx.js';
-import { decodeToTensor, type DecodedTensor } from './decode.js';
+import { decodeToTensor, prefetchBlobs, type DecodedTensor } from './decode.js';
 import { ModelHost, type PortId } from './model-host.js';
 
 interface Endpoint {
@@ -169,8 +169,7 @@ function forget(port: PortId): void {
 function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) => void) => void): void {
   const port = nextPortId++;
   endpoints.set(port, endpoint);
-  // The page sends the messages of one task together, as an array.
-  receive((event) => (Array.isArray(event.data) ? event.data as unknown[] : [event.data]).forEach((message) => {
+  const receiveOne = (message: unknown) => {
     if (!isToWorker(message)) {
       // Not our protocol: never act on it. Answer when it carries an id, so a caller is not left waiting.
       const id = (message as { id?: unknown } | null)?.id;
@@ -184,7 +183,13 @@ function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) =
       const id = 'id' in message ? message.id : undefined;
       if (id !== undefined) endpoint.postMessage({ type: 'reply', id, ok: false, error: serializeError(error, 'inference') });
     });
-  }));
+  };
+  receive((event) => {
+    // The page sends the messages of one task together, as an array; their images are read together.
+    const messages = Array.isArray(event.data) ? event.data as unknown[] : [event.data];
+    prefetchBlobs(messages.filter(isToWorker).flatMap((m) => (m.type === 'prepare' && m.source.kind === 'blob' ? [m.source.blob] : [])));
+    for (const message of messages) receiveOne(message);
+  });
 }
 
 const scope = globalThis as unknown as {
