@@ -215,8 +215,8 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
         && plan.scaledWidth === plan.width && plan.scaledHeight === plan.height) {
       // Nothing to resize or crop: if opaque, the frame's own pixels, without a trip through a canvas.
       const rgba = new Uint8ClampedArray(plan.width * plan.height * 4);
-      await image.copyTo(rgba, { format: 'RGBA' });
-      let opaque = true;
+      // (A browser that cannot convert the frame to RGBA takes the canvas path.)
+      let opaque = await image.copyTo(rgba, { format: 'RGBA' }).then(() => true, () => false);
       for (let i = 3; i < rgba.length && opaque; i += 4) opaque = rgba[i] === 255;
       if (opaque) return tensor(rgba);
     }
