@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.15)
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "log.jsonl"
-    recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in RESUME_FREE}
+    full_recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    # What a resumed run must repeat: the arguments that shape the result.
+    recipe = {k: v for k, v in full_recipe.items() if k not in RESUME_FREE}
     first_epoch, spent = 0, 0.0
     if args.resume:
         state = torch.load(args.out / RESUME_FILE)
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "recipe": full_recipe,
         "config": config.to_json(),
     }
     torch.save({"state_dict": model.state_dict(), "config": config.to_json(), "metrics": metrics},
