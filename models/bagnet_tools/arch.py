@@ -2,7 +2,8 @@
 
 The ImageNet models follow the authors' ``bagnets/pytorchnet.py`` exactly, so their published
 checkpoints load with ``strict=True``: same module names, unpadded convolutions, the residual
-branch cropped at the bottom/right, ``fc`` 2048 -> classes.
+branch cropped at the bottom/right (a downsampling shortcut runs on the cropped input: the same
+values as the authors' crop after it, with less work), ``fc`` 2048 -> classes.
 
 One generalisation (widths, input channels, strides, where the 3x3 convolutions sit) lets the
 same code build the small Fashion-MNIST BagNets. The *patch logit map* is ``fc`` applied to every
@@ -37,14 +38,17 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        # The unpadded main branch is smaller: keep the residual's top-left part, as the authors do.
+        # The unpadded main branch is smaller: keep the residual's top-left part, as the authors do. They
+        # compute the shortcut everywhere and crop it; cropping its input first gives the same values
+        # with less work (a 1x1 convolution: output i reads input i·stride only).
         rows, cols = out.shape[-2], out.shape[-1]
-        residual = residual[:, :, :rows, :cols]
-        return self.relu(out + residual)
+        if self.downsample is None:
+            return self.relu(out + x[:, :, :rows, :cols])
+        step = self.downsample[0].stride[0]
+        return self.relu(out + self.downsample(x[:, :, :(rows - 1) * step + 1, :(cols - 1) * step + 1]))
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,10 @@ class BagNet(nn.Module):
         return nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv2(self.conv1(x))))
+        return self.layers(self.relu(self.bn1(self.conv2(self.conv1(x)))))
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything between the stem and the classifier."""
         for index in range(1, self.num_layers + 1):
             x = getattr(self, f"layer{index}")(x)
         return x
