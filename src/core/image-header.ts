@@ -9,6 +9,8 @@ export interface ImageHeader {
   /** 0 when the format does not say (SVG). */
   readonly width: number;
   readonly height: number;
+  /** PNG: an `eXIf` chunk comes before the pixels (its orientation may rotate the image). */
+  readonly exif?: boolean;
 }
 
 const ascii = (bytes: Uint8Array, at: number, length: number) => String.fromCharCode(...bytes.subarray(at, at + length));
@@ -18,7 +20,7 @@ export function readImageHeader(bytes: Uint8Array): ImageHeader | null {
   const has = (n: number) => bytes.length >= n;
   // PNG: signature, then IHDR's width and height (big-endian).
   if (has(24) && bytes[0] === 0x89 && ascii(bytes, 1, 3) === 'PNG') {
-    return { format: 'png', width: view.getUint32(16), height: view.getUint32(20) };
+    return { format: 'png', width: view.getUint32(16), height: view.getUint32(20), exif: pngHasExif(bytes, view) };
   }
   if (has(10) && (ascii(bytes, 0, 6) === 'GIF87a' || ascii(bytes, 0, 6) === 'GIF89a')) {
     return { format: 'gif', width: view.getUint16(6, true), height: view.getUint16(8, true) };
@@ -57,4 +59,14 @@ function jpegHeader(bytes: Uint8Array, view: DataView): ImageHeader | null {
     at += 2 + view.getUint16(at + 2);
   }
   return null;
+}
+
+/** Walk the chunks up to the first IDAT; a file cut short before it counts as having one (the cautious answer). */
+function pngHasExif(bytes: Uint8Array, view: DataView): boolean {
+  for (let at = 8; at + 8 <= bytes.length; at += 12 + view.getUint32(at)) {
+    const type = ascii(bytes, at + 4, 4);
+    if (type === 'IDAT') return false;
+    if (type === 'eXIf') return true;
+  }
+  return true;
 }

@@ -59,23 +59,12 @@ const megapixels = (pixels: number) => `${(pixels / 1e6).toFixed(1)} megapixels`
 // Small files are read whole (the header is in there too), large ones only up to their header.
 const HEADER_BYTES = 256 * 1024;
 
-/** Whether a PNG has an `eXIf` chunk before its pixels: such files go to `createImageBitmap`, whose option fixes the orientation. */
-function pngHasExif(bytes: Uint8Array): boolean {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 8; at + 8 <= bytes.length; at += 12 + view.getUint32(at)) {
-    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-    if (type === 'IDAT') return false;
-    if (type === 'eXIf') return true;
-  }
-  return true;
-}
-
 /**
  * A whole PNG already in memory, decoded by WebCodecs from those bytes: `createImageBitmap(blob)` would
  * read the blob a second time, which costs more than decoding a small image (Chromium).
  */
 async function decodePngBytes(bytes: Uint8Array): Promise<VideoFrame | null> {
-  if (typeof ImageDecoder !== 'function' || pngHasExif(bytes)) return null;
+  if (typeof ImageDecoder !== 'function') return null;
   const decoder = new ImageDecoder({ data: bytes, type: 'image/png', colorSpaceConversion: 'none', preferAnimation: false });
   try {
     return (await decoder.decode()).image;
@@ -130,7 +119,8 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
       options = { ...DECODE_OPTIONS, resizeWidth: Math.max(1, Math.round(header.width / scale)), resizeQuality: 'high' };
     }
   }
-  if (header?.format === 'png' && scale === 1 && bytes.length === blob.size) {
+  // A PNG with EXIF goes to createImageBitmap, whose option says how its orientation is applied.
+  if (header?.format === 'png' && !header.exif && scale === 1 && bytes.length === blob.size) {
     const frame = await decodePngBytes(bytes);
     if (frame) return { image: frame, width: frame.displayWidth, height: frame.displayHeight };
   }

@@ -169,8 +169,8 @@ function forget(port: PortId): void {
 function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) => void) => void): void {
   const port = nextPortId++;
   endpoints.set(port, endpoint);
-  const receiveOne = (message: unknown) => {
-    if (!isToWorker(message)) {
+  const receiveOne = (message: unknown, valid: ToWorker | null) => {
+    if (!valid) {
       // Not our protocol: never act on it. Answer when it carries an id, so a caller is not left waiting.
       const id = (message as { id?: unknown } | null)?.id;
       if (Number.isSafeInteger(id)) {
@@ -179,16 +179,17 @@ function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) =
       }
       return;
     }
-    handle(port, endpoint, message).catch((error: unknown) => {
-      const id = 'id' in message ? message.id : undefined;
+    handle(port, endpoint, valid).catch((error: unknown) => {
+      const id = 'id' in valid ? valid.id : undefined;
       if (id !== undefined) endpoint.postMessage({ type: 'reply', id, ok: false, error: serializeError(error, 'inference') });
     });
   };
   receive((event) => {
     // The page sends the messages of one task together, as an array; their images are read together.
     const messages = Array.isArray(event.data) ? event.data as unknown[] : [event.data];
-    prefetchBlobs(messages.filter(isToWorker).flatMap((m) => (m.type === 'prepare' && m.source.kind === 'blob' ? [m.source.blob] : [])));
-    for (const message of messages) receiveOne(message);
+    const valid = messages.map((message) => (isToWorker(message) ? message : null));
+    prefetchBlobs(valid.flatMap((m) => (m?.type === 'prepare' && m.source.kind === 'blob' ? [m.source.blob] : [])));
+    messages.forEach((message, i) => receiveOne(message, valid[i] ?? null));
   });
 }
 
