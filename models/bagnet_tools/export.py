@@ -48,6 +48,22 @@ class InferenceGraph(nn.Module):
         return model.fc(model.layers(model.relu(model.bn1(self.stem(x)))).permute(0, 2, 3, 1))
 
 
+def conv_macs(run, module: torch.nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of every convolution of ``module`` that ``run(x)`` calls, counted from the real outputs."""
+    total = 0
+
+    def count(conv, _inputs, output):
+        nonlocal total
+        total += output.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+
+    hooks = [m.register_forward_hook(count) for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        run(x)
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
 def export_onnx(model: BagNet, path: Path, example_size: tuple[int, int] | None = None) -> None:
     """Write ``model`` (in eval mode) as ONNX with dynamic batch and spatial sizes (as its InferenceGraph)."""
     config = model.config

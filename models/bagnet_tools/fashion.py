@@ -9,6 +9,7 @@ a 12x12, 10x10, 8x8, 6x6 or 4x4 evidence map.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from .arch import BagNetConfig
 
-DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+# Debian's dataset-fashion-mnist; FASHION_MNIST_DIR points elsewhere (a GPU machine without the package).
+DATA_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 
 LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

@@ -19,19 +19,29 @@ RESNET18 = 0.949
 
 def collect(runs: Path) -> list[dict]:
     rows = [json.loads(p.read_text()) for p in sorted(runs.glob("*/metrics.json"))]
-    return sorted(rows, key=lambda m: (-m["recipe"]["epochs"], m["patchSize"]))
+    return sorted(rows, key=lambda m: (-m["recipe"]["epochs"], -m["recipe"]["width"], m["patchSize"], m["recipe"]["seed"]))
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| patch size q | evidence map at 28×28 | parameters | epochs | val top-1 | **test top-1** | reference recipe | train time |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| patch size q | evidence map at 28×28 | width | parameters | epochs | seed | val top-1 | **test top-1** "
+             "| reference recipe | train time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for m in rows:
-        q = m["patchSize"]
+        q, recipe = m["patchSize"], m["recipe"]
         cells = (28 - q) // 2 + 1
-        lines.append(f"| {q} | {cells}×{cells} | {m['parameters'] / 1e6:.2f}M | {m['recipe']['epochs']} | "
-                     f"{m['top1_val']:.4f} | **{m['top1_test']:.4f}** | {REFERENCE.get(q, float('nan')):.3f} (12 epochs) | "
-                     f"{m['train_seconds'] / 60:.0f} min ({m['device']}) |")
+        lines.append(f"| {q} | {cells}×{cells} | {recipe['width']} | {m['parameters'] / 1e6:.2f}M | {recipe['epochs']} | "
+                     f"{recipe['seed']} | {m['top1_val']:.4f} | **{m['top1_test']:.4f}** | "
+                     f"{REFERENCE.get(q, float('nan')):.3f} (12 epochs) | {m['train_seconds'] / 60:.1f} min ({m['device']}) |")
     return "\n".join(lines)
+
+
+def curves(rows: list[dict]) -> dict[tuple[int, int], dict[int, list[float]]]:
+    """Test top-1 per patch size for each recipe (epochs, width), one value per seed."""
+    out: dict[tuple[int, int], dict[int, list[float]]] = {}
+    for m in rows:
+        key = (m["recipe"]["epochs"], m["recipe"]["width"])
+        out.setdefault(key, {}).setdefault(m["patchSize"], []).append(m["top1_test"])
+    return out
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -39,25 +49,26 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
-    qs = [m["patchSize"] for m in rows]
-    colours = ["#c62828", "#ef6c00", "#2e7d32"]
-    budgets = sorted({m["recipe"]["epochs"] for m in rows}, reverse=True)
-    for colour, epochs in zip(colours, budgets):
-        runs = [m for m in rows if m["recipe"]["epochs"] == epochs]
-        ax.plot([m["patchSize"] for m in runs], [m["top1_test"] for m in runs], "o-", color=colour,
-                label=f"this repo, {epochs} epochs (width {runs[0]['recipe']['width']})")
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    colours = ["#2e7d32", "#c62828", "#ef6c00", "#6a1b9a"]
+    for colour, ((epochs, width), by_q) in zip(colours, sorted(curves(rows).items(), reverse=True)):
+        qs = sorted(by_q)
+        means = [sum(by_q[q]) / len(by_q[q]) for q in qs]
+        seeds = max(len(v) for v in by_q.values())
+        spread = [[mean - min(by_q[q]) for q, mean in zip(qs, means)], [max(by_q[q]) - mean for q, mean in zip(qs, means)]]
+        ax.errorbar(qs, means, yerr=spread if seeds > 1 else None, fmt="o-", color=colour, capsize=3,
+                    label=f"this repo, {epochs} epochs, width {width}" + (f" (mean of {seeds} seeds, min–max)" if seeds > 1 else ""))
+        for q, mean in zip(qs, means):
+            ax.annotate(f"{mean:.3f}", (q, mean), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize=7, color=colour)
     ax.plot(list(REFERENCE), list(REFERENCE.values()), "s--", color="#777", label="reference recipe (12 epochs, width 32)")
     ax.axhline(RESNET18, color="#1565c0", lw=1, ls=":", label=f"ResNet-18 ≈ {RESNET18}")
-    for m in rows:
-        ax.annotate(f"{m['top1_test']:.3f}", (m["patchSize"], m["top1_test"]), textcoords="offset points",
-                    xytext=(0, 6), ha="center", fontsize=8)
     ax.set_xlabel("patch size q (pixels)")
     ax.set_ylabel("Fashion-MNIST test top-1")
-    ax.set_xticks(sorted(set(qs) | set(REFERENCE)))
+    ax.set_xticks(sorted({m["patchSize"] for m in rows} | set(REFERENCE)))
     ax.set_title("BagNets on Fashion-MNIST: accuracy over patch size", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
 

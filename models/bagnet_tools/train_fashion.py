@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
         "parameters": count_parameters(model),
         "train_seconds": round(time.time() - started, 1),
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "python": platform.python_version(),
         "recipe": full_recipe,
         "config": config.to_json(),
@@ -192,7 +192,7 @@ RECALIBRATION_IMAGES = 20_000
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: BagNet, images: torch.Tensor, batch_size: int = 500) -> None:
+def recalibrate_batchnorm(model: BagNet, images: torch.Tensor, device: str, batch_size: int = 500) -> None:
     """Replace BatchNorm running statistics by exact averages over ``images`` (no augmentation).
 
     The stem's BatchNorm keeps the authors' momentum of 0.001, so its running statistics lag far
@@ -206,7 +206,7 @@ def recalibrate_batchnorm(model: BagNet, images: torch.Tensor, batch_size: int =
         m.momentum = None  # cumulative average over all batches
     model.train()
     for start in range(0, len(images), batch_size):
-        model(to_input(images[start:start + batch_size], "cpu"))
+        model(to_input(images[start:start + batch_size], device))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     model.eval()
@@ -225,7 +225,8 @@ def finalize(run: Path) -> dict:
     args = metrics["recipe"]
     model = build(BagNetConfig(**saved["config"]))
     model.load_state_dict(saved["state_dict"], strict=True)
-    model = model.to(memory_format=torch.channels_last).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device).to(memory_format=torch.channels_last).eval()
     train_images, train_labels = load_split("train")
     test_images, test_labels = load_split("test")
     order = np.random.default_rng(args["seed"]).permutation(len(train_images))
@@ -234,15 +235,15 @@ def finalize(run: Path) -> dict:
         fit_idx = fit_idx[:args["limit_train"]]
     val_x, val_y = torch.from_numpy(train_images[val_idx].copy()), torch.from_numpy(train_labels[val_idx])
     test_x, test_y = torch.from_numpy(test_images.copy()), torch.from_numpy(test_labels)
-    before = evaluate(model, val_x, val_y, "cpu")
-    recalibrate_batchnorm(model, torch.from_numpy(train_images[fit_idx[:RECALIBRATION_IMAGES]].copy()))
+    before = evaluate(model, val_x, val_y, device)
+    recalibrate_batchnorm(model, torch.from_numpy(train_images[fit_idx[:RECALIBRATION_IMAGES]].copy()), device)
     metrics.update({
         "top1_val_before_bn_recalibration": before,
-        "top1_val": evaluate(model, val_x, val_y, "cpu"),
-        "top1_test": evaluate(model, test_x, test_y, "cpu"),
+        "top1_val": evaluate(model, val_x, val_y, device),
+        "top1_test": evaluate(model, test_x, test_y, device),
         "bn_recalibration_images": min(RECALIBRATION_IMAGES, len(fit_idx)),
     })
-    model = model.to(memory_format=torch.contiguous_format)
+    model = model.cpu().to(memory_format=torch.contiguous_format)
     torch.save({"state_dict": model.state_dict(), "config": saved["config"], "metrics": metrics}, run / "checkpoint.pt")
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps({"patchSize": metrics["patchSize"], "top1_test": metrics["top1_test"], "top1_val": metrics["top1_val"],

@@ -10,11 +10,14 @@ from PIL import Image
 
 from bagnet_tools.arch import build, receptive_field
 from bagnet_tools.fashion import LABELS, fashion_config, load_split, normalise
+from bagnet_tools.make_default import DEFAULT_MAX_MULTIPLY_ADDS, multiply_adds, pick_run
 from bagnet_tools.ort_node import run_onnx
 from bagnet_tools.train_fashion import finalize, main as train
 from conftest import MODELS_DIR, randomize, relative_error
 
 DEFAULT = MODELS_DIR / "default"
+# The shipped Fashion-MNIST models: the default, and the more accurate (and 1.8x costlier) width-32 one.
+SHIPPED = [DEFAULT, MODELS_DIR / "bagnet13-fashion-mnist-w32"]
 
 
 @pytest.mark.parametrize("q, cells", [(5, 12), (9, 10), (13, 8), (17, 6), (21, 4)])
@@ -71,15 +74,16 @@ def test_an_interrupted_run_resumed_is_the_run_that_was_not_interrupted(tmp_path
     assert len((tmp_path / "parts" / "log.jsonl").read_text().splitlines()) == 2
 
 
-# --- the shipped default model -------------------------------------------------------------------
+# --- the shipped models ------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def manifest():
-    return json.loads((DEFAULT / "bagnet.json").read_text())
+@pytest.fixture(scope="module", params=SHIPPED, ids=[p.name for p in SHIPPED])
+def shipped(request):
+    return request.param, json.loads((request.param / "bagnet.json").read_text())
 
 
-def test_default_model_files_and_manifest(manifest):
-    onnx_file = DEFAULT / manifest["files"]["fp32"]["url"]
+def test_shipped_model_files_and_manifest(shipped):
+    folder, manifest = shipped
+    onnx_file = folder / manifest["files"]["fp32"]["url"]
     data = onnx_file.read_bytes()
     assert len(data) <= 5 * 1024 * 1024
     assert manifest["files"]["fp32"] == {"url": "model.onnx", "bytes": len(data),
@@ -90,9 +94,10 @@ def test_default_model_files_and_manifest(manifest):
     assert manifest["provenance"]["recipe"]["seed"] is not None
 
 
-def test_default_model_reaches_its_reported_accuracy_in_onnxruntime(manifest):
+def test_shipped_model_reaches_its_reported_accuracy_in_onnxruntime(shipped):
+    folder, manifest = shipped
     images, labels = load_split("test")
-    output = run_onnx(DEFAULT / "model.onnx", normalise(images)).output
+    output = run_onnx(folder / "model.onnx", normalise(images)).output
     assert output.shape[1] >= 8 and output.shape[2] >= 8  # at least an 8x8 evidence map
     accuracy = float((output.mean(axis=(1, 2)).argmax(1) == labels).mean())
     # Measured by PyTorch in training; onnxruntime may flip a borderline image or two.
@@ -100,15 +105,33 @@ def test_default_model_reaches_its_reported_accuracy_in_onnxruntime(manifest):
     assert accuracy >= 0.92
 
 
-def test_default_samples_match_onnxruntime():
-    samples = json.loads((DEFAULT / "samples.json").read_text())
+def test_shipped_samples_match_onnxruntime(shipped):
+    folder, _ = shipped
+    samples = json.loads((folder / "samples.json").read_text())
     assert len(samples) == 20
     assert sorted(s["labelIndex"] for s in samples) == sorted(list(range(10)) * 2)
     images, labels = load_split("test")
-    pixels = np.stack([np.asarray(Image.open(DEFAULT / s["file"])) for s in samples])
+    pixels = np.stack([np.asarray(Image.open(folder / s["file"])) for s in samples])
     for sample, image in zip(samples, pixels):
         assert np.array_equal(image, images[sample["testIndex"]]) and labels[sample["testIndex"]] == sample["labelIndex"]
-    logits = run_onnx(DEFAULT / "model.onnx", normalise(pixels)).output.mean(axis=(1, 2))
+    logits = run_onnx(folder / "model.onnx", normalise(pixels)).output.mean(axis=(1, 2))
     for sample, row in zip(samples, logits):
         assert relative_error(row, sample["logits"]) <= 1e-4
         assert int(row.argmax()) == sample["predicted"]
+
+
+def test_the_default_is_the_best_light_model_by_validation(tmp_path):
+    """make_default's choice: best validation top-1 among q <= 13 within the cost budget, never the test set."""
+    def run(name, q, width, val, test):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps(
+            {"patchSize": q, "top1_val": val, "top1_test": test, "config": fashion_config(q, width).to_json()}))
+    run("light", 13, 24, 0.930, 0.920)
+    run("light-better-test", 9, 24, 0.925, 0.950)
+    run("too-costly", 13, 32, 0.940, 0.940)
+    run("too-wide-a-patch", 17, 24, 0.945, 0.945)
+    assert multiply_adds(fashion_config(13, 24)) <= DEFAULT_MAX_MULTIPLY_ADDS < multiply_adds(fashion_config(13, 32))
+    assert pick_run(tmp_path, 13, DEFAULT_MAX_MULTIPLY_ADDS).name == "light"
+    assert pick_run(tmp_path, 13, float("inf")).name == "too-costly"
+    assert pick_run(tmp_path, 17, float("inf")).name == "too-wide-a-patch"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bagnet_tools.arch import IMAGENET_CONFIGS, BagNet, Bottleneck, build
-from bagnet_tools.export import InferenceGraph
+from bagnet_tools.export import InferenceGraph, conv_macs
 from bagnet_tools.fashion import fashion_config
 from conftest import randomize, relative_error
 
@@ -25,22 +25,6 @@ def authors_map(model: BagNet, x: torch.Tensor) -> torch.Tensor:
         for block in getattr(model, f"layer{index}"):
             x = authors_block(block, x)
     return model.fc(x.permute(0, 2, 3, 1))
-
-
-def conv_macs(run, module: torch.nn.Module, x: torch.Tensor) -> int:
-    """Multiply-adds of every convolution of ``module`` that ``run(x)`` calls, counted from the real outputs."""
-    total = 0
-
-    def count(conv, _inputs, output):
-        nonlocal total
-        total += output.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
-
-    hooks = [m.register_forward_hook(count) for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
-    with torch.no_grad():
-        run(x)
-    for hook in hooks:
-        hook.remove()
-    return total
 
 
 CASES = [("fashion q13", fashion_config(13), (28, 28)), ("bagnet33", IMAGENET_CONFIGS["bagnet33"], (96, 80))]
