@@ -2,7 +2,7 @@ import { expect } from '@esm-bundle/chai';
 import { colormapLut, COLORMAPS } from '../src/core/colormap.js';
 import { absPercentile, applyThreshold, cellDrawBox, classMap, colorize, edgeMap, evidenceScale, filterSign } from '../src/core/heatmap.js';
 import { cellAt, patchAround } from '../src/core/geometry.js';
-import { levelView, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../src/core/stitch.js';
+import { cropPhase, levelView, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../src/core/stitch.js';
 
 describe('heatmap maths', () => {
   it('extracts one class of a [rows, cols, classes] map', () => {
@@ -115,6 +115,24 @@ describe('shift-and-stitch', () => {
     // A coarse level shows the known samples in blocks.
     const view = levelView(dense, g.width, g.height, 1, 0, 4);
     expect(view[5 * g.width + 6]).to.equal(dense[4 * g.width + 4]);
+  });
+});
+
+describe('exact-map stages', () => {
+  it('crops a phase one row and column shorter, from row dy and column dx, channel by channel', () => {
+    const [channels, height, width] = [2, 3, 4];
+    const data = Float32Array.from({ length: channels * height * width }, (_, i) => i);
+    for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+      const { data: out, dims } = cropPhase(data, [1, channels, height, width], dy, dx);
+      expect(dims).to.deep.equal([1, channels, height - 1, width - 1]);
+      for (let c = 0; c < channels; c++) {
+        for (let y = 0; y < height - 1; y++) {
+          for (let x = 0; x < width - 1; x++) {
+            expect(out[(c * (height - 1) + y) * (width - 1) + x]).to.equal(data[(c * height + y + dy) * width + x + dx]);
+          }
+        }
+      }
+    }
   });
 });
 

@@ -67,6 +67,8 @@ describe('manifest validation', () => {
     ['metrics.top1', (j) => (j.metrics.top1 = 93), /metrics.top1 must be a number in \[0, 1\] or null/],
     ['metrics.note', (j) => (j.metrics.top1 = null), /must say why metrics.top1 is null/],
     ['provenance', (j) => (j.provenance = 'made by hand'), /provenance must be an object/],
+    ['stages', (j) => (j.stages = [{ url: 'stage0.onnx' }]), /must list log2\(stride\) \+ 1 = 2 files/],
+    ['stages[1].url', (j) => (j.stages = [{ url: 'stage0.onnx' }, { url: 'file:///stage1.onnx' }]), /http\(s\) or relative URL/],
   ];
   for (const [field, mutate, message] of cases) {
     it(`names the wrong field: ${field}`, () => {
@@ -75,6 +77,18 @@ describe('manifest validation', () => {
       expect(error.message).to.match(message);
     });
   }
+
+  it('accepts the optional stages (one per halving of the resolution, plus stage 0) and resolves their URLs', () => {
+    expect(validateManifest(validJson(), BASE)).to.not.have.property('stages');
+    const json = validJson();
+    json.stride = 8;
+    json.stages = ['stage0', 'stage1', 'stage2', 'stage3'].map((name) => ({ url: `${name}.onnx`, bytes: 10, sha256: 'b'.repeat(64) }));
+    const stages = validateManifest(json, BASE).stages!;
+    expect(stages.map((s) => s.url)).to.deep.equal(json.stages.map((s: { url: string }) => `https://example.test/models/demo/${s.url}`));
+    expect(stages[3]).to.deep.equal({ url: 'https://example.test/models/demo/stage3.onnx', bytes: 10, sha256: 'b'.repeat(64) });
+    json.stages.pop();
+    expect(() => validateManifest(json, BASE)).to.throw(ManifestError, /log2\(stride\) \+ 1 = 4 files/);
+  });
 
   it('treats __proto__ keys as inert data', () => {
     const json = JSON.parse(

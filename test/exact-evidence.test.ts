@@ -7,7 +7,9 @@ import { loadManifest } from '../src/core/manifest.js';
 import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type ExactEvidenceLevel } from '../src/pool/pool.js';
 import { bruteForceMap as bruteForce } from './reference.js';
-import { DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_MODEL, noiseImage, RANDOM_BAGNET33, relativeError } from './helpers.js';
+import {
+  DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_BAD_STAGE, NARROW_MODEL, NARROW_WHOLE, noiseImage, RANDOM_BAGNET33, relativeError,
+} from './helpers.js';
 
 describe('exact full-resolution evidence', () => {
   beforeEach(() => {
@@ -49,6 +51,27 @@ describe('exact full-resolution evidence', () => {
     const exact = await getPool().exactEvidence(image, { model: RANDOM_BAGNET33, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
     expect(levels).to.deep.equal([8, 4, 2, 1]);
     expect(relativeError(exact.data, await bruteForce(manifest, image, classes))).to.be.at.most(1e-4);
+  });
+
+  it('is the same map from the stages, shift by shift, and when a stage fails to load (narrow BagNet-33)', async function () {
+    this.timeout(300_000);
+    const image = noiseImage(38, 35, 5);
+    const classes = [1, 7];
+    const reference = await bruteForce(await loadManifest(NARROW_MODEL), image, classes);
+    const created: number[] = [];
+    for (const model of [NARROW_MODEL, NARROW_WHOLE, NARROW_BAD_STAGE]) {
+      disposePool();
+      const levels: number[] = [];
+      const exact = await getPool().exactEvidence(image, { model, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
+      expect(relativeError(exact.data, reference), model).to.be.at.most(1e-4);
+      expect(levels, model).to.deep.equal([8, 4, 2, 1]);
+      const { worker } = await getPool().stats();
+      created.push(worker!.sessionsCreated);
+      expect(worker!.sessionsCreated - worker!.sessionsReleased, `${model}: stage sessions of a failed load are released`)
+        .to.equal(model === NARROW_BAD_STAGE ? 1 : created.at(-1));
+    }
+    // The model's session and its four stages; the model alone; the stages before the bad one, released.
+    expect(created).to.deep.equal([5, 1, 4]);
   });
 
   it('batches the shifts (narrow BagNet-33)', async () => {

@@ -5,6 +5,9 @@ import { disposePool } from '../src/pool/pool.js';
 
 export const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
 export const NARROW_MODEL = new URL('../models/generated/bagnet33-narrow/bagnet.json', import.meta.url).href;
+/** The narrow model's files without its stages, and with a stage that fails its checksum (models/bagnet_tools/fixtures.py). */
+export const NARROW_WHOLE = new URL('../models/generated/bagnet33-narrow/whole.json', import.meta.url).href;
+export const NARROW_BAD_STAGE = new URL('../models/generated/bagnet33-narrow/bad-stage.json', import.meta.url).href;
 export const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
 
 export interface Sample {

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .arch import BagNet
+from .stages import export_stages
 
 OPSET = 17
 FORMAT_VERSION = 1
@@ -123,6 +124,8 @@ def write_model_folder(out: Path, model: BagNet, manifest_fields: dict[str, Any]
 
     ``manifest_fields`` are :func:`make_manifest`'s keyword arguments without ``files`` and
     ``model``. ``extra(folder)`` may add files (samples) before the folder is moved into place.
+    A model of stride 4 or more also gets its stages for exact maps (``stages.py``), listed in the
+    manifest's ``stages``.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -132,6 +135,9 @@ def write_model_folder(out: Path, model: BagNet, manifest_fields: dict[str, Any]
     try:
         export_onnx(model, staging / ONNX_FILE)
         manifest = make_manifest(model=model, files={"fp32": file_entry(staging / ONNX_FILE)}, **manifest_fields)
+        if model.config.total_stride > 2:  # at stride 2 the stages share little: shift by shift is as fast
+            stages = export_stages(model.eval(), InferenceGraph(model).stem, staging, OPSET)
+            manifest["stages"] = [file_entry(path) for path in stages]
         (staging / "bagnet.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         if extra is not None:
             extra(staging)

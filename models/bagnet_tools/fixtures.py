@@ -11,7 +11,9 @@
   class 0 ("bright") is the mean of the patch and class 1 ("dark") its negative. It obeys the model
   contract, and for it the answer to "which patch has the most evidence" is known in advance.
 
-Each folder is a regular model (``bagnet.json`` + ``model.onnx``) with ``input.resize.mode = none``.
+Each folder is a regular model (``bagnet.json`` + ``model.onnx`` + the exact map's stages) with
+``input.resize.mode = none``; ``whole.json`` lists the same model without its stages, ``bad-stage.json``
+with a stage whose checksum is wrong.
 A folder whose manifest already records the same recipe is left alone, so repeated runs are instant.
 """
 
@@ -28,7 +30,7 @@ from .arch import IMAGENET_CONFIGS, BagNetConfig, build
 from .convert import IMAGENET_MEAN, IMAGENET_STD
 from .export import write_model_folder
 
-RECIPE_VERSION = 2  # 2: exported as export.InferenceGraph (fused stem, shortcuts only where kept)
+RECIPE_VERSION = 3  # 2: exported as export.InferenceGraph (fused stem, shortcuts only where kept); 3: with stages
 
 
 def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -74,7 +76,14 @@ def make(name: str, out_root: Path, force: bool = False) -> Path:
         "metrics": {"dataset": "none", "top1": None, "note": "random weights: a test and benchmark fixture"},
         "provenance": {"tool": "bagnet_tools.fixtures", "recipe": recipe},
     }
-    write_model_folder(out, model, fields, force=force)
+    manifest = write_model_folder(out, model, fields, force=force)
+    # Two more manifests of the same files, for the exact map's other paths: none of the stages
+    # (shift by shift), and a stage whose checksum does not match (the worker falls back to shifts).
+    whole = {k: v for k, v in manifest.items() if k != "stages"}
+    (out / "whole.json").write_text(json.dumps(whole, indent=2) + "\n")
+    stages = [dict(s) for s in manifest["stages"]]
+    stages[-1]["sha256"] = "0" * 64
+    (out / "bad-stage.json").write_text(json.dumps({**manifest, "stages": stages}, indent=2) + "\n")
     return out
 
 

@@ -57,6 +57,11 @@ export interface BagnetManifest {
   /** One file per precision; `fp32` is required. */
   readonly files: Readonly<Record<string, ModelFile>> & { readonly fp32: ModelFile };
   readonly metrics: ManifestMetrics;
+  /**
+   * The network cut where its resolution halves (models/bagnet_tools/stages.py): exact maps share
+   * the early layers between shifts. Optional; without it exact maps run the whole network per shift.
+   */
+  readonly stages?: readonly ModelFile[];
   /** How the model was made (free-form JSON, copied as data, never interpreted). */
   readonly provenance: Readonly<Record<string, unknown>>;
   /** The URL the manifest was loaded from, when known. */
@@ -179,21 +184,33 @@ function validateFiles(value: Json, baseUrl: string | undefined): BagnetManifest
   if (own(files, 'fp32') === undefined) throw new ManifestError('files.fp32', 'is missing (every model needs an fp32 file)');
   const result: Record<string, ModelFile> = Object.create(null);
   for (const precision of Object.keys(files)) {
-    const field = `files.${precision}`;
-    if (!/^[a-z0-9_-]+$/i.test(precision)) throw new ManifestError(field, 'is not a valid precision name');
-    const entry = requireRecord(own(files, precision), field);
-    const url = resolveModelUrl(requireString(own(entry, 'url'), `${field}.url`), baseUrl, `${field}.url`);
-    const file: { url: string; bytes?: number; sha256?: string } = { url };
-    const bytes = own(entry, 'bytes');
-    if (bytes !== undefined) file.bytes = requireNumber(bytes, `${field}.bytes`, positiveInteger, 'a positive integer');
-    const sha = own(entry, 'sha256');
-    if (sha !== undefined) {
-      if (typeof sha !== 'string' || !SHA256.test(sha)) throw new ManifestError(`${field}.sha256`, `must be 64 lowercase hex digits, but ${describe(sha)}`);
-      file.sha256 = sha;
-    }
-    result[precision] = Object.freeze(file);
+    if (!/^[a-z0-9_-]+$/i.test(precision)) throw new ManifestError(`files.${precision}`, 'is not a valid precision name');
+    result[precision] = validateFile(own(files, precision), `files.${precision}`, baseUrl);
   }
   return Object.freeze(result) as BagnetManifest['files'];
+}
+
+function validateFile(value: Json, field: string, baseUrl: string | undefined): ModelFile {
+  const entry = requireRecord(value, field);
+  const url = resolveModelUrl(requireString(own(entry, 'url'), `${field}.url`), baseUrl, `${field}.url`);
+  const file: { url: string; bytes?: number; sha256?: string } = { url };
+  const bytes = own(entry, 'bytes');
+  if (bytes !== undefined) file.bytes = requireNumber(bytes, `${field}.bytes`, positiveInteger, 'a positive integer');
+  const sha = own(entry, 'sha256');
+  if (sha !== undefined) {
+    if (typeof sha !== 'string' || !SHA256.test(sha)) throw new ManifestError(`${field}.sha256`, `must be 64 lowercase hex digits, but ${describe(sha)}`);
+    file.sha256 = sha;
+  }
+  return Object.freeze(file);
+}
+
+/** Optional: one stage per halving of the resolution, plus stage 0 (log2(stride) + 1 files). */
+function validateStages(value: Json, stride: number, baseUrl: string | undefined): readonly ModelFile[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || 2 ** (value.length - 1) !== stride) {
+    throw new ManifestError('stages', `must list log2(stride) + 1 = ${Math.log2(stride) + 1} files, but ${describe(value)}`);
+  }
+  return Object.freeze(value.map((file, i) => validateFile(file, `stages[${i}]`, baseUrl)));
 }
 
 /** Resolve a model file URL; only http(s) (or relative to an http(s) manifest) is accepted. */
@@ -250,6 +267,7 @@ export function validateManifest(json: Json, baseUrl?: string): BagnetManifest {
   const stride = requireNumber(own(root, 'stride'), 'stride', positiveInteger, 'a positive integer');
   const offset = requireNumber(own(root, 'offset'), 'offset', Number.isInteger, 'an integer');
   const labels = validateLabels(own(root, 'labels'));
+  const stages = validateStages(own(root, 'stages'), stride, baseUrl);
   const manifest: BagnetManifest = {
     name: requireString(own(root, 'name'), 'name'),
     arch: requireString(own(root, 'arch'), 'arch'),
@@ -261,6 +279,7 @@ export function validateManifest(json: Json, baseUrl?: string): BagnetManifest {
     files: validateFiles(own(root, 'files'), baseUrl),
     metrics: validateMetrics(own(root, 'metrics')),
     provenance: inertCopy(requireRecord(own(root, 'provenance'), 'provenance')) as Record<string, unknown>,
+    ...(stages && { stages }),
     ...(baseUrl === undefined ? {} : { url: baseUrl }),
   };
   return Object.freeze(manifest);

@@ -62,10 +62,14 @@ export function shiftCropSize(g: ShiftGeometry): { height: number; width: number
   return { height: side(g.height), width: side(g.width) };
 }
 
-/** Copy the shifted crop of the zero-padded `chw` tensor into `out` (length C × cropH × cropW). */
-export function writeShiftCrop(chw: Float32Array, g: ShiftGeometry, dy: number, dx: number, out: Float32Array): void {
+/**
+ * Copy the shifted crop of the zero-padded `chw` tensor into `out` (length C × cropH × cropW);
+ * `crop` may be larger than a shift needs (zeros continue past the bottom/right).
+ */
+export function writeShiftCrop(chw: Float32Array, g: ShiftGeometry, dy: number, dx: number, out: Float32Array,
+                               crop = shiftCropSize(g)): void {
   const p = referencePadding(g.patchSize);
-  const { height: cropH, width: cropW } = shiftCropSize(g);
+  const { height: cropH, width: cropW } = crop;
   out.fill(0);
   for (let c = 0; c < g.channels; c++) {
     for (let y = 0; y < cropH; y++) {
@@ -100,6 +104,25 @@ export function stitchShift(dense: Float32Array, g: ShiftGeometry, dy: number, d
       for (let j = 0; j < k; j++) dense[target + j] = cells[source + keep[j]!]!;
     }
   }
+}
+
+/**
+ * The phase (dy, dx) ∈ {0, 1}² of an NCHW batch-1 tensor for the next exact-map stage
+ * (models/bagnet_tools/stages.py): from row dy and column dx, one row and column shorter, so every
+ * phase has the same shape.
+ */
+export function cropPhase(data: Float32Array, [, channels, height, width]: readonly number[], dy: number, dx: number):
+    { data: Float32Array; dims: [number, number, number, number] } {
+  const h = height! - 1;
+  const w = width! - 1;
+  const out = new Float32Array(channels! * h * w);
+  for (let c = 0; c < channels!; c++) {
+    for (let y = 0; y < h; y++) {
+      const from = (c * height! + y + dy) * width! + dx;
+      out.set(data.subarray(from, from + w), (c * h + y) * w);
+    }
+  }
+  return { data: out, dims: [1, channels!, h, w] };
 }
 
 /**

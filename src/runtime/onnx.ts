@@ -28,8 +28,11 @@ export interface ModelSession {
   readonly backend: ConcreteBackend;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Run a float32 NCHW batch; resolves with the patch-logit map. */
-  run(input: Float32Array, dims: readonly [number, number, number, number]): Promise<PatchLogits>;
+  /**
+   * Run a float32 NCHW batch; resolves with the patch-logit map (or, for an exact-map stage, its
+   * 4-D output). `classes` feeds the last stage's `classes` input.
+   */
+  run(input: Float32Array, dims: readonly [number, number, number, number], classes?: readonly number[]): Promise<PatchLogits>;
   release(): Promise<void>;
 }
 
@@ -162,9 +165,11 @@ function wrapSession(ort: typeof Ort, session: Ort.InferenceSession, backend: Co
     backend,
     inputNames: [...session.inputNames],
     outputNames: [...session.outputNames],
-    async run(input, dims) {
+    async run(input, dims, classes) {
       const tensor = new ort.Tensor('float32', input, [...dims]);
-      const results = await session.run({ [inputName]: tensor });
+      const feeds: Record<string, Ort.Tensor> = { [inputName]: tensor };
+      if (classes) feeds['classes'] = new ort.Tensor('int64', BigInt64Array.from(classes, BigInt), [classes.length]);
+      const results = await session.run(feeds);
       const output = results[outputName]!;
       try {
         if (output.dims.length !== 4) throw new Error(`${outputName} has rank ${output.dims.length}, expected 4`);

@@ -13,6 +13,8 @@ export interface ModelBytes {
 export interface FetchModelOptions {
   readonly cacheName: string | null;
   readonly onProgress?: (phase: 'download' | 'cache', loaded: number, total: number) => void;
+  /** Resolve before the bytes are written to the Cache API. */
+  readonly storeInBackground?: boolean;
 }
 
 /** The cache key: the file URL plus its content version, so a new model never hits an old entry. */
@@ -115,7 +117,8 @@ export async function fetchModelBytes(file: ModelFile, options: FetchModelOption
   await verify(file, bytes);
   if (cache && key) {
     // Quota exceeded or storage disabled: the model still loads, it just is not cached.
-    await cache.put(key, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => undefined);
+    const stored = cache.put(key, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => undefined);
+    if (!options.storeInBackground) await stored;
   }
   return { bytes, source: 'network' };
 }

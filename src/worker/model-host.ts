@@ -11,7 +11,7 @@ import type {
 import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
-import { shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
+import { cropPhase, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { fetchModelBytes } from './model-bytes.js';
 
@@ -40,6 +40,8 @@ interface HostedModel {
   queue: Promise<unknown>;
   runs: number;
   classes: number;
+  /** The exact map's stage sessions (manifest.stages), made on first use; null: shift by shift. */
+  stages?: Promise<ModelSession[] | null>;
 }
 
 export class ModelHost {
@@ -177,7 +179,9 @@ export class ModelHost {
     model.session = await createSession(model.bytes!, 'wasm');
     this.#sessionsCreated++;
     model.bytes = null;
-    old.release().catch(() => undefined).finally(() => this.#sessionsReleased++);
+    this.#releaseAll([old]);
+    if (model.stages) this.#dropStages(model); // made on WebGPU: made again on WASM when next needed
+    model.stages = undefined;
     this.onBackendChange({ key: model.key, requested: model.requested, actual: 'wasm', reason });
   }
 
@@ -256,8 +260,7 @@ export class ModelHost {
    * for the session run between batches. `onLevel` gets a copy of the map after each level.
    */
   async dense(key: string, image: Float32Array, dims: readonly [number, number, number, number], keep: readonly number[],
-              options: { maxBatchPixels: number; cancelled: () => boolean;
-                         onLevel: (level: number, map: Float32Array, runs: number) => void }): Promise<DenseResult> {
+              options: DenseOptions): Promise<DenseResult> {
     const model = this.#models.get(key);
     if (!model) throw new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)');
     const [, channels, height, width] = dims;
@@ -265,16 +268,30 @@ export class ModelHost {
     for (const k of keep) {
       if (!Number.isInteger(k) || k < 0 || k >= model.classes) throw new BagnetError('inference', `Class ${k} is out of range (the model has ${model.classes} classes)`);
     }
+    const started = performance.now();
+    const done = (map: Float32Array, runs: number, backend = model.session.backend): DenseResult =>
+      ({ map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started });
+    // Staged when the model has stages and its padded image fits one run; else shift by shift.
+    const pad = geometry.patchSize + geometry.stride - 2;
+    const stages = (height + pad) * (width + pad) <= this.maxRunPixels ? await this.#stagesFor(model) : null;
+    if (stages) {
+      try {
+        const [map, runs] = await this.#denseStaged(model, stages, image, geometry, keep, options);
+        return done(map, runs, stages[0]!.backend);
+      } catch (error) {
+        if (error instanceof BagnetError && error.type === 'aborted') throw error;
+        this.#dropStages(model); // a stage failed (a lost GPU device, say): start over shift by shift
+      }
+    }
     const crop = shiftCropSize(geometry);
     const cropSize = channels * crop.height * crop.width;
     const perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (crop.height * crop.width))));
     const map = new Float32Array(height * width * keep.length);
-    const started = performance.now();
     let runs = 0;
     let backend = model.session.backend;
     for (const { level, shifts } of shiftLevels(geometry.stride)) {
       for (let start = 0; start < shifts.length; start += perBatch) {
-        if (options.cancelled()) throw new BagnetError('aborted', 'The exact heatmap was cancelled');
+        if (options.cancelled()) throw cancelled();
         const group = shifts.slice(start, start + perBatch);
         const batch = new Float32Array(cropSize * group.length);
         group.forEach(([dy, dx], i) => writeShiftCrop(image, geometry, dy, dx, batch.subarray(i * cropSize, (i + 1) * cropSize)));
@@ -288,7 +305,97 @@ export class ModelHost {
       }
       options.onLevel(level, map.slice(), runs);
     }
-    return { map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started };
+    return done(map, runs, backend);
+  }
+
+  /**
+   * The exact map from the model's stages (models/bagnet_tools/stages.py): stage 0 runs once on
+   * the padded image, stage i on the 4 phases of each stage i - 1 output (the shifts that agree
+   * modulo 2^i share it), the last stage, for the kept classes only, once per shift, level by level
+   * and batched like the shifts. Returns the map and the number of last-stage runs.
+   */
+  async #denseStaged(model: HostedModel, stages: ModelSession[], image: Float32Array, g: ShiftGeometry,
+                     keep: readonly number[], options: DenseOptions): Promise<[Float32Array, number]> {
+    const last = stages.length - 1;
+    // The reference padding, and stride - 1 more zeros at the bottom/right for the phase crops to take.
+    const crop = { height: g.height + g.patchSize + g.stride - 2, width: g.width + g.patchSize + g.stride - 2 };
+    const padded = new Float32Array(g.channels * crop.height * crop.width);
+    writeShiftCrop(image, g, 0, 0, padded, crop);
+    const run = (i: number, data: Float32Array, dims: readonly [number, number, number, number]) => {
+      const job = model.queue.then(async () => {
+        await yieldToEventLoop();
+        return stages[i]!.run(data, dims, i === last ? keep : undefined);
+      });
+      model.queue = job.catch(() => undefined);
+      return job;
+    };
+    // Stage i's output for the shifts ≡ (dy, dx) mod 2^i, kept while a shift still needs it.
+    const outputs = new Map<string, Promise<Nchw>>();
+    const uses = new Map<string, number>();
+    const keys = (dy: number, dx: number) => stages.slice(0, last).map((_, i) => `${i},${dy % 2 ** i},${dx % 2 ** i}`);
+    const input = (i: number, dy: number, dx: number): Promise<Nchw> => {
+      if (i === 0) return Promise.resolve({ data: padded, dims: [1, g.channels, crop.height, crop.width] as const });
+      const key = keys(dy, dx)[i - 1]!;
+      let out = outputs.get(key);
+      if (!out) outputs.set(key, out = input(i - 1, dy, dx).then((x) => run(i - 1, x.data, x.dims)));
+      return out.then((x) => cropPhase(x.data, x.dims, (dy >> (i - 1)) & 1, (dx >> (i - 1)) & 1));
+    };
+    const levels = shiftLevels(g.stride);
+    for (const { shifts } of levels) for (const [dy, dx] of shifts) for (const key of keys(dy, dx)) uses.set(key, (uses.get(key) ?? 0) + 1);
+    const map = new Float32Array(g.height * g.width * keep.length);
+    const slots = keep.map((_, j) => j);
+    let runs = 0;
+    for (const { level, shifts } of levels) {
+      let perBatch = 1;
+      for (let start = 0; start < shifts.length; start += perBatch) {
+        if (options.cancelled()) throw cancelled();
+        const first = await input(last, ...shifts[start]!);
+        const size = first.data.length;
+        perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (first.dims[2] * first.dims[3]))));
+        const group = shifts.slice(start, start + perBatch);
+        const batch = new Float32Array(size * group.length);
+        batch.set(first.data);
+        for (let i = 1; i < group.length; i++) batch.set((await input(last, ...group[i]!)).data, i * size);
+        const { data, dims: [, rows, cols, k] } = await run(last, batch, [group.length, ...first.dims.slice(1)] as [number, number, number, number]);
+        runs++;
+        group.forEach(([dy, dx], i) => {
+          stitchShift(map, g, dy, dx, data.subarray(i * rows * cols * k, (i + 1) * rows * cols * k), rows, cols, k, slots);
+          for (const key of keys(dy, dx)) if (uses.set(key, uses.get(key)! - 1).get(key) === 0) outputs.delete(key);
+        });
+      }
+      options.onLevel(level, map.slice(), runs);
+    }
+    return [map, runs];
+  }
+
+  /** The stage sessions of `model`, made on first use (null when it has none or they fail to load). */
+  #stagesFor(model: HostedModel): Promise<ModelSession[] | null> {
+    model.stages ??= (async () => {
+      const sessions: ModelSession[] = [];
+      try {
+        for (const file of model.manifest.stages ?? []) {
+          // Stored in the Cache API meanwhile: the map need not wait for 70 MB to be written.
+          const { bytes } = await fetchModelBytes(file, { cacheName: this.cacheName, storeInBackground: true });
+          sessions.push(await createSession(bytes, model.session.backend));
+          this.#sessionsCreated++;
+        }
+      } catch {
+        this.#releaseAll(sessions);
+        return null;
+      }
+      return sessions.length ? sessions : null;
+    })();
+    return model.stages;
+  }
+
+  #dropStages(model: HostedModel): void {
+    const stages = model.stages;
+    model.stages = Promise.resolve(null);
+    void stages?.then((sessions) => this.#releaseAll(sessions ?? []));
+  }
+
+  #releaseAll(sessions: readonly ModelSession[]): void {
+    for (const session of sessions) session.release().catch(() => undefined).finally(() => this.#sessionsReleased++);
   }
 
   unload(port: PortId, key: string): void {
@@ -316,6 +423,7 @@ export class ModelHost {
 
   async #release(model: HostedModel): Promise<void> {
     model.bytes = null;
+    this.#dropStages(model);
     try {
       await model.session.release();
     } finally {
@@ -356,6 +464,21 @@ function yieldToEventLoop(): Promise<void> {
     };
     channel.port2.postMessage(null);
   });
+}
+
+interface Nchw {
+  readonly data: Float32Array;
+  readonly dims: readonly [number, number, number, number];
+}
+
+interface DenseOptions {
+  readonly maxBatchPixels: number;
+  cancelled(): boolean;
+  onLevel(level: number, map: Float32Array, runs: number): void;
+}
+
+function cancelled(): BagnetError {
+  return new BagnetError('aborted', 'The exact heatmap was cancelled');
 }
 
 export function messageOf(error: unknown): string {
