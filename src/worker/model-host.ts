@@ -180,8 +180,7 @@ export class ModelHost {
     this.#sessionsCreated++;
     model.bytes = null;
     this.#releaseAll([old]);
-    if (model.stages) this.#dropStages(model); // made on WebGPU: made again on WASM when next needed
-    model.stages = undefined;
+    this.#dropStages(model, true); // made on WebGPU: made again on WASM when next needed
     this.onBackendChange({ key: model.key, requested: model.requested, actual: 'wasm', reason });
   }
 
@@ -189,10 +188,7 @@ export class ModelHost {
   #enqueueRun(key: string, batch: Float32Array, dims: [number, number, number, number]) {
     const model = this.#models.get(key);
     if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
-    const job = model.queue.then(async () => {
-      // A WASM run does not yield: let messages in between runs (cancellations, new images, a
-      // tiled job's neighbours), or a long job would hold the worker until its last run.
-      await yieldToEventLoop();
+    return this.#queued(model, async () => {
       if (model.session.backend === 'webgpu' && isWebgpuDeviceLost() && model.requested === 'auto' && model.bytes) {
         await this.#switchToWasm(model, 'the WebGPU device was lost');
       }
@@ -200,6 +196,16 @@ export class ModelHost {
       const output = await this.#runOn(model, batch, dims);
       model.runs++;
       return { ...output, backend: model.session.backend, inferenceMs: performance.now() - started };
+    });
+  }
+
+  /** `work` after everything queued on the model's sessions (ORT runs must not overlap). */
+  #queued<T>(model: HostedModel, work: () => Promise<T>): Promise<T> {
+    const job = model.queue.then(async () => {
+      // A WASM run does not yield: let messages in between runs (cancellations, new images, a
+      // tiled job's neighbours), or a long job would hold the worker until its last run.
+      await yieldToEventLoop();
+      return work();
     });
     model.queue = job.catch(() => undefined);
     return job;
@@ -321,14 +327,8 @@ export class ModelHost {
     const crop = { height: g.height + g.patchSize + g.stride - 2, width: g.width + g.patchSize + g.stride - 2 };
     const padded = new Float32Array(g.channels * crop.height * crop.width);
     writeShiftCrop(image, g, 0, 0, padded, crop);
-    const run = (i: number, data: Float32Array, dims: readonly [number, number, number, number]) => {
-      const job = model.queue.then(async () => {
-        await yieldToEventLoop();
-        return stages[i]!.run(data, dims, i === last ? keep : undefined);
-      });
-      model.queue = job.catch(() => undefined);
-      return job;
-    };
+    const run = (i: number, data: Float32Array, dims: readonly [number, number, number, number]) =>
+      this.#queued(model, () => stages[i]!.run(data, dims, i === last ? keep : undefined));
     // Stage i's output for the shifts ≡ (dy, dx) mod 2^i, kept while a shift still needs it.
     const outputs = new Map<string, Promise<Nchw>>();
     const uses = new Map<string, number>();
@@ -388,9 +388,10 @@ export class ModelHost {
     return model.stages;
   }
 
-  #dropStages(model: HostedModel): void {
+  /** Release the stage sessions; shift by shift from now on, unless `remake` (then on next use). */
+  #dropStages(model: HostedModel, remake = false): void {
     const stages = model.stages;
-    model.stages = Promise.resolve(null);
+    model.stages = remake ? undefined : Promise.resolve(null);
     void stages?.then((sessions) => this.#releaseAll(sessions ?? []));
   }
 
