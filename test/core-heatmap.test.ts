@@ -2,7 +2,7 @@ import { expect } from '@esm-bundle/chai';
 import { colormapLut, COLORMAPS } from '../src/core/colormap.js';
 import { absPercentile, applyThreshold, cellDrawBox, classMap, colorize, edgeMap, evidenceScale, filterSign } from '../src/core/heatmap.js';
 import { cellAt, patchAround } from '../src/core/geometry.js';
-import { cropPhase, levelView, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../src/core/stitch.js';
+import { batchSizes, cropPhase, levelView, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../src/core/stitch.js';
 
 describe('heatmap maths', () => {
   it('extracts one class of a [rows, cols, classes] map', () => {
@@ -119,6 +119,32 @@ describe('shift-and-stitch', () => {
 });
 
 describe('exact-map stages', () => {
+  it('plans batches in multiples of the threads, each at most the limit, all inputs once', () => {
+    expect(batchSizes(3, 4, 2)).to.deep.equal([2, 1]); // not 3: one of the 2 threads would idle a third of the run
+    expect(batchSizes(12, 4, 2)).to.deep.equal([4, 4, 4]);
+    expect(batchSizes(1, 4, 2)).to.deep.equal([1]);
+    expect(batchSizes(7, 3, 2)).to.deep.equal([2, 2, 2, 1]); // a limit that is not a multiple rounds down
+    expect(batchSizes(13, 16, 1)).to.deep.equal([13]);
+    expect(batchSizes(3, 16, 4)).to.deep.equal([3]); // fewer than the threads: one run
+    expect(batchSizes(0, 4, 2)).to.deep.equal([]);
+    for (const [count, most, threads] of [[48, 4, 2], [50, 6, 4], [5, 1, 2], [9, 16, 3]] as const) {
+      const sizes = batchSizes(count, most, threads);
+      expect(sizes.reduce((a, b) => a + b, 0)).to.equal(count);
+      for (const size of sizes) {
+        expect(size).to.be.within(1, most);
+        if (size >= threads) expect(size % threads).to.equal(0);
+      }
+    }
+  });
+
+  it('crops a phase into a given slot of a batch', () => {
+    const data = Float32Array.from({ length: 2 * 3 * 3 }, (_, i) => i);
+    const batch = new Float32Array(2 * 2 * 2 * 2).fill(-1);
+    cropPhase(data, [1, 2, 3, 3], 1, 0, batch.subarray(8, 16));
+    expect([...batch.subarray(0, 8)]).to.deep.equal(new Array(8).fill(-1));
+    expect([...batch.subarray(8)]).to.deep.equal([3, 4, 6, 7, 12, 13, 15, 16]);
+  });
+
   it('crops a phase one row and column shorter, from row dy and column dx, channel by channel', () => {
     const [channels, height, width] = [2, 3, 4];
     const data = Float32Array.from({ length: channels * height * width }, (_, i) => i);

@@ -69,6 +69,10 @@ describe('manifest validation', () => {
     ['provenance', (j) => (j.provenance = 'made by hand'), /provenance must be an object/],
     ['stages', (j) => (j.stages = [{ url: 'stage0.onnx' }]), /must list log2\(stride\) \+ 1 = 2 files/],
     ['stages[1].url', (j) => (j.stages = [{ url: 'stage0.onnx' }, { url: 'file:///stage1.onnx' }]), /http\(s\) or relative URL/],
+    ['stages[1].externalData', (j) => (j.stages = [{ url: 'stage0.onnx' }, { url: 'stage1.onnx', externalData: 'other.onnx' }]),
+      /must name one of the model's files \(https:\/\/example.test\/models\/demo\/model.onnx\), but names https:\/\/example.test\/models\/demo\/other.onnx/],
+    ['stages[0].externalData', (j) => (j.stages = [{ url: 'stage0.onnx', externalData: '../model.onnx' }, { url: 'stage1.onnx' }]),
+      /must be a file name beside the stage/],
   ];
   for (const [field, mutate, message] of cases) {
     it(`names the wrong field: ${field}`, () => {
@@ -86,6 +90,9 @@ describe('manifest validation', () => {
     const stages = validateManifest(json, BASE).stages!;
     expect(stages.map((s) => s.url)).to.deep.equal(json.stages.map((s: { url: string }) => `https://example.test/models/demo/${s.url}`));
     expect(stages[3]).to.deep.equal({ url: 'https://example.test/models/demo/stage3.onnx', bytes: 10, sha256: 'b'.repeat(64) });
+    // Weights kept in the model's own file (ONNX external data): which entry of `files` holds them.
+    json.stages[3].externalData = 'model.onnx';
+    expect(validateManifest(json, BASE).stages![3]!.externalData).to.deep.equal({ path: 'model.onnx', precision: 'fp32' });
     json.stages.pop();
     expect(() => validateManifest(json, BASE)).to.throw(ManifestError, /log2\(stride\) \+ 1 = 4 files/);
   });

@@ -72,6 +72,10 @@ describe('exact full-resolution evidence', () => {
     }
     // The model's session and its four stages; the model alone; the stages before the bad one, released.
     expect(created).to.deep.equal([5, 1, 4]);
+    // The stages are graphs only: their weights are read from the model's own file (ONNX external data).
+    const manifest = await loadManifest(NARROW_MODEL);
+    expect(manifest.stages!.map((stage) => stage.externalData)).to.deep.equal(new Array(4).fill({ path: 'model.onnx', precision: 'fp32' }));
+    expect(manifest.stages!.reduce((sum, stage) => sum + stage.bytes!, 0)).to.be.below(manifest.files.fp32.bytes! / 4);
   });
 
   it('batches the shifts (narrow BagNet-33)', async () => {

@@ -44,6 +44,9 @@ class Bottleneck(nn.Module):
         # The unpadded main branch is smaller: keep the residual's top-left part, as the authors do. They
         # compute the shortcut everywhere and crop it; cropping its input first gives the same values
         # with less work (a 1x1 convolution: output i reads input i·stride only).
+        if self.conv2.kernel_size == (1, 1) and self.conv2.stride == (1, 1):
+            # Same size: no crop (an exported crop would copy the tensor in every run).
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
         rows, cols = out.shape[-2], out.shape[-1]
         if self.downsample is None:
             return self.relu(out + x[:, :, :rows, :cols])

@@ -30,7 +30,7 @@ from .arch import IMAGENET_CONFIGS, BagNetConfig, build
 from .convert import IMAGENET_MEAN, IMAGENET_STD
 from .export import write_model_folder
 
-RECIPE_VERSION = 3  # 2: exported as export.InferenceGraph (fused stem, shortcuts only where kept); 3: with stages
+RECIPE_VERSION = 5  # 2: exported as export.InferenceGraph (fused stem, shortcuts only where kept); 3: with stages; 4: stage weights in model.onnx; 5: no copies of same-size shortcuts
 
 
 def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:

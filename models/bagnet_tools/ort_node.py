@@ -21,8 +21,10 @@ class OrtResult:
     output_names: list[str]
 
 
-def run_onnx(model_path: Path | str, batch: np.ndarray, threads: int = 0) -> OrtResult:
-    """Feed ``batch`` (float32 NCHW) to the model's first input; return its first output."""
+def run_onnx(model_path: Path | str, batch: np.ndarray, threads: int = 0,
+             int64: dict[str, list[int]] | None = None) -> OrtResult:
+    """Feed ``batch`` (float32 NCHW) to the model's first input (and ``int64``'s 1-D inputs by name);
+    return its first output."""
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node is not on PATH: onnxruntime-node is needed to run ONNX models here")
@@ -35,6 +37,7 @@ def run_onnx(model_path: Path | str, batch: np.ndarray, threads: int = 0) -> Ort
             "input": {"file": str(tmp_path / "input.bin"), "dims": list(batch.shape)},
             "output": str(tmp_path / "output.bin"),
             "threads": threads,
+            "int64": int64 or {},
         }
         (tmp_path / "request.json").write_text(json.dumps(request))
         done = subprocess.run([node, str(RUNNER), str(tmp_path / "request.json")],

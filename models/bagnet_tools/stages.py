@@ -20,10 +20,15 @@ once, stage 1 for 4 phases, stage 2 for 16, ..., and the last stage for every sh
 
 Stage ONNX contract: input ``input`` float32 ``[N, C, H, W]`` (N, H, W dynamic) → ``output`` (the
 last stage: inputs ``input`` and ``classes`` int64 ``[K]`` → ``patch_logits`` ``[N, rows, cols, K]``).
+
+The stages hold no weights of their own: every weight is ONNX external data that points at the same
+bytes inside the whole network's file (``link_weights``), which the worker already has. So exact
+maps cost no second download of the model (a BagNet-33's stages were 72 MB), only their graphs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -79,7 +84,8 @@ class LastStage(Stage):
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         features = self.body(x).permute(0, 2, 3, 1)
-        return features @ self.fc.weight[classes].t() + self.fc.bias[classes]
+        # The weight as the whole network's export stores it (transposed), so the bytes are shared.
+        return features @ self.fc.weight.t().index_select(1, classes) + self.fc.bias.index_select(0, classes)
 
 
 class Stem(nn.Module):
@@ -139,3 +145,45 @@ def export_stages(model: BagNet, fused_stem: nn.Conv2d, folder: Path, opset: int
             if not last:
                 x = stage(x)
     return paths
+
+
+def link_weights(stage_path: Path, whole_path: Path, min_bytes: int = 256) -> int:
+    """Point every weight of the stage file at identical bytes inside the whole model's file.
+
+    A tensor's ``raw_data`` is stored verbatim in a serialized ONNX file, so each weight of the whole
+    model lies at some offset of ``whole_path``; a stage weight with the same bytes becomes external
+    data (location: that file's name, offset, length). Both files come from the same modules, so
+    every weight has its twin; one that does not (or is tiny) stays in the stage. Returns the bytes
+    moved out of the stage file.
+    """
+    whole_bytes = whole_path.read_bytes()
+    whole = onnx.load_from_string(whole_bytes)
+    offsets: dict[bytes, tuple[int, int]] = {}
+    position = 0
+    for tensor in whole.graph.initializer:  # serialized in order: each search starts where the last ended
+        raw = tensor.raw_data
+        if len(raw) < min_bytes:
+            continue
+        found = whole_bytes.find(raw, position)
+        if found < 0:
+            found = whole_bytes.find(raw)
+        if found >= 0:
+            offsets.setdefault(hashlib.sha256(raw).digest(), (found, len(raw)))
+            position = found + len(raw)
+    stage = onnx.load(str(stage_path))
+    moved = 0
+    for tensor in stage.graph.initializer:
+        raw = tensor.raw_data
+        if len(raw) < min_bytes or (twin := offsets.get(hashlib.sha256(raw).digest())) is None:
+            continue
+        offset, length = twin
+        assert whole_bytes[offset:offset + length] == raw
+        tensor.ClearField("raw_data")
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        del tensor.external_data[:]
+        for key, value in (("location", whole_path.name), ("offset", str(offset)), ("length", str(length))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+        moved += length
+    stage_path.write_bytes(stage.SerializeToString())
+    return moved

@@ -10,6 +10,7 @@ import torch
 from bagnet_tools.arch import IMAGENET_CONFIGS, build
 from bagnet_tools.export import InferenceGraph, write_model_folder
 from bagnet_tools.fashion import fashion_config
+from bagnet_tools.ort_node import run_onnx
 from bagnet_tools.stages import split_stages
 from conftest import randomize, relative_error
 
@@ -72,3 +73,48 @@ def test_model_folders_list_their_stages(tmp_path):
     last = onnx.load(str(tmp_path / "tiny" / "stage3.onnx"))
     assert [i.name for i in last.graph.input] == ["input", "classes"]
     assert [o.name for o in last.graph.output] == ["patch_logits"]
+
+
+def test_stage_files_take_their_weights_from_the_whole_models_file(tmp_path):
+    """The exported stages carry graphs only: their weights are external data inside model.onnx, and
+    run in onnxruntime from the files they give what the PyTorch stages give."""
+    fields = {"labels": [str(i) for i in range(10)],
+              "input_spec": {"channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": {"mode": "none"}},
+              "metrics": {"dataset": "none", "top1": None, "note": "untrained"}, "provenance": {}}
+    config = replace(IMAGENET_CONFIGS["bagnet17"], widths=(8, 8, 16, 16), stem_width=8, num_classes=10)
+    model = randomize(build(config), seed=4)
+    manifest = write_model_folder(tmp_path / "m", model, {"name": "m", **fields})
+    folder = tmp_path / "m"
+    whole_size = (folder / "model.onnx").stat().st_size
+    # (tensors under 256 bytes stay in the stage: a reference would be as large)
+    weights = sum(len(t.raw_data) for t in onnx.load(str(folder / "model.onnx")).graph.initializer if len(t.raw_data) >= 256)
+    external = 0
+    for entry in manifest["stages"]:
+        assert entry["externalData"] == "model.onnx"
+        proto = onnx.load(str(folder / entry["url"]), load_external_data=False)
+        for tensor in proto.graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                fields = {e.key: e.value for e in tensor.external_data}
+                assert fields["location"] == "model.onnx"
+                external += int(fields["length"])
+            else:
+                assert len(tensor.raw_data) < 256, tensor.name  # only tiny constants stay inside
+    # Every weight of the whole network is some stage's, once; none is stored a second time.
+    assert external == weights
+    assert sum(entry["bytes"] for entry in manifest["stages"]) < whole_size
+
+    stages = split_stages(model.eval(), InferenceGraph(model).stem)
+    paths = [folder / entry["url"] for entry in manifest["stages"]]
+    torch.manual_seed(0)
+    padded = torch.randn(1, 3, 17 + 24 + 8 - 2, 17 + 24 + 8 - 2)
+    classes = torch.tensor([3, 7])
+    for dy, dx in [(0, 0), (5, 2), (7, 7)]:
+        x = padded.numpy()
+        for i, path in enumerate(paths):  # onnxruntime-node reads the weights from model.onnx
+            if i > 0:
+                py, px = (dy >> (i - 1)) & 1, (dx >> (i - 1)) & 1
+                x = x[:, :, py:py + x.shape[2] - 1, px:px + x.shape[3] - 1]
+            x = run_onnx(path, x, int64={"classes": classes.tolist()} if i == len(paths) - 1 else None).output
+        with torch.no_grad():
+            expected = staged_shift(stages, padded, dy, dx, classes)
+        assert relative_error(torch.from_numpy(x), expected) <= 1e-5, (dy, dx)

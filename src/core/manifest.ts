@@ -35,6 +35,15 @@ export interface ModelFile {
   readonly sha256?: string;
 }
 
+/** An exact-map stage file, whose weights may live in one of the model's `files`. */
+export interface StageFile extends ModelFile {
+  /**
+   * The ONNX external data the stage reads its weights from: `path` as the ONNX file names it, and
+   * `precision`, the entry of `files` with those bytes (the worker mounts that file under `path`).
+   */
+  readonly externalData?: { readonly path: string; readonly precision: string };
+}
+
 export interface ManifestMetrics {
   readonly dataset: string;
   /** Measured top-1 accuracy in [0, 1], or null when it was not measured (say why in `note`). */
@@ -61,7 +70,7 @@ export interface BagnetManifest {
    * The network cut where its resolution halves (models/bagnet_tools/stages.py): exact maps share
    * the early layers between shifts. Optional; without it exact maps run the whole network per shift.
    */
-  readonly stages?: readonly ModelFile[];
+  readonly stages?: readonly StageFile[];
   /** How the model was made (free-form JSON, copied as data, never interpreted). */
   readonly provenance: Readonly<Record<string, unknown>>;
   /** The URL the manifest was loaded from, when known. */
@@ -205,12 +214,28 @@ function validateFile(value: Json, field: string, baseUrl: string | undefined): 
 }
 
 /** Optional: one stage per halving of the resolution, plus stage 0 (log2(stride) + 1 files). */
-function validateStages(value: Json, stride: number, baseUrl: string | undefined): readonly ModelFile[] | undefined {
+function validateStages(value: Json, stride: number, files: BagnetManifest['files'],
+                        baseUrl: string | undefined): readonly StageFile[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || 2 ** (value.length - 1) !== stride) {
     throw new ManifestError('stages', `must list log2(stride) + 1 = ${Math.log2(stride) + 1} files, but ${describe(value)}`);
   }
-  return Object.freeze(value.map((file, i) => validateFile(file, `stages[${i}]`, baseUrl)));
+  return Object.freeze(value.map((entry, i): StageFile => {
+    const field = `stages[${i}]`;
+    const file = validateFile(entry, field, baseUrl);
+    const path = own(requireRecord(entry, field), 'externalData');
+    if (path === undefined) return file;
+    // A file beside the stage, named as ONNX names it: one of the model's own files.
+    if (typeof path !== 'string' || !/^[\w.-]+$/.test(path) || path.startsWith('.')) {
+      throw new ManifestError(`${field}.externalData`, `must be a file name beside the stage, but ${describe(path)}`);
+    }
+    const url = file.url.slice(0, file.url.lastIndexOf('/') + 1) + path;
+    const precision = Object.keys(files).find((name) => files[name]!.url === url);
+    if (precision === undefined) {
+      throw new ManifestError(`${field}.externalData`, `must name one of the model's files (${Object.values(files).map((f) => f.url).join(', ')}), but names ${url}`);
+    }
+    return Object.freeze({ ...file, externalData: Object.freeze({ path, precision }) });
+  }));
 }
 
 /** Resolve a model file URL; only http(s) (or relative to an http(s) manifest) is accepted. */
@@ -267,7 +292,8 @@ export function validateManifest(json: Json, baseUrl?: string): BagnetManifest {
   const stride = requireNumber(own(root, 'stride'), 'stride', positiveInteger, 'a positive integer');
   const offset = requireNumber(own(root, 'offset'), 'offset', Number.isInteger, 'an integer');
   const labels = validateLabels(own(root, 'labels'));
-  const stages = validateStages(own(root, 'stages'), stride, baseUrl);
+  const files = validateFiles(own(root, 'files'), baseUrl);
+  const stages = validateStages(own(root, 'stages'), stride, files, baseUrl);
   const manifest: BagnetManifest = {
     name: requireString(own(root, 'name'), 'name'),
     arch: requireString(own(root, 'arch'), 'arch'),
@@ -276,7 +302,7 @@ export function validateManifest(json: Json, baseUrl?: string): BagnetManifest {
     offset,
     input: validateInput(own(root, 'input')),
     labels,
-    files: validateFiles(own(root, 'files'), baseUrl),
+    files,
     metrics: validateMetrics(own(root, 'metrics')),
     provenance: inertCopy(requireRecord(own(root, 'provenance'), 'provenance')) as Record<string, unknown>,
     ...(stages && { stages }),

@@ -26,6 +26,8 @@ export interface PatchLogits {
 
 export interface ModelSession {
   readonly backend: ConcreteBackend;
+  /** WASM threads (a batch splits best into multiples of them); 1 on WebGPU. */
+  readonly parallelism: number;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /**
@@ -141,8 +143,24 @@ export async function destroyWebgpuDevice(): Promise<boolean> {
   return true;
 }
 
-/** Create a session from the ONNX bytes on one backend. */
-export async function createSession(model: Uint8Array, backend: ConcreteBackend): Promise<ModelSession> {
+/** A file an ONNX model reads its weights from (ONNX external data), by the name the model uses. */
+export interface ExternalFile {
+  readonly path: string;
+  readonly data: Uint8Array;
+}
+
+// onnxruntime mounts a session's external files in one table per module and clears it when a
+// creation ends: creations must not overlap, or one would clear the files of another.
+let creating: Promise<unknown> = Promise.resolve();
+
+/** Create a session from the ONNX bytes on one backend (with the files its external data names). */
+export function createSession(model: Uint8Array, backend: ConcreteBackend, externalData: readonly ExternalFile[] = []): Promise<ModelSession> {
+  const created = creating.then(() => create(model, backend, externalData));
+  creating = created.catch(() => undefined);
+  return created;
+}
+
+async function create(model: Uint8Array, backend: ConcreteBackend, externalData: readonly ExternalFile[]): Promise<ModelSession> {
   if (backend === 'webgpu') {
     const reason = await webgpuUnavailableReason();
     if (reason) throw new BackendUnavailableError('webgpu', reason);
@@ -153,16 +171,18 @@ export async function createSession(model: Uint8Array, backend: ConcreteBackend)
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3, // errors only
+    ...(externalData.length ? { externalData: externalData.map(({ path, data }) => ({ path, data })) } : {}),
   });
   if (backend === 'webgpu') await watchWebgpuDevice();
-  return wrapSession(ort, session, backend);
+  return wrapSession(ort, session, backend, backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 1);
 }
 
-function wrapSession(ort: typeof Ort, session: Ort.InferenceSession, backend: ConcreteBackend): ModelSession {
+function wrapSession(ort: typeof Ort, session: Ort.InferenceSession, backend: ConcreteBackend, parallelism: number): ModelSession {
   const inputName = session.inputNames[0]!;
   const outputName = session.outputNames[0]!;
   return {
     backend,
+    parallelism,
     inputNames: [...session.inputNames],
     outputNames: [...session.outputNames],
     async run(input, dims, classes) {

@@ -11,7 +11,7 @@ import type {
 import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
-import { cropPhase, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
+import { batchSizes, cropPhase, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { fetchModelBytes } from './model-bytes.js';
 
@@ -296,9 +296,10 @@ export class ModelHost {
     let runs = 0;
     let backend = model.session.backend;
     for (const { level, shifts } of shiftLevels(geometry.stride)) {
-      for (let start = 0; start < shifts.length; start += perBatch) {
+      let start = 0;
+      for (const size of batchSizes(shifts.length, perBatch, model.session.parallelism)) {
         if (options.cancelled()) throw cancelled();
-        const group = shifts.slice(start, start + perBatch);
+        const group = shifts.slice(start, start += size);
         const batch = new Float32Array(cropSize * group.length);
         group.forEach(([dy, dx], i) => writeShiftCrop(image, geometry, dy, dx, batch.subarray(i * cropSize, (i + 1) * cropSize)));
         const out = await this.#runBatch(key, batch, [group.length, channels, crop.height, crop.width]);
@@ -327,36 +328,63 @@ export class ModelHost {
     const crop = { height: g.height + g.patchSize + g.stride - 2, width: g.width + g.patchSize + g.stride - 2 };
     const padded = new Float32Array(g.channels * crop.height * crop.width);
     writeShiftCrop(image, g, 0, 0, padded, crop);
+    const whole: Nchw = { data: padded, dims: [1, g.channels, crop.height, crop.width] };
     const run = (i: number, data: Float32Array, dims: readonly [number, number, number, number]) =>
       this.#queued(model, () => stages[i]!.run(data, dims, i === last ? keep : undefined));
+    const bit = (shift: number, stage: number) => (shift >> (stage - 1)) & 1; // the phase stage `stage` takes
     // Stage i's output for the shifts ≡ (dy, dx) mod 2^i, kept while a shift still needs it.
     const outputs = new Map<string, Promise<Nchw>>();
     const uses = new Map<string, number>();
     const keys = (dy: number, dx: number) => stages.slice(0, last).map((_, i) => `${i},${dy % 2 ** i},${dx % 2 ** i}`);
-    const input = (i: number, dy: number, dx: number): Promise<Nchw> => {
-      if (i === 0) return Promise.resolve({ data: padded, dims: [1, g.channels, crop.height, crop.width] as const });
-      const key = keys(dy, dx)[i - 1]!;
+    const output = (i: number, dy: number, dx: number): Promise<Nchw> => {
+      const key = keys(dy, dx)[i]!;
       let out = outputs.get(key);
-      if (!out) outputs.set(key, out = input(i - 1, dy, dx).then((x) => run(i - 1, x.data, x.dims)));
-      return out.then((x) => cropPhase(x.data, x.dims, (dy >> (i - 1)) & 1, (dx >> (i - 1)) & 1));
+      if (!out) {
+        const input = i === 0 ? Promise.resolve(whole)
+          : output(i - 1, dy, dx).then((x) => cropPhase(x.data, x.dims, bit(dy, i), bit(dx, i)));
+        outputs.set(key, out = input.then((x) => run(i, x.data, x.dims)));
+      }
+      return out;
+    };
+    // The last stage's input for one shift (its shape, and its values written into a batch slot).
+    const lastDims = async (dy: number, dx: number): Promise<readonly number[]> => {
+      if (last === 0) return whole.dims;
+      const [n, c, h, w] = (await output(last - 1, dy, dx)).dims;
+      return [n, c, h - 1, w - 1];
+    };
+    const writeLastInput = async (dy: number, dx: number, into: Float32Array): Promise<void> => {
+      if (last === 0) into.set(padded);
+      else {
+        const x = await output(last - 1, dy, dx);
+        cropPhase(x.data, x.dims, bit(dy, last), bit(dx, last), into);
+      }
     };
     const levels = shiftLevels(g.stride);
     for (const { shifts } of levels) for (const [dy, dx] of shifts) for (const key of keys(dy, dx)) uses.set(key, (uses.get(key) ?? 0) + 1);
     const map = new Float32Array(g.height * g.width * keep.length);
     const slots = keep.map((_, j) => j);
+    const threads = stages[last]!.parallelism;
     let runs = 0;
+    // The last stage's batches, written in place: onnxruntime copies its input, so one buffer serves
+    // every batch (fresh 50 MB arrays each time measured slower to fill than the run's gaps allow).
+    let buffer: Float32Array | null = null;
+    let most = 1;
     for (const { level, shifts } of levels) {
-      let perBatch = 1;
-      for (let start = 0; start < shifts.length; start += perBatch) {
+      let start = 0;
+      while (start < shifts.length) {
         if (options.cancelled()) throw cancelled();
-        const first = await input(last, ...shifts[start]!);
-        const size = first.data.length;
-        perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (first.dims[2] * first.dims[3]))));
-        const group = shifts.slice(start, start + perBatch);
-        const batch = new Float32Array(size * group.length);
-        batch.set(first.data);
-        for (let i = 1; i < group.length; i++) batch.set((await input(last, ...group[i]!)).data, i * size);
-        const { data, dims: [, rows, cols, k] } = await run(last, batch, [group.length, ...first.dims.slice(1)] as [number, number, number, number]);
+        const [, channels, height, width] = await lastDims(...shifts[start]!);
+        if (!buffer) {
+          // Two images a thread on WASM: larger batches measured no faster, only bigger.
+          most = Math.max(1, Math.min(threads > 1 ? 2 * threads : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
+          buffer = new Float32Array(channels! * height! * width! * most);
+        }
+        const group = shifts.slice(start, start + batchSizes(shifts.length - start, most, threads)[0]!);
+        start += group.length;
+        const size = buffer.length / most;
+        const batch = buffer.subarray(0, size * group.length);
+        for (let i = 0; i < group.length; i++) await writeLastInput(...group[i]!, batch.subarray(i * size, (i + 1) * size));
+        const { data, dims: [, rows, cols, k] } = await run(last, batch, [group.length, channels!, height!, width!]);
         runs++;
         group.forEach(([dy, dx], i) => {
           stitchShift(map, g, dy, dx, data.subarray(i * rows * cols * k, (i + 1) * rows * cols * k), rows, cols, k, slots);
@@ -373,10 +401,22 @@ export class ModelHost {
     model.stages ??= (async () => {
       const sessions: ModelSession[] = [];
       try {
+        // The files the stages take their weights from (the model's own file, normally in the
+        // Cache API since it loaded), each fetched once.
+        const external = new Map<string, Promise<Uint8Array>>();
+        const externalFile = (precision: string) => {
+          let bytes = external.get(precision);
+          if (!bytes) {
+            external.set(precision, bytes = fetchModelBytes(model.manifest.files[precision]!, { cacheName: this.cacheName, storeInBackground: true })
+              .then((fetched) => fetched.bytes));
+          }
+          return bytes;
+        };
         for (const file of model.manifest.stages ?? []) {
-          // Stored in the Cache API meanwhile: the map need not wait for 70 MB to be written.
+          // Stored in the Cache API meanwhile: the map need not wait for the write.
           const { bytes } = await fetchModelBytes(file, { cacheName: this.cacheName, storeInBackground: true });
-          sessions.push(await createSession(bytes, model.session.backend));
+          const mounted = file.externalData ? [{ path: file.externalData.path, data: await externalFile(file.externalData.precision) }] : [];
+          sessions.push(await createSession(bytes, model.session.backend, mounted));
           this.#sessionsCreated++;
         }
       } catch {
