@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { rollup } from 'rollup';
 import { esbuildTypescript } from './rollup-esbuild.mjs';
-import { esbuildMinify } from './rollup-plugins.mjs';
+import { esbuildMinify, minifyTemplates } from './rollup-plugins.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const gzip = (code) => gzipSync(code, { level: 9 }).length;
@@ -18,7 +18,7 @@ export async function coreGzipBytes() {
   const bundle = await rollup({
     input: { main: join(root, 'src/embed.ts'), worker: join(root, 'src/worker/inference-worker.ts') },
     external: [/^onnxruntime-web/, /^lit/, /^@lit\//],
-    plugins: [esbuildTypescript({ tsconfig: join(root, 'tsconfig.json') }), nodeResolve(), esbuildMinify()],
+    plugins: [minifyTemplates(), esbuildTypescript({ tsconfig: join(root, 'tsconfig.json') }), nodeResolve(), esbuildMinify()],
     onwarn: () => undefined,
   });
   const { output } = await bundle.generate({ format: 'es' });

@@ -225,16 +225,11 @@ function validateStages(value: Json, stride: number, files: BagnetManifest['file
     const file = validateFile(entry, field, baseUrl);
     const path = own(requireRecord(entry, field), 'externalData');
     if (path === undefined) return file;
-    // A file beside the stage, named as ONNX names it: one of the model's own files.
-    if (typeof path !== 'string' || !/^[\w.-]+$/.test(path) || path.startsWith('.')) {
-      throw new ManifestError(`${field}.externalData`, `must be a file name beside the stage, but ${describe(path)}`);
-    }
-    const url = file.url.slice(0, file.url.lastIndexOf('/') + 1) + path;
+    // A file beside the stage, named as the stage's ONNX names it: one of the model's own files.
+    const url = typeof path === 'string' ? file.url.replace(/[^/]*$/, () => path) : '';
     const precision = Object.keys(files).find((name) => files[name]!.url === url);
-    if (precision === undefined) {
-      throw new ManifestError(`${field}.externalData`, `must name one of the model's files (${Object.values(files).map((f) => f.url).join(', ')}), but names ${url}`);
-    }
-    return Object.freeze({ ...file, externalData: Object.freeze({ path, precision }) });
+    if (!precision) throw new ManifestError(`${field}.externalData`, `must name a model file beside the stage, but ${describe(path)}`);
+    return Object.freeze({ ...file, externalData: Object.freeze({ path: path as string, precision }) });
   }));
 }
 

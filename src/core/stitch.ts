@@ -132,14 +132,10 @@ export function cropPhase(data: Float32Array, [, channels, height, width]: reado
  * 2 + 1); on WebGPU `multiple` is 1.
  */
 export function batchSizes(count: number, max: number, multiple: number): number[] {
-  const step = Math.max(1, multiple);
-  const largest = max >= step ? max - (max % step) : Math.max(1, max);
   const sizes: number[] = [];
-  for (let left = count; left > 0;) {
-    let size = Math.min(largest, left);
-    if (size > step) size -= size % step;
-    sizes.push(size);
-    left -= size;
+  for (let left = count; left > 0; left -= sizes.at(-1)!) {
+    const size = Math.min(max, left);
+    sizes.push(size > multiple ? size - (size % multiple) : size);
   }
   return sizes;
 }

@@ -171,7 +171,7 @@ async function create(model: Uint8Array, backend: ConcreteBackend, externalData:
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3, // errors only
-    ...(externalData.length ? { externalData: externalData.map(({ path, data }) => ({ path, data })) } : {}),
+    externalData,
   });
   if (backend === 'webgpu') await watchWebgpuDevice();
   return wrapSession(ort, session, backend, backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 1);

@@ -346,18 +346,12 @@ export class ModelHost {
       }
       return out;
     };
-    // The last stage's input for one shift (its shape, and its values written into a batch slot).
-    const lastDims = async (dy: number, dx: number): Promise<readonly number[]> => {
-      if (last === 0) return whole.dims;
-      const [n, c, h, w] = (await output(last - 1, dy, dx)).dims;
-      return [n, c, h - 1, w - 1];
-    };
-    const writeLastInput = async (dy: number, dx: number, into: Float32Array): Promise<void> => {
-      if (last === 0) into.set(padded);
-      else {
-        const x = await output(last - 1, dy, dx);
-        cropPhase(x.data, x.dims, bit(dy, last), bit(dx, last), into);
-      }
+    // The last stage's input for shift (dy, dx): its dims, and its values written into `into` if given.
+    const lastInput = async (dy: number, dx: number, into?: Float32Array): Promise<readonly number[]> => {
+      if (last === 0) return into?.set(padded), whole.dims;
+      const { data, dims } = await output(last - 1, dy, dx);
+      if (into) cropPhase(data, dims, bit(dy, last), bit(dx, last), into);
+      return [1, dims[1], dims[2] - 1, dims[3] - 1];
     };
     const levels = shiftLevels(g.stride);
     for (const { shifts } of levels) for (const [dy, dx] of shifts) for (const key of keys(dy, dx)) uses.set(key, (uses.get(key) ?? 0) + 1);
@@ -373,7 +367,7 @@ export class ModelHost {
       let start = 0;
       while (start < shifts.length) {
         if (options.cancelled()) throw cancelled();
-        const [, channels, height, width] = await lastDims(...shifts[start]!);
+        const [, channels, height, width] = await lastInput(...shifts[start]!);
         if (!buffer) {
           // Two images a thread on WASM: larger batches measured no faster, only bigger.
           most = Math.max(1, Math.min(threads > 1 ? 2 * threads : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
@@ -383,7 +377,7 @@ export class ModelHost {
         start += group.length;
         const size = buffer.length / most;
         const batch = buffer.subarray(0, size * group.length);
-        for (let i = 0; i < group.length; i++) await writeLastInput(...group[i]!, batch.subarray(i * size, (i + 1) * size));
+        for (let i = 0; i < group.length; i++) await lastInput(...group[i]!, batch.subarray(i * size, (i + 1) * size));
         const { data, dims: [, rows, cols, k] } = await run(last, batch, [group.length, channels!, height!, width!]);
         runs++;
         group.forEach(([dy, dx], i) => {
@@ -401,22 +395,16 @@ export class ModelHost {
     model.stages ??= (async () => {
       const sessions: ModelSession[] = [];
       try {
-        // The files the stages take their weights from (the model's own file, normally in the
-        // Cache API since it loaded), each fetched once.
-        const external = new Map<string, Promise<Uint8Array>>();
-        const externalFile = (precision: string) => {
-          let bytes = external.get(precision);
-          if (!bytes) {
-            external.set(precision, bytes = fetchModelBytes(model.manifest.files[precision]!, { cacheName: this.cacheName, storeInBackground: true })
-              .then((fetched) => fetched.bytes));
-          }
-          return bytes;
-        };
+        // The file the stages take their weights from: the model's own, normally in the Cache API since it loaded.
+        let weights: { precision: string; bytes: Promise<Uint8Array> } | undefined;
         for (const file of model.manifest.stages ?? []) {
           // Stored in the Cache API meanwhile: the map need not wait for the write.
           const { bytes } = await fetchModelBytes(file, { cacheName: this.cacheName, storeInBackground: true });
-          const mounted = file.externalData ? [{ path: file.externalData.path, data: await externalFile(file.externalData.precision) }] : [];
-          sessions.push(await createSession(bytes, model.session.backend, mounted));
+          const external = file.externalData;
+          if (external && weights?.precision !== external.precision) {
+            weights = { ...external, bytes: fetchModelBytes(model.manifest.files[external.precision]!, { cacheName: this.cacheName }).then((w) => w.bytes) };
+          }
+          sessions.push(await createSession(bytes, model.session.backend, external ? [{ path: external.path, data: await weights!.bytes }] : []));
           this.#sessionsCreated++;
         }
       } catch {
