@@ -78,10 +78,14 @@ describe('exact full-resolution evidence', () => {
     expect(manifest.stages!.reduce((sum, stage) => sum + stage.bytes!, 0)).to.be.below(manifest.files.fp32.bytes! / 4);
   });
 
-  it('batches the shifts (narrow BagNet-33)', async () => {
-    const exact = await getPool().exactEvidence(noiseImage(36, 40, 3), { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
-    expect(exact.runs).to.be.below(64);
-    expect([exact.height, exact.width]).to.deep.equal([40, 36]); // noiseImage(width 36, height 40)
+  it('batches the shifts without stages, and runs the last stage once per shift on WASM (narrow BagNet-33)', async () => {
+    const image = noiseImage(36, 40, 3);
+    const batched = await getPool().exactEvidence(image, { model: NARROW_WHOLE, backend: 'wasm', classes: [1] });
+    expect(batched.runs).to.be.below(64);
+    const staged = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
+    expect(staged.runs).to.equal(64);
+    expect(relativeError(staged.data, batched.data)).to.be.at.most(1e-5);
+    expect([staged.height, staged.width]).to.deep.equal([40, 36]); // noiseImage(width 36, height 40)
   });
 
   it('can be cancelled between batches', async () => {

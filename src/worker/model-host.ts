@@ -319,7 +319,7 @@ export class ModelHost {
    * The exact map from the model's stages (models/bagnet_tools/stages.py): stage 0 runs once on
    * the padded image, stage i on the 4 phases of each stage i - 1 output (the shifts that agree
    * modulo 2^i share it), the last stage, for the kept classes only, once per shift, level by level
-   * and batched like the shifts. Returns the map and the number of last-stage runs.
+   * (one shift a run on WASM, batches on WebGPU). Returns the map and the number of last-stage runs.
    */
   async #denseStaged(model: HostedModel, stages: ModelSession[], image: Float32Array, g: ShiftGeometry,
                      keep: readonly number[], options: DenseOptions): Promise<[Float32Array, number]> {
@@ -357,10 +357,9 @@ export class ModelHost {
     for (const { shifts } of levels) for (const [dy, dx] of shifts) for (const key of keys(dy, dx)) uses.set(key, (uses.get(key) ?? 0) + 1);
     const map = new Float32Array(g.height * g.width * keep.length);
     const slots = keep.map((_, j) => j);
-    const threads = stages[last]!.parallelism;
     let runs = 0;
-    // The last stage's batches, written in place: onnxruntime copies its input, so one buffer serves
-    // every batch (fresh 50 MB arrays each time measured slower to fill than the run's gaps allow).
+    // The last stage's inputs, written in place: onnxruntime copies its input, so one buffer serves
+    // every run (filling a fresh array each time, page faults included, took 1 s more in all).
     let buffer: Float32Array | null = null;
     let most = 1;
     for (const { level, shifts } of levels) {
@@ -369,11 +368,13 @@ export class ModelHost {
         if (options.cancelled()) throw cancelled();
         const [, channels, height, width] = await lastInput(...shifts[start]!);
         if (!buffer) {
-          // Two images a thread on WASM: larger batches measured no faster, only bigger.
-          most = Math.max(1, Math.min(threads > 1 ? 2 * threads : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
+          // On WASM one shift a run: onnxruntime splits each convolution between its threads, which
+          // then share weights and activations in cache (BagNet-33 at 224: 56.1 s against 58.2 s
+          // with 4 shifts a run, whole images a thread, mean of 4 alternating runs each).
+          most = Math.max(1, Math.min(stages[last]!.backend === 'wasm' ? 1 : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
           buffer = new Float32Array(channels! * height! * width! * most);
         }
-        const group = shifts.slice(start, start + batchSizes(shifts.length - start, most, threads)[0]!);
+        const group = shifts.slice(start, start + Math.min(most, shifts.length - start));
         start += group.length;
         const size = buffer.length / most;
         const batch = buffer.subarray(0, size * group.length);
