@@ -137,8 +137,7 @@ def write_model_folder(out: Path, model: BagNet, manifest_fields: dict[str, Any]
         manifest = make_manifest(model=model, files={"fp32": file_entry(staging / ONNX_FILE)}, **manifest_fields)
         if model.config.total_stride > 2:  # at stride 2 the stages share little: shift by shift is as fast
             stages = export_stages(model.eval(), InferenceGraph(model).stem, staging, OPSET)
-            for path in stages:
-                link_weights(path, staging / ONNX_FILE)
+            link_weights(stages, staging / ONNX_FILE)
             # externalData: the file whose bytes the stage's weights point into (the worker mounts it).
             manifest["stages"] = [{**file_entry(path), "externalData": ONNX_FILE} for path in stages]
         (staging / "bagnet.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")

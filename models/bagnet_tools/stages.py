@@ -147,14 +147,14 @@ def export_stages(model: BagNet, fused_stem: nn.Conv2d, folder: Path, opset: int
     return paths
 
 
-def link_weights(stage_path: Path, whole_path: Path, min_bytes: int = 256) -> int:
-    """Point every weight of the stage file at identical bytes inside the whole model's file.
+def link_weights(stage_paths: list[Path], whole_path: Path, min_bytes: int = 256) -> int:
+    """Point every weight of the stage files at identical bytes inside the whole model's file.
 
     A tensor's ``raw_data`` is stored verbatim in a serialized ONNX file, so each weight of the whole
     model lies at some offset of ``whole_path``; a stage weight with the same bytes becomes external
     data (location: that file's name, offset, length). Both files come from the same modules, so
-    every weight has its twin; one that does not (or is tiny) stays in the stage. Returns the bytes
-    moved out of the stage file.
+    every weight has its twin; one that does not (or is tiny) stays in the stage. The whole file is
+    read and searched once for all stages. Returns the bytes moved out of the stage files.
     """
     whole_bytes = whole_path.read_bytes()
     whole = onnx.load_from_string(whole_bytes)
@@ -170,20 +170,21 @@ def link_weights(stage_path: Path, whole_path: Path, min_bytes: int = 256) -> in
         if found >= 0:
             offsets.setdefault(hashlib.sha256(raw).digest(), (found, len(raw)))
             position = found + len(raw)
-    stage = onnx.load(str(stage_path))
     moved = 0
-    for tensor in stage.graph.initializer:
-        raw = tensor.raw_data
-        if len(raw) < min_bytes or (twin := offsets.get(hashlib.sha256(raw).digest())) is None:
-            continue
-        offset, length = twin
-        assert whole_bytes[offset:offset + length] == raw
-        tensor.ClearField("raw_data")
-        tensor.data_location = onnx.TensorProto.EXTERNAL
-        del tensor.external_data[:]
-        for key, value in (("location", whole_path.name), ("offset", str(offset)), ("length", str(length))):
-            entry = tensor.external_data.add()
-            entry.key, entry.value = key, value
-        moved += length
-    stage_path.write_bytes(stage.SerializeToString())
+    for stage_path in stage_paths:
+        stage = onnx.load(str(stage_path))
+        for tensor in stage.graph.initializer:
+            raw = tensor.raw_data
+            if len(raw) < min_bytes or (twin := offsets.get(hashlib.sha256(raw).digest())) is None:
+                continue
+            offset, length = twin
+            assert whole_bytes[offset:offset + length] == raw
+            tensor.ClearField("raw_data")
+            tensor.data_location = onnx.TensorProto.EXTERNAL
+            del tensor.external_data[:]
+            for key, value in (("location", whole_path.name), ("offset", str(offset)), ("length", str(length))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+            moved += length
+        stage_path.write_bytes(stage.SerializeToString())
     return moved

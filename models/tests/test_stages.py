@@ -57,17 +57,20 @@ def test_stages_fed_phase_crops_give_each_shifts_patch_map(name, config, size, s
             assert relative_error(staged[:, :rows, :cols], whole) <= 1e-5, (dy, dx)
 
 
+# Manifest fields of the small random models written below.
+FIELDS = {"labels": [str(i) for i in range(10)],
+          "input_spec": {"channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": {"mode": "none"}},
+          "metrics": {"dataset": "none", "top1": None, "note": "untrained"}, "provenance": {}}
+
+
 def test_model_folders_list_their_stages(tmp_path):
-    fields = {"labels": [str(i) for i in range(10)],
-              "input_spec": {"channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": {"mode": "none"}},
-              "metrics": {"dataset": "none", "top1": None, "note": "untrained"}, "provenance": {}}
     tiny = replace(IMAGENET_CONFIGS["bagnet9"], widths=(4, 4, 4, 4), stem_width=4, num_classes=10)
-    manifest = write_model_folder(tmp_path / "tiny", randomize(build(tiny), seed=2), {"name": "tiny", **fields})
+    manifest = write_model_folder(tmp_path / "tiny", randomize(build(tiny), seed=2), {"name": "tiny", **FIELDS})
     assert [s["url"] for s in manifest["stages"]] == ["stage0.onnx", "stage1.onnx", "stage2.onnx", "stage3.onnx"]
     assert json.loads((tmp_path / "tiny" / "bagnet.json").read_text())["stages"] == manifest["stages"]
     # At stride 2 (the Fashion-MNIST models) the stages would share only the stem: none are written.
     fashion = write_model_folder(tmp_path / "fashion", randomize(build(fashion_config(9, width=4)), seed=2),
-                                 {"name": "fashion", **fields, "input_spec": {**fields["input_spec"], "channels": 1,
+                                 {"name": "fashion", **FIELDS, "input_spec": {**FIELDS["input_spec"], "channels": 1,
                                                                           "mean": [0.5], "std": [0.5]}})
     assert "stages" not in fashion and not list((tmp_path / "fashion").glob("stage*"))
     last = onnx.load(str(tmp_path / "tiny" / "stage3.onnx"))
@@ -78,12 +81,9 @@ def test_model_folders_list_their_stages(tmp_path):
 def test_stage_files_take_their_weights_from_the_whole_models_file(tmp_path):
     """The exported stages carry graphs only: their weights are external data inside model.onnx, and
     run in onnxruntime from the files they give what the PyTorch stages give."""
-    fields = {"labels": [str(i) for i in range(10)],
-              "input_spec": {"channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": {"mode": "none"}},
-              "metrics": {"dataset": "none", "top1": None, "note": "untrained"}, "provenance": {}}
     config = replace(IMAGENET_CONFIGS["bagnet17"], widths=(8, 8, 16, 16), stem_width=8, num_classes=10)
     model = randomize(build(config), seed=4)
-    manifest = write_model_folder(tmp_path / "m", model, {"name": "m", **fields})
+    manifest = write_model_folder(tmp_path / "m", model, {"name": "m", **FIELDS})
     folder = tmp_path / "m"
     whole_size = (folder / "model.onnx").stat().st_size
     # (tensors under 256 bytes stay in the stage: a reference would be as large)
@@ -94,9 +94,9 @@ def test_stage_files_take_their_weights_from_the_whole_models_file(tmp_path):
         proto = onnx.load(str(folder / entry["url"]), load_external_data=False)
         for tensor in proto.graph.initializer:
             if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                fields = {e.key: e.value for e in tensor.external_data}
-                assert fields["location"] == "model.onnx"
-                external += int(fields["length"])
+                reference = {e.key: e.value for e in tensor.external_data}
+                assert reference["location"] == "model.onnx"
+                external += int(reference["length"])
             else:
                 assert len(tensor.raw_data) < 256, tensor.name  # only tiny constants stay inside
     # Every weight of the whole network is some stage's, once; none is stored a second time.
@@ -105,16 +105,15 @@ def test_stage_files_take_their_weights_from_the_whole_models_file(tmp_path):
 
     stages = split_stages(model.eval(), InferenceGraph(model).stem)
     paths = [folder / entry["url"] for entry in manifest["stages"]]
+
+    def onnx_stage(path):  # onnxruntime-node reads the weights from model.onnx
+        return lambda x, *classes: torch.from_numpy(run_onnx(
+            path, x.numpy(), int64={"classes": classes[0].tolist()} if classes else None).output)
+
     torch.manual_seed(0)
     padded = torch.randn(1, 3, 17 + 24 + 8 - 2, 17 + 24 + 8 - 2)
     classes = torch.tensor([3, 7])
     for dy, dx in [(0, 0), (5, 2), (7, 7)]:
-        x = padded.numpy()
-        for i, path in enumerate(paths):  # onnxruntime-node reads the weights from model.onnx
-            if i > 0:
-                py, px = (dy >> (i - 1)) & 1, (dx >> (i - 1)) & 1
-                x = x[:, :, py:py + x.shape[2] - 1, px:px + x.shape[3] - 1]
-            x = run_onnx(path, x, int64={"classes": classes.tolist()} if i == len(paths) - 1 else None).output
         with torch.no_grad():
             expected = staged_shift(stages, padded, dy, dx, classes)
-        assert relative_error(torch.from_numpy(x), expected) <= 1e-5, (dy, dx)
+        assert relative_error(staged_shift([onnx_stage(p) for p in paths], padded, dy, dx, classes), expected) <= 1e-5, (dy, dx)

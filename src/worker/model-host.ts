@@ -358,25 +358,20 @@ export class ModelHost {
     const map = new Float32Array(g.height * g.width * keep.length);
     const slots = keep.map((_, j) => j);
     let runs = 0;
-    // The last stage's inputs, written in place: onnxruntime copies its input, so one buffer serves
-    // every run (filling a fresh array each time, page faults included, took 1 s more in all).
-    let buffer: Float32Array | null = null;
-    let most = 1;
+    // Every shift's last-stage input has one shape. On WASM one shift a run: onnxruntime splits each
+    // convolution between its threads, which then share weights and activations in cache (BagNet-33
+    // at 224: 56.1 s against 58.2 s with 4 shifts a run, whole images a thread, mean of 4 alternating
+    // runs each).
+    const [, channels, height, width] = await lastInput(0, 0);
+    const most = Math.max(1, Math.min(stages[last]!.backend === 'wasm' ? 1 : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
+    const size = channels! * height! * width!;
+    // Written in place: onnxruntime copies its input, so one buffer serves every run (filling a fresh
+    // array each time, page faults included, took 1 s more in all).
+    const buffer = new Float32Array(size * most);
     for (const { level, shifts } of levels) {
-      let start = 0;
-      while (start < shifts.length) {
+      for (let start = 0; start < shifts.length;) {
         if (options.cancelled()) throw cancelled();
-        const [, channels, height, width] = await lastInput(...shifts[start]!);
-        if (!buffer) {
-          // On WASM one shift a run: onnxruntime splits each convolution between its threads, which
-          // then share weights and activations in cache (BagNet-33 at 224: 56.1 s against 58.2 s
-          // with 4 shifts a run, whole images a thread, mean of 4 alternating runs each).
-          most = Math.max(1, Math.min(stages[last]!.backend === 'wasm' ? 1 : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
-          buffer = new Float32Array(channels! * height! * width! * most);
-        }
-        const group = shifts.slice(start, start + Math.min(most, shifts.length - start));
-        start += group.length;
-        const size = buffer.length / most;
+        const group = shifts.slice(start, start += most);
         const batch = buffer.subarray(0, size * group.length);
         for (let i = 0; i < group.length; i++) await lastInput(...group[i]!, batch.subarray(i * size, (i + 1) * size));
         const { data, dims: [, rows, cols, k] } = await run(last, batch, [group.length, channels!, height!, width!]);
