@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { build, buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import {
-  chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, strictCspForFixtures, typescriptSources, vendorOrt,
+  chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, slowResponses, strictCspForFixtures, typescriptSources, vendorOrt,
 } from './scripts/server-options.mjs';
 import { orthancProxy } from './scripts/orthanc.mjs';
 
@@ -58,7 +58,7 @@ export default {
     cornerstoneVendor,
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) }),
   ],
-  middleware: [requestCounter(), orthancProxy(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
+  middleware: [requestCounter(), slowResponses, orthancProxy(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
   // Exact heap sizes and gc() for the leak test.
   browsers: [chromeLauncher({
     launchOptions: { executablePath: chromiumPath(), args: [...chromiumArgs, '--enable-precise-memory-info', '--js-flags=--expose-gc'] },

@@ -143,12 +143,12 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   const sample = (await (await fetch(new URL('../models/default/samples.json', import.meta.url))).json())[0];
   const image = await imageDataOf(await (await fetch(new URL(`../models/default/${sample.file}`, import.meta.url))).blob());
   const pool = getPool();
-  await pool.exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] }); // warm
+  await pool.exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] }); // warm
   const times: number[] = [];
   let exact: Float32Array | null = null;
   for (let i = 0; i < 2 * runs; i++) {
     times.push(await timed(async () => {
-      exact = (await pool.exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] })).data;
+      exact = (await pool.exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] })).data;
     }));
   }
   results['heatmap_exact_default_ms'] = round(median(times), 1);

@@ -83,3 +83,17 @@ export function vendorOrt(context, next) {
   if (context.path.startsWith('/vendor/ort/')) context.path = context.path.replace('/vendor/ort/', '/node_modules/onnxruntime-web/dist/');
   return next();
 }
+
+/**
+ * Test-only: `/__slow?path=/x.png&delay=ms` serves `/x.png` after `delay` ms (at most 5 s), never from
+ * the HTTP cache (the test runner caches every file path for a year), to test what arrives late.
+ */
+export async function slowResponses(context, next) {
+  if (context.path !== '/__slow') return next();
+  await new Promise((resolve) => setTimeout(resolve, Math.min(5000, Number(context.query.delay) || 0)));
+  context.path = String(context.query.path);
+  await next();
+  context.path = '/__slow';
+  context.set('Cache-Control', 'no-store');
+  return undefined;
+}

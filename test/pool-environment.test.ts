@@ -5,9 +5,10 @@
 import { expect } from '@esm-bundle/chai';
 import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type ProgressInfo } from '../src/pool/pool.js';
+import { faultWorkerUrl } from './fixtures/faults.js';
 import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, RANDOM_BAGNET33, relativeError, serverHits, type Sample } from './helpers.js';
 
-const BASE = { testHooks: true, idleReleaseMs: 10_000, sharedWorker: false } as const;
+const BASE = { idleReleaseMs: 10_000, sharedWorker: false } as const;
 const NARROW_ONNX = new URL(new URL('model.onnx', NARROW_MODEL)).pathname;
 
 interface FrameReply { ok: boolean; top?: number; logits?: number[]; backend?: string; stats?: any; violations: string[]; error?: string }
@@ -72,10 +73,10 @@ describe('model bytes and the Cache API', () => {
     configure({ ...BASE, cache: false });
     expect((await classify(image, { model: NARROW_MODEL, backend: 'wasm' })).evidence.rows).to.equal(2);
     disposePool();
-    configure({ ...BASE, cache: 'bagnet-cache-test-2' });
-    await getPool().testHook('break-cache-api');
+    configure({ ...BASE, workerUrl: faultWorkerUrl(['break-cache-api']), cache: 'bagnet-cache-test-2' });
     const result = await classify(image, { model: NARROW_MODEL, backend: 'wasm' });
     expect(result.evidence.rows).to.equal(2); // floor((48-33)/8)+1
+    configure({ workerUrl: undefined }); // the package's own worker again
   });
 });
 

@@ -8,6 +8,7 @@ import { configure, type PoolOptions } from '../src/pool/config.js';
 import { WorkerConnection } from '../src/pool/connection.js';
 import { classify, disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.js';
 import type { ClassificationResult } from '../src/core/result.js';
+import { injectFault, faultWorkerUrl } from './fixtures/faults.js';
 import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, settle, type Sample } from './helpers.js';
 
 /** Each test gets a fresh pool with `options`; returns the samples (filled in `before`). */
@@ -18,7 +19,7 @@ function freshPoolPerTest(options: PoolOptions): Sample[] {
   });
   beforeEach(() => {
     disposePool();
-    configure({ testHooks: true, sharedWorker: false, cache: 'bagnet-test-cache', ...options });
+    configure({ workerUrl: faultWorkerUrl(), sharedWorker: false, cache: 'bagnet-test-cache', ...options });
   });
   after(() => disposePool());
   return samples;
@@ -136,7 +137,7 @@ describe('cancellation', () => {
   before(async () => {
     samples = await loadSamples();
     disposePool();
-    configure({ testHooks: true, idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
+    configure({ workerUrl: faultWorkerUrl(), idleReleaseMs: 10_000, sharedWorker: false, cache: 'bagnet-test-cache' });
   });
   after(() => {
     disposePool();
@@ -193,7 +194,7 @@ describe('backend fallback', () => {
     const sample = samples[2]!;
     const first = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
     expect(first.backend).to.equal('webgpu');
-    await getPool().testHook('fail-next-webgpu-run');
+    await injectFault('fail-next-webgpu-run');
     const second = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
     expect(second.backend).to.equal('wasm');
     expect(relativeError(second.logits, sample.logits)).to.be.at.most(1e-4);
@@ -201,7 +202,7 @@ describe('backend fallback', () => {
     expect(events.at(-1)!.reason).to.match(/WebGPU run failed/);
     // A fixed backend does not fall back: it reports the failure.
     await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
-    await getPool().testHook('fail-next-webgpu-run');
+    await injectFault('fail-next-webgpu-run');
     expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })), 'inference');
   });
 
@@ -209,7 +210,7 @@ describe('backend fallback', () => {
     this.timeout(300_000);
     const sample = samples[4]!;
     expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' })).backend).to.equal('webgpu');
-    expect(await getPool().testHook('lose-webgpu-device')).to.equal(true);
+    expect(await injectFault('lose-webgpu-device')).to.equal(true);
     const after = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
     expect(after.backend).to.equal('wasm');
     expect(relativeError(after.logits, sample.logits)).to.be.at.most(1e-4);
@@ -230,7 +231,7 @@ describe('faults', () => {
     await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
     const big = noiseImage(400, 400, 9);
     const pending = [1, 2, 3].map(() => settle(classify(big, { model: NARROW_MODEL, backend: 'wasm' })));
-    await getPool().testHook('crash');
+    await injectFault('crash');
     for (const outcome of await Promise.all(pending)) {
       const error = expectBagnetError(outcome, 'inference');
       expect(error.message).to.match(/worker stopped unexpectedly/);
@@ -285,7 +286,7 @@ describe('the worker connection', () => {
       posts.push(args[0]); // only what was sent
     } as Worker['postMessage'];
     const connection = new WorkerConnection(new URL('../src/worker/inference-worker.js', import.meta.url).href, false,
-      { cacheName: null, maxImagePixels: 1e6, maxDecodePixels: 1e7, maxRunPixels: 1e6, testHooks: false },
+      { cacheName: null, maxImagePixels: 1e6, maxDecodePixels: 1e7, maxRunPixels: 1e6 },
       { onBackend: () => undefined, onCrash: () => undefined });
     try {
       const requests = [connection.request({ type: 'stats' }), connection.request({ type: 'stats' })];

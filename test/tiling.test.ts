@@ -61,7 +61,7 @@ describe('tiled runs (maxRunPixels)', () => {
     this.timeout(120_000);
     const image = noiseImage(44, 52, 5);
     configure({ cache: 'bagnet-test-cache', maxRunPixels: 24 * 24 });
-    const exact = await getPool().exactEvidence(image, { model: SYNTHETIC_MODEL, backend: 'wasm', classes: [0, 1] });
+    const exact = await getPool().exactMap(image, { model: SYNTHETIC_MODEL, backend: 'wasm', classes: [0, 1] });
     configure({ maxRunPixels: 512 * 512 });
     const reference = await bruteForceMap(await loadManifest(SYNTHETIC_MODEL), image, [0, 1]);
     expect(relativeError(exact.data, reference)).to.be.at.most(1e-5);

@@ -24,6 +24,12 @@ export class BagnetError extends Error {
   }
 }
 
+/** Any failure as a BagnetError: anything else becomes a `type` error (default `inference`) with the original as `cause`. */
+export function toBagnetError(cause: unknown, type: BagnetErrorType = 'inference'): BagnetError {
+  if (cause instanceof BagnetError) return cause;
+  return new BagnetError(type, cause instanceof Error ? cause.message : String(cause), { cause });
+}
+
 /** What crosses the worker boundary (Error objects lose their class there). */
 export interface SerializedError {
   readonly type: BagnetErrorType;

@@ -142,6 +142,17 @@ export function edgeMap(rgba: ArrayLike<number>, width: number, height: number):
   return out;
 }
 
+/** Darken `rgba` where `image` (RGBA, same size) has edges, as the authors overlay edges at alpha 0.25. */
+export function overlayEdges(rgba: Uint8ClampedArray, image: ArrayLike<number>, width: number, height: number): void {
+  const edges = edgeMap(image, width, height);
+  for (let i = 0; i < edges.length; i++) {
+    const k = 1 - 0.25 * Math.min(1, edges[i]! * 2);
+    rgba[i * 4] = rgba[i * 4]! * k;
+    rgba[i * 4 + 1] = rgba[i * 4 + 1]! * k;
+    rgba[i * 4 + 2] = rgba[i * 4 + 2]! * k;
+  }
+}
+
 /**
  * Where an evidence cell is drawn on the model input, in input pixels: a stride×stride block whose
  * top-left pixel is its patch's centre. Exactly where the exact map's samples of the same patches

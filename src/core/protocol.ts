@@ -5,27 +5,11 @@
 import type { SerializedError } from './errors.js';
 import type { BagnetManifest, ManifestInput } from './manifest.js';
 import type { ResizePlan } from './preprocess.js';
+import type { WorkerSettings } from './settings.js';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'wasm';
 export type ConcreteBackendName = 'webgpu' | 'wasm';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = Object.freeze(['auto', 'webgpu', 'wasm']);
-
-export interface WorkerSettings {
-  /** Folder URL of the onnxruntime-web `.wasm` files (default: beside the ORT module). */
-  readonly wasmPaths?: string;
-  /** WASM threads (default: all cores when cross-origin isolated, else 1). */
-  readonly numThreads?: number;
-  /** Cache API bucket for model bytes; null disables caching. */
-  readonly cacheName: string | null;
-  /** Largest image (in pixels) that is decoded at full size; larger ones are downscaled first. */
-  readonly maxImagePixels: number;
-  /** Larger images (by their header) are refused before decoding. */
-  readonly maxDecodePixels: number;
-  /** Largest model input (in pixels) for one session run; larger inputs run in tiles (see core/tiles.ts). */
-  readonly maxRunPixels: number;
-  /** Accept the `test-hook` message (fault injection for the project's own tests). */
-  readonly testHooks: boolean;
-}
 
 /** An image on its way to the worker. */
 export type ImageSourceMessage =
@@ -33,11 +17,6 @@ export type ImageSourceMessage =
   | { readonly kind: 'blob'; readonly blob: Blob }
   | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
   | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
-
-export type TestHookAction = 'crash' | 'lose-webgpu-device' | 'fail-next-webgpu-run' | 'break-cache-api' | 'remove-cache-api' | 'cache-quota-exceeded';
-export const TEST_HOOK_ACTIONS: readonly TestHookAction[] = [
-  'crash', 'lose-webgpu-device', 'fail-next-webgpu-run', 'break-cache-api', 'remove-cache-api', 'cache-quota-exceeded',
-];
 
 export type ToWorker =
   | { readonly type: 'init'; readonly settings: WorkerSettings }
@@ -47,11 +26,10 @@ export type ToWorker =
   | { readonly type: 'prepare'; readonly id: number; readonly requestId: number; readonly source: ImageSourceMessage;
       readonly input: ManifestInput; readonly patchSize: number }
   | { readonly type: 'run'; readonly id: number; readonly key: string; readonly requestIds: readonly number[] }
-  | { readonly type: 'dense'; readonly id: number; readonly key: string; readonly requestId: number; readonly keep: readonly number[] }
+  | { readonly type: 'exact'; readonly id: number; readonly key: string; readonly requestId: number; readonly classes: readonly number[] }
   | { readonly type: 'cancel'; readonly requestId: number }
   | { readonly type: 'discard'; readonly requestIds: readonly number[] }
   | { readonly type: 'stats'; readonly id: number }
-  | { readonly type: 'test-hook'; readonly id: number; readonly action: TestHookAction }
   | { readonly type: 'bye' };
 
 /** The manifest as plain data (what structured clone keeps of a validated manifest). */
@@ -67,6 +45,8 @@ export interface LoadedModel {
 
 export interface PreparedImage {
   readonly dims: readonly [number, number, number, number];
+  /** The model input as RGBA, before normalisation (`plan.width`×`plan.height`): what the elements draw. */
+  readonly pixels: Uint8ClampedArray;
   /** The image as decoded, before resizing. */
   readonly imageWidth: number;
   readonly imageHeight: number;
@@ -94,21 +74,32 @@ export interface RunResult {
   readonly inferenceMs: number;
 }
 
-/** The exact full-resolution map: `[height, width, keep.length]` over the model input's pixels. */
-export interface DenseResult {
+/** The exact full-resolution map: `[height, width, classes.length]` over the model input's pixels. */
+export interface ExactMapResult {
   readonly map: Float32Array;
   readonly height: number;
   readonly width: number;
-  readonly keep: readonly number[];
+  readonly classes: readonly number[];
   readonly runs: number;
   readonly backend: ConcreteBackendName;
   readonly ms: number;
 }
 
+/**
+ * The reply to `exact`: the map, or `gone` when the worker no longer keeps the image (it keeps the
+ * few most recent ones; see `retained` in WorkerStats): then the page sends the image again.
+ */
+export type ExactMapReply = ExactMapResult | { readonly gone: true };
+
 export interface WorkerStats {
   readonly sessions: number;
   readonly models: readonly { readonly key: string; readonly backend: ConcreteBackendName; readonly refs: number; readonly runs: number }[];
+  /** Images decoded and waiting for their run. */
   readonly prepared: number;
+  /** Images kept after their run, for exact maps (the most recent few per client). */
+  readonly retained: number;
+  /** Images decoded since the worker started. */
+  readonly decoded: number;
   readonly ports: number;
   readonly sessionsCreated: number;
   readonly sessionsReleased: number;
@@ -118,7 +109,7 @@ export type FromWorker =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly type: 'progress'; readonly id: number; readonly phase: ProgressPhase; readonly loaded: number; readonly total: number }
-  | { readonly type: 'dense-level'; readonly id: number; readonly level: number; readonly map: Float32Array; readonly runs: number }
+  | { readonly type: 'exact-level'; readonly id: number; readonly level: number; readonly map: Float32Array; readonly runs: number }
   | { readonly type: 'backend'; readonly key: string; readonly requested: BackendPreference; readonly actual: ConcreteBackendName; readonly reason: string };
 
 export type ProgressPhase = 'download' | 'cache' | 'compile';
@@ -153,12 +144,11 @@ export function isToWorker(v: unknown): v is ToWorker {
     case 'prepare': return isId(v['id']) && isId(v['requestId']) && isImageSource(v['source']) && isRec(v['input'])
       && isId(v['patchSize']);
     case 'run': return isId(v['id']) && isStr(v['key']) && isIdList(v['requestIds']);
-    case 'dense': return isId(v['id']) && isStr(v['key']) && isId(v['requestId']) && Array.isArray(v['keep'])
-      && (v['keep'] as unknown[]).length > 0 && (v['keep'] as unknown[]).length <= 64 && (v['keep'] as unknown[]).every(isId);
+    case 'exact': return isId(v['id']) && isStr(v['key']) && isId(v['requestId']) && Array.isArray(v['classes'])
+      && (v['classes'] as unknown[]).length > 0 && (v['classes'] as unknown[]).length <= 64 && (v['classes'] as unknown[]).every(isId);
     case 'cancel': return isId(v['requestId']);
     case 'discard': return isIdList(v['requestIds']);
     case 'stats': return isId(v['id']);
-    case 'test-hook': return isId(v['id']) && TEST_HOOK_ACTIONS.includes(v['action'] as TestHookAction);
     case 'bye': return true;
     default: return false;
   }
@@ -171,7 +161,7 @@ export function isFromWorker(v: unknown): v is FromWorker {
     case 'reply': return isId(v['id']) && (v['ok'] === true || (v['ok'] === false && isRec(v['error'])));
     case 'progress': return isId(v['id']) && isStr(v['phase']) && typeof v['loaded'] === 'number' && typeof v['total'] === 'number';
     case 'backend': return isStr(v['key']) && isStr(v['actual']);
-    case 'dense-level': return isId(v['id']) && isId(v['level']) && v['map'] instanceof Float32Array && isId(v['runs']);
+    case 'exact-level': return isId(v['id']) && isId(v['level']) && v['map'] instanceof Float32Array && isId(v['runs']);
     default: return false;
   }
 }

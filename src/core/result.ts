@@ -51,5 +51,11 @@ export interface ClassificationResult {
     readonly imageHeight: number;
     readonly downscale: number;
     readonly plan: ResizePlan;
+    /**
+     * What the model saw: the image after resizing and cropping, before normalisation, as RGBA
+     * (`plan.width`×`plan.height`; transparent pixels composited on the manifest's background).
+     * Maps in model-input pixels line up with it exactly; the elements draw it.
+     */
+    readonly pixels: ImageData;
   };
 }

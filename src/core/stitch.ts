@@ -86,22 +86,22 @@ export function writeShiftCrop(chw: Float32Array, g: ShiftGeometry, dy: number, 
 }
 
 /**
- * Put one shift's cells into the dense map: cell (u, v) of shift (dy, dx) is the patch centred on
- * pixel (dy + stride·u, dx + stride·v). `cells` is `[rows, cols, classes]`; only `keep` classes are
- * stored, so `dense` is `[height, width, keep.length]`.
+ * Put one shift's cells into the exact map: cell (u, v) of shift (dy, dx) is the patch centred on
+ * pixel (dy + stride·u, dx + stride·v). `cells` is `[rows, cols, classCount]`; only `classes` are
+ * stored, so `map` is `[height, width, classes.length]`.
  */
-export function stitchShift(dense: Float32Array, g: ShiftGeometry, dy: number, dx: number, cells: Float32Array,
-                            rows: number, cols: number, classes: number, keep: readonly number[]): void {
-  const k = keep.length;
+export function stitchShift(map: Float32Array, g: ShiftGeometry, dy: number, dx: number, cells: Float32Array,
+                            rows: number, cols: number, classCount: number, classes: readonly number[]): void {
+  const k = classes.length;
   for (let u = 0; u < rows; u++) {
     const y = dy + g.stride * u;
     if (y >= g.height) break;
     for (let v = 0; v < cols; v++) {
       const x = dx + g.stride * v;
       if (x >= g.width) break;
-      const source = (u * cols + v) * classes;
+      const source = (u * cols + v) * classCount;
       const target = (y * g.width + x) * k;
-      for (let j = 0; j < k; j++) dense[target + j] = cells[source + keep[j]!]!;
+      for (let j = 0; j < k; j++) map[target + j] = cells[source + classes[j]!]!;
     }
   }
 }
@@ -140,15 +140,20 @@ export function batchSizes(count: number, max: number, multiple: number): number
   return sizes;
 }
 
+/** The value a partly computed map shows at pixel (x, y) for class `slot`: its level×level block's top-left sample. */
+export function levelValue(map: Float32Array, width: number, classCount: number, slot: number, level: number, x: number, y: number): number {
+  return map[((y - (y % level)) * width + (x - (x % level))) * classCount + slot]!;
+}
+
 /**
  * One class of a partly computed map at refinement `level`: every pixel takes the value of the
- * known sample at the top-left of its level×level block.
+ * known sample at the top-left of its level×level block (see levelValue).
  */
-export function levelView(dense: Float32Array, width: number, height: number, keepCount: number, slot: number, level: number): Float32Array {
+export function levelView(map: Float32Array, width: number, height: number, classCount: number, slot: number, level: number): Float32Array {
   const out = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
     const sy = y - (y % level);
-    for (let x = 0; x < width; x++) out[y * width + x] = dense[(sy * width + (x - (x % level))) * keepCount + slot]!;
+    for (let x = 0; x < width; x++) out[y * width + x] = map[(sy * width + (x - (x % level))) * classCount + slot]!;
   }
   return out;
 }

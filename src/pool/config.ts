@@ -2,6 +2,7 @@
  * `configure()`: where the worker and the ORT assets live, and how the pool behaves. Call it before
  * the first model loads; nothing is ever fetched from a CDN.
  */
+import { DEFAULT_POOL_SETTINGS, DEFAULT_WORKER_SETTINGS, type WorkerSettings } from '../core/settings.js';
 
 export interface PoolOptions {
   /** URL of the inference worker module (default: `../worker/inference-worker.js` beside this package). */
@@ -35,26 +36,16 @@ export interface PoolOptions {
    * without resizing, a big scan) runs in tiles on the stride grid: the same cells, in bounded memory.
    */
   maxRunPixels?: number;
-  /** Enable fault-injection messages (the project's own tests only). */
-  testHooks?: boolean;
 }
 
-export interface ResolvedPoolOptions {
+/** Every option with its value or default; the worker's part is what the pool sends it. */
+export interface ResolvedPoolOptions extends WorkerSettings {
   readonly workerUrl: string;
-  readonly wasmPaths: string | undefined;
-  readonly numThreads: number | undefined;
   readonly sharedWorker: boolean;
   readonly idleReleaseMs: number;
   readonly maxBatch: number;
   readonly batchWindowMs: number;
-  readonly cacheName: string | null;
-  readonly maxImagePixels: number;
-  readonly maxDecodePixels: number;
-  readonly maxRunPixels: number;
-  readonly testHooks: boolean;
 }
-
-export const DEFAULT_CACHE_NAME = 'bagnet-elements-models-v1';
 
 let current: PoolOptions = {};
 
@@ -75,16 +66,15 @@ export function resolvePoolOptions(): ResolvedPoolOptions {
   const workerUrl = current.workerUrl ?? new URL('../worker/inference-worker.js', import.meta.url);
   return {
     workerUrl: new URL(String(workerUrl), globalThis.location?.href).href,
-    wasmPaths: current.wasmPaths,
-    numThreads: current.numThreads,
-    sharedWorker: current.sharedWorker ?? false,
-    idleReleaseMs: current.idleReleaseMs ?? 10_000,
-    maxBatch: Math.max(1, Math.floor(current.maxBatch ?? 16)),
-    batchWindowMs: current.batchWindowMs ?? 20,
-    cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_CACHE_NAME),
-    maxImagePixels: current.maxImagePixels ?? 4096 * 4096,
-    maxDecodePixels: current.maxDecodePixels ?? 8192 * 8192,
-    maxRunPixels: current.maxRunPixels ?? 512 * 512,
-    testHooks: current.testHooks ?? false,
+    ...(current.wasmPaths === undefined ? {} : { wasmPaths: current.wasmPaths }),
+    ...(current.numThreads === undefined ? {} : { numThreads: current.numThreads }),
+    sharedWorker: current.sharedWorker ?? DEFAULT_POOL_SETTINGS.sharedWorker,
+    idleReleaseMs: current.idleReleaseMs ?? DEFAULT_POOL_SETTINGS.idleReleaseMs,
+    maxBatch: Math.max(1, Math.floor(current.maxBatch ?? DEFAULT_POOL_SETTINGS.maxBatch)),
+    batchWindowMs: current.batchWindowMs ?? DEFAULT_POOL_SETTINGS.batchWindowMs,
+    cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_WORKER_SETTINGS.cacheName),
+    maxImagePixels: current.maxImagePixels ?? DEFAULT_WORKER_SETTINGS.maxImagePixels,
+    maxDecodePixels: current.maxDecodePixels ?? DEFAULT_WORKER_SETTINGS.maxDecodePixels,
+    maxRunPixels: current.maxRunPixels ?? DEFAULT_WORKER_SETTINGS.maxRunPixels,
   };
 }

@@ -3,7 +3,8 @@
  * requests, their progress messages, and crash detection that rejects everything still pending.
  */
 import { BagnetError, deserializeError } from '../core/errors.js';
-import { isFromWorker, type FromWorker, type ProgressPhase, type ToWorker, type WorkerSettings } from '../core/protocol.js';
+import { isFromWorker, type FromWorker, type ProgressPhase, type ToWorker } from '../core/protocol.js';
+import type { WorkerSettings } from '../core/settings.js';
 
 type Pending = {
   resolve(value: unknown): void;
@@ -119,7 +120,7 @@ export class WorkerConnection {
       case 'progress':
         this.#pending.get(data.id)?.onProgress?.(data.phase, data.loaded, data.total);
         return;
-      case 'dense-level':
+      case 'exact-level':
         this.#pending.get(data.id)?.onLevel?.(data.level, data.map, data.runs);
         return;
       case 'backend':

@@ -8,10 +8,11 @@ import { abortError, BagnetError } from '../core/errors.js';
 import { topK } from '../core/evidence.js';
 import { loadManifest, ManifestError, type BagnetManifest } from '../core/manifest.js';
 import type {
-  BackendPreference, ConcreteBackendName, DenseResult, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
+  BackendPreference, ConcreteBackendName, ExactMapReply, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
 } from '../core/protocol.js';
-import { BACKEND_PREFERENCES, type TestHookAction } from '../core/protocol.js';
+import { BACKEND_PREFERENCES } from '../core/protocol.js';
 import type { ClassificationResult } from '../core/result.js';
+import { topKCount } from '../core/settings.js';
 import { resolvePoolOptions, type ResolvedPoolOptions } from './config.js';
 import { WorkerConnection } from './connection.js';
 import { toSourceMessage, type ImageInput } from './image-input.js';
@@ -43,6 +44,8 @@ export interface BackendEventDetail {
 }
 
 export interface PoolStats {
+  /** Elements (and overlays) connected to the page's pool: see `connectToPool`. */
+  readonly clients: number;
   /** Live workers this page holds (0 or 1). */
   readonly workers: number;
   readonly mode: 'dedicated' | 'shared' | null;
@@ -60,13 +63,21 @@ export interface ModelLease {
   release(): void;
 }
 
-export interface ExactEvidenceOptions extends Omit<ClassifyOptions, 'topK' | 'priority'> {
+export interface ExactMapOptions {
+  /** The model's manifest URL (default: the model of the result given instead of an image). */
+  readonly model?: string | URL;
+  readonly backend?: BackendPreference;
+  readonly precision?: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: ProgressInfo) => void;
   /** Classes whose maps to compute (e.g. the target and the top classes). */
   readonly classes: readonly number[];
-  readonly onLevel?: (partial: ExactEvidenceLevel) => void;
+  /** The map as it sharpens: level = stride, stride/2, …, 1. */
+  readonly onLevel?: (level: ExactMapLevel) => void;
 }
 
-export interface ExactEvidenceLevel {
+export interface ExactMapLevel {
+  /** Pixels between computed samples: stride, stride/2, …, 1 (exact). */
   readonly level: number;
   /** `[height, width, classes.length]`, complete at this level's resolution. */
   readonly data: Float32Array;
@@ -76,7 +87,7 @@ export interface ExactEvidenceLevel {
   readonly runs: number;
 }
 
-export interface ExactEvidence {
+export interface ExactMap {
   /** `[height, width, classes.length]`: pixel (y, x) holds the evidence of the patch centred on it. */
   readonly data: Float32Array;
   readonly height: number;
@@ -90,8 +101,46 @@ export interface ExactEvidence {
   readonly input: ClassificationResult['input'];
 }
 
+/** @deprecated Use `ExactMapOptions` (the exact map has one name now); removed in the next release. */
+export type ExactEvidenceOptions = ExactMapOptions;
+/** @deprecated Use `ExactMapLevel`. */
+export type ExactEvidenceLevel = ExactMapLevel;
+/** @deprecated Use `ExactMap`. */
+export type ExactEvidence = ExactMap;
+
+/** What an element (or overlay) hears from the page's pool, whichever pool that is, while connected. */
+export interface PoolClient {
+  /** The pool's `backend` event. */
+  onBackend?(detail: BackendEventDetail): void;
+  /** The page's pool was disposed: its work in flight was dropped; start it again (on the next pool). */
+  onDispose?(): void;
+}
+
+const clients = new Set<PoolClient>();
+
+/** Connect an element to the page's pool (current and future ones); returns the disconnect. */
+export function connectToPool(client: PoolClient): () => void {
+  clients.add(client);
+  return () => clients.delete(client);
+}
+
+/** Where a result's image is: prepared in a worker (by request), and the image itself to send again. */
+interface ResultOrigin {
+  readonly image: ImageInput;
+  readonly connection: WorkerConnection;
+  readonly requestId: number;
+}
+
+/** Every pool's results, so an exact map of a result refers to its image instead of sending it again. */
+const origins = new WeakMap<ClassificationResult, ResultOrigin>();
+
+function isResult(value: unknown): value is ClassificationResult {
+  return typeof value === 'object' && value !== null && 'evidence' in value && 'topk' in value && 'input' in value;
+}
+
 function inputInfo(prepared: PreparedImage): ClassificationResult['input'] {
-  return { imageWidth: prepared.imageWidth, imageHeight: prepared.imageHeight, downscale: prepared.downscale, plan: prepared.plan };
+  const { imageWidth, imageHeight, downscale, plan, pixels } = prepared;
+  return { imageWidth, imageHeight, downscale, plan, pixels: new ImageData(pixels as Uint8ClampedArray<ArrayBuffer>, plan.width, plan.height) };
 }
 
 interface ModelEntry {
@@ -152,9 +201,9 @@ export class InferencePool extends EventTarget {
   #getConnection(): WorkerConnection {
     if (this.#disposed) throw new BagnetError('aborted', 'The inference pool was disposed');
     if (!this.#connection || this.#connection.closed) {
-      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks, wasmPaths, numThreads } = this.options;
+      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, wasmPaths, numThreads } = this.options;
       this.#connection = new WorkerConnection(workerUrl, sharedWorker, {
-        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, testHooks,
+        cacheName, maxImagePixels, maxDecodePixels, maxRunPixels,
         ...(wasmPaths === undefined ? {} : { wasmPaths }),
         ...(numThreads === undefined ? {} : { numThreads }),
       }, {
@@ -187,6 +236,7 @@ export class InferencePool extends EventTarget {
 
   #emitBackend(detail: BackendEventDetail): void {
     this.dispatchEvent(new CustomEvent<BackendEventDetail>('backend', { detail }));
+    if (singleton === this) for (const client of [...clients]) client.onBackend?.(detail);
   }
 
   #manifest(url: string): Promise<BagnetManifest> {
@@ -288,13 +338,12 @@ export class InferencePool extends EventTarget {
   async classify(image: ImageInput, options: ClassifyOptions): Promise<ClassificationResult> {
     const started = performance.now();
     const { signal } = options;
-    return this.#withModel(options, async (entry, manifest) => {
+    return this.#withModel(options.model, options, async (entry, manifest) => {
       const { requestId, prepared } = await this.#prepare(entry, manifest, image, signal);
       const queuedAt = performance.now();
       const { output, run, dispatchedAt } = await this.#enqueue(entry, requestId, prepared, options.priority ?? 0, signal);
-      const k = Math.max(1, Math.floor(options.topK ?? 5));
-      return {
-        topk: topK(output.logits, k).map((t) => ({ ...t, label: manifest.labels[t.index] ?? String(t.index) })),
+      const result: ClassificationResult = {
+        topk: topK(output.logits, topKCount(options.topK)).map((t) => ({ ...t, label: manifest.labels[t.index] ?? String(t.index) })),
         logits: output.logits,
         evidence: {
           rows: output.rows, cols: output.cols, classes: output.classes,
@@ -312,45 +361,72 @@ export class InferencePool extends EventTarget {
         model: { url: manifest.url ?? String(options.model), name: manifest.name, labels: manifest.labels },
         input: inputInfo(prepared),
       };
+      // The worker keeps the prepared image for a while: an exact map of this result refers to it.
+      origins.set(result, { image, connection: entry.connection, requestId });
+      return result;
     });
   }
 
   /**
-   * The exact full-resolution evidence map of `classes` for an image: what the authors' reference
-   * computes patch by patch, here by shift-and-stitch in the worker. `onLevel` receives the map as it
-   * sharpens (level = stride, stride/2, …, 1).
+   * The exact full-resolution map of `classes`: what the authors' reference computes patch by
+   * patch, here by shift-and-stitch in the worker. Give the result of `classify()` to reuse the
+   * image the worker already prepared (it is sent again only if the worker let it go), or an image.
+   * `onLevel` receives the map as it sharpens (level = stride, stride/2, …, 1).
    */
-  async exactEvidence(image: ImageInput, options: ExactEvidenceOptions): Promise<ExactEvidence> {
+  async exactMap(source: ImageInput | ClassificationResult, options: ExactMapOptions): Promise<ExactMap> {
     const { signal } = options;
-    return this.#withModel(options, async (entry, manifest) => {
+    const result = isResult(source) ? source : null;
+    const origin = result ? origins.get(result) : undefined;
+    if (result && !origin) throw new BagnetError('inference', 'This result was not made by classify(): pass its image instead');
+    const model = options.model ?? result?.model.url;
+    if (model === undefined) throw new BagnetError('model-load', 'exactMap() needs a model: pass options.model');
+    return this.#withModel(model, options, async (entry, manifest) => {
+      const run = async (requestId: number, input: ClassificationResult['input']): Promise<ExactMap | null> => {
+        const { width, height } = input.plan;
+        const job = entry.connection.request<ExactMapReply>({ type: 'exact', key: entry.key, requestId, classes: [...options.classes] }, {
+          onLevel: (level, map, runs) => options.onLevel?.({ level, data: map, height, width, classes: options.classes, runs }),
+        });
+        const onAbort = () => entry.connection.notify({ type: 'cancel', requestId });
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          const reply = await raceAbort(job, signal);
+          if ('gone' in reply) return null;
+          return {
+            data: reply.map, height, width, classes: [...options.classes], runs: reply.runs, backend: reply.backend, ms: reply.ms,
+            patchSize: manifest.patchSize, stride: manifest.stride, input,
+          };
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+      };
+      if (result && origin!.connection === entry.connection) {
+        const map = await run(origin!.requestId, result.input);
+        if (map) return map;
+      }
+      // The worker does not have the image (a plain image, a restarted worker, or it let it go): send it.
+      const image = origin?.image ?? (source as ImageInput);
       const { requestId, prepared } = await this.#prepare(entry, manifest, image, signal);
       this.#donePreparing(entry.key); // not a batch candidate: never hold batches for it
-      const [, , height, width] = prepared.dims;
-      const job = entry.connection.request<DenseResult>({ type: 'dense', key: entry.key, requestId, keep: [...options.classes] }, {
-        onLevel: (level, map, runs) => options.onLevel?.({ level, data: map, height, width, classes: options.classes, runs }),
-      });
-      const onAbort = () => entry.connection.notify({ type: 'cancel', requestId });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        const result = await raceAbort(job, signal);
-        return {
-          data: result.map, height, width, classes: [...options.classes], runs: result.runs, backend: result.backend, ms: result.ms,
-          patchSize: manifest.patchSize, stride: manifest.stride, input: inputInfo(prepared),
-        };
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      if (result) origins.set(result, { image, connection: entry.connection, requestId });
+      const map = await run(requestId, result?.input ?? inputInfo(prepared));
+      if (!map) throw new BagnetError('inference', 'The worker let go of the image before its exact map');
+      return map;
     });
   }
 
+  /** @deprecated Use `exactMap()` (the same method, under the name the library uses everywhere); removed in the next release. */
+  exactEvidence(source: ImageInput | ClassificationResult, options: ExactMapOptions): Promise<ExactMap> {
+    return this.exactMap(source, options);
+  }
+
   /** Hold the model for the duration of `work` (loading it first if needed). */
-  async #withModel<T>(options: ClassifyOptions | ExactEvidenceOptions,
+  async #withModel<T>(model: string | URL, options: Omit<ClassifyOptions, 'model'>,
                       work: (entry: ModelEntry, manifest: BagnetManifest) => Promise<T>): Promise<T> {
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal.reason);
     const backend = options.backend ?? 'auto';
     const precision = options.precision ?? 'fp32';
-    const lease = await this.acquire(options.model, backend, precision, options.onProgress, signal);
+    const lease = await this.acquire(model, backend, precision, options.onProgress, signal);
     try {
       const entry = this.#models.get(`${lease.manifest.url}|${backend}|${precision}`);
       if (!entry) throw new BagnetError('inference', 'The inference worker restarted while the model was loading; try again');
@@ -394,6 +470,7 @@ export class InferencePool extends EventTarget {
           this.#settle(item, () => reject(abortError(signal.reason)));
         };
         if (signal.aborted) {
+          entry.connection.notify({ type: 'discard', requestIds: [requestId] }); // never queued: free its tensor
           onAbort();
           this.#donePreparing(entry.key);
           return;
@@ -472,6 +549,7 @@ export class InferencePool extends EventTarget {
   snapshot(): Omit<PoolStats, 'worker'> & { readonly running: number } {
     const connection = this.#connection && !this.#connection.closed ? this.#connection : null;
     return {
+      clients: clients.size,
       workers: connection ? 1 : 0,
       mode: connection?.mode ?? null,
       models: this.#models.size,
@@ -489,11 +567,6 @@ export class InferencePool extends EventTarget {
     return { ...snapshot, worker };
   }
 
-  /** Fault injection for the project's tests (needs `configure({ testHooks: true })`). */
-  testHook(action: TestHookAction): Promise<boolean> {
-    return this.#getConnection().request<boolean>({ type: 'test-hook', action });
-  }
-
   /** Stop the worker now: pending requests reject with an `aborted` error; the next request starts a new one. */
   terminateWorker(): void {
     const connection = this.#connection;
@@ -503,9 +576,16 @@ export class InferencePool extends EventTarget {
     this.#forgetWorker(error);
   }
 
+  /**
+   * Shut down: the worker and its sessions go, pending requests reject with an `aborted` error. The
+   * page's pool is then replaced on next use, and connected elements start their work again on it.
+   */
   dispose(): void {
     this.terminateWorker();
     this.#disposed = true;
+    if (singleton !== this) return;
+    singleton = null;
+    for (const client of [...clients]) client.onDispose?.();
   }
 }
 
@@ -527,7 +607,6 @@ export function getPool(): InferencePool {
 /** Shut the page's pool down (its worker and sessions); the next `getPool()` builds a new one with the current `configure()` options. */
 export function disposePool(): void {
   singleton?.dispose();
-  singleton = null;
 }
 
 /** Classify an image with the page's pool. */

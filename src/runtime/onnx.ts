@@ -103,7 +103,6 @@ let watchingDevice = false;
 
 interface DeviceLike {
   readonly lost?: Promise<{ reason?: string }>;
-  destroy?(): void;
 }
 
 async function webgpuDevice(): Promise<DeviceLike | undefined> {
@@ -130,17 +129,6 @@ async function watchWebgpuDevice(): Promise<void> {
 /** True once the WebGPU device has been lost: WebGPU sessions of this thread are unusable. */
 export function isWebgpuDeviceLost(): boolean {
   return deviceLost;
-}
-
-/** Destroy the WebGPU device (fault injection for tests; the loss is then observed as in real life). */
-export async function destroyWebgpuDevice(): Promise<boolean> {
-  if (!watchingDevice) return false;
-  const device = await webgpuDevice();
-  if (!device?.destroy) return false;
-  deviceLost = true; // treated as a real loss: that is what this simulates
-  device.destroy();
-  await device.lost;
-  return true;
 }
 
 /** A file an ONNX model reads its weights from (ONNX external data), by the name the model uses. */

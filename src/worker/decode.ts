@@ -10,6 +10,8 @@ import { readImageHeader } from '../core/image-header.js';
 
 export interface DecodedTensor {
   readonly data: Float32Array;
+  /** The model input as RGBA before normalisation (what the model saw, for drawing). */
+  readonly pixels: Uint8ClampedArray;
   readonly dims: [number, number, number, number];
   readonly imageWidth: number;
   readonly imageHeight: number;
@@ -195,6 +197,7 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
     }
     const tensor = (pixels: Uint8ClampedArray): DecodedTensor => ({
       data: pixelsToTensor(pixels, plan.width, plan.height, input),
+      pixels,
       dims: [1, input.channels, plan.height, plan.width],
       imageWidth: width,
       imageHeight: height,

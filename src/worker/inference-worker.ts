@@ -4,38 +4,51 @@
  */
 import { BagnetError, serializeError } from '../core/errors.js';
 import {
-  isToWorker, type FromWorker, type PreparedImage, type RunResult, type ToWorker, type WorkerSettings, type WorkerStats,
+  isToWorker, type ExactMapReply, type FromWorker, type PreparedImage, type RunResult, type ToWorker, type WorkerStats,
 } from '../core/protocol.js';
-import { applyRuntimeSettings, destroyWebgpuDevice } from '../runtime/onnx.js';
-import { decodeToTensor, prefetchBlobs, type DecodedTensor } from './decode.js';
+import { DEFAULT_WORKER_SETTINGS, type WorkerSettings } from '../core/settings.js';
+import { applyRuntimeSettings } from '../runtime/onnx.js';
+import { decodeToTensor, prefetchBlobs } from './decode.js';
+import { computeExactMap } from './exact-map.js';
 import { ModelHost, type PortId } from './model-host.js';
 
 interface Endpoint {
   postMessage(message: FromWorker, transfer?: Transferable[]): void;
 }
 
-const DEFAULT_SETTINGS: WorkerSettings = {
-  cacheName: 'bagnet-elements-models-v1',
-  maxImagePixels: 4096 * 4096,
-  maxDecodePixels: 8192 * 8192,
-  maxRunPixels: 512 * 512,
-  testHooks: false,
-};
+/** A preprocessed image, and which preprocessing made it (a model with other preprocessing cannot use it). */
+interface Prepared {
+  readonly data: Float32Array;
+  readonly dims: [number, number, number, number];
+  readonly preprocessing: string;
+}
+
+// Images kept after their run, so an exact map (or a second view) refers to them instead of sending
+// and decoding the image again: the most recent few, within a memory bound.
+const RETAINED_IMAGES = 16;
+const RETAINED_BYTES = 64 * 1024 * 1024;
+// Big crops of big models run one or two at a time: a batch's activations must fit in WASM memory.
+const EXACT_MAP_BATCH_PIXELS = 140_000;
 
 let settings: WorkerSettings | null = null;
 let host: ModelHost | null = null;
 const endpoints = new Map<PortId, Endpoint>();
-const prepared = new Map<string, DecodedTensor>();
-/** Exact-map jobs asked to stop (checked between their batches). */
+/** Decoded images waiting for their run, by port and request. */
+const prepared = new Map<string, Prepared>();
+/** Images that ran, least recently used first. */
+const retained = new Map<string, Prepared>();
+let decoded = 0;
+/** Exact maps asked to stop (checked between their runs). */
 const cancelled = new Set<string>();
-const denseRunning = new Set<string>();
+const exactRunning = new Set<string>();
 let nextPortId = 1;
 
 const preparedKey = (port: PortId, requestId: number) => `${port}:${requestId}`;
+const preprocessingOf = (input: unknown, patchSize: number) => JSON.stringify([input, patchSize]);
 
 function getHost(): ModelHost {
   if (!host) {
-    settings ??= DEFAULT_SETTINGS;
+    settings ??= DEFAULT_WORKER_SETTINGS;
     applyRuntimeSettings({
       ...(settings.wasmPaths === undefined ? {} : { wasmPaths: settings.wasmPaths }),
       ...(settings.numThreads === undefined ? {} : { numThreads: settings.numThreads }),
@@ -47,7 +60,24 @@ function getHost(): ModelHost {
   return host;
 }
 
-function concatenate(tensors: DecodedTensor[]): { data: Float32Array; dims: [number, number, number, number] } {
+/** Keep `image` as the most recent, dropping the oldest beyond the bounds. */
+function retain(key: string, image: Prepared): void {
+  retained.delete(key);
+  retained.set(key, image);
+  let bytes = 0;
+  for (const kept of retained.values()) bytes += kept.data.byteLength;
+  for (const [oldest, kept] of retained) {
+    if (retained.size <= RETAINED_IMAGES && bytes <= RETAINED_BYTES) break;
+    retained.delete(oldest);
+    bytes -= kept.data.byteLength;
+  }
+}
+
+function dropImagesOf(port: PortId, from: Map<string, Prepared>): void {
+  for (const key of [...from.keys()]) if (key.startsWith(`${port}:`)) from.delete(key);
+}
+
+function concatenate(tensors: Prepared[]): { data: Float32Array; dims: [number, number, number, number] } {
   const [first] = tensors;
   const shape = first!.dims.join('×');
   for (const t of tensors) {
@@ -66,95 +96,80 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
   switch (message.type) {
     case 'init':
       // The first client's settings win: the runtime is configured once per worker.
-      if (!settings) settings = { ...DEFAULT_SETTINGS, ...message.settings };
+      if (!settings) settings = { ...DEFAULT_WORKER_SETTINGS, ...message.settings };
       return;
     case 'load': {
       const loaded = await getHost().load(port, message.key, message.manifest, message.backend, message.precision, {
         progress: (phase, loadedBytes, total) => endpoint.postMessage({ type: 'progress', id: message.id, phase, loaded: loadedBytes, total }),
       });
+      if (!endpoints.has(port)) getHost().forgetPort(port); // the client left while it loaded
       return reply(message.id, loaded);
     }
     case 'unload':
       getHost().unload(port, message.key);
+      // A client that holds no model any more has no use for the images it kept.
+      if (!getHost().holds(port)) dropImagesOf(port, retained);
       return;
     case 'prepare': {
       const started = performance.now();
-      const tensor = await decodeToTensor(message.source, message.input, message.patchSize, settings ?? DEFAULT_SETTINGS);
-      prepared.set(preparedKey(port, message.requestId), tensor);
+      const tensor = await decodeToTensor(message.source, message.input, message.patchSize, settings ?? DEFAULT_WORKER_SETTINGS);
+      decoded++;
+      if (!endpoints.has(port)) return; // the client left while it decoded
+      prepared.set(preparedKey(port, message.requestId), {
+        data: tensor.data, dims: tensor.dims, preprocessing: preprocessingOf(message.input, message.patchSize),
+      });
       const value: PreparedImage = {
-        dims: tensor.dims, imageWidth: tensor.imageWidth, imageHeight: tensor.imageHeight, plan: tensor.plan,
+        dims: tensor.dims, pixels: tensor.pixels, imageWidth: tensor.imageWidth, imageHeight: tensor.imageHeight, plan: tensor.plan,
         downscale: tensor.downscale, decodeMs: performance.now() - started,
       };
-      return reply(message.id, value);
+      return reply(message.id, value, [tensor.pixels.buffer]);
     }
     case 'run': {
       const keys = message.requestIds.map((id) => preparedKey(port, id));
-      const tensors = keys.map((key) => prepared.get(key));
+      const images = keys.map((key) => prepared.get(key));
       keys.forEach((key) => prepared.delete(key));
-      if (tensors.some((t) => t === undefined)) throw new BagnetError('inference', 'A batch refers to an image that was never prepared or already used');
-      const { data, dims } = concatenate(tensors as DecodedTensor[]);
+      if (images.some((t) => t === undefined)) throw new BagnetError('inference', 'A batch refers to an image that was never prepared or already used');
+      const { data, dims } = concatenate(images as Prepared[]);
       const result: RunResult = await getHost().run(message.key, message.requestIds, data, dims);
+      if (endpoints.has(port)) keys.forEach((key, i) => retain(key, images[i]!));
       const transfer = result.outputs.flatMap((o) => [o.patchLogits.buffer, o.logits.buffer] as Transferable[]);
       return reply(message.id, result, transfer);
     }
-    case 'dense': {
+    case 'exact': {
       const key = preparedKey(port, message.requestId);
-      const tensor = prepared.get(key);
+      const image = prepared.get(key) ?? retained.get(key);
+      const manifest = getHost().manifestOf(message.key);
+      if (!image || (manifest && image.preprocessing !== preprocessingOf(manifest.input, manifest.patchSize))) {
+        return reply(message.id, { gone: true } satisfies ExactMapReply);
+      }
       prepared.delete(key);
-      if (!tensor) throw new BagnetError('inference', 'The exact map refers to an image that was never prepared or already used');
-      denseRunning.add(key);
+      retain(key, image);
+      exactRunning.add(key);
       try {
-        const result = await getHost().dense(message.key, tensor.data, tensor.dims, message.keep, {
-          // Big crops of big models run one or two at a time: a batch's activations must fit in WASM memory.
-          maxBatchPixels: 140_000,
+        const result = await computeExactMap(getHost().exactMapModel(message.key), image.data, image.dims, message.classes, {
+          maxBatchPixels: EXACT_MAP_BATCH_PIXELS,
+          maxRunPixels: (settings ?? DEFAULT_WORKER_SETTINGS).maxRunPixels,
           cancelled: () => cancelled.has(key),
-          onLevel: (level, map, runs) => endpoint.postMessage({ type: 'dense-level', id: message.id, level, map, runs }, [map.buffer]),
+          onLevel: (level, map, runs) => endpoint.postMessage({ type: 'exact-level', id: message.id, level, map, runs }, [map.buffer]),
         });
-        return reply(message.id, result, [result.map.buffer]);
+        return reply(message.id, result satisfies ExactMapReply, [result.map.buffer]);
       } finally {
-        denseRunning.delete(key);
+        exactRunning.delete(key);
         cancelled.delete(key);
       }
     }
     case 'cancel': {
       const key = preparedKey(port, message.requestId);
-      if (denseRunning.has(key)) cancelled.add(key);
+      if (exactRunning.has(key)) cancelled.add(key);
       return;
     }
     case 'discard':
       for (const id of message.requestIds) prepared.delete(preparedKey(port, id));
       return;
     case 'stats': {
-      const stats: WorkerStats = { ...getHost().stats(), prepared: prepared.size, ports: endpoints.size };
+      const stats: WorkerStats = { ...getHost().stats(), prepared: prepared.size, retained: retained.size, decoded, ports: endpoints.size };
       return reply(message.id, stats);
     }
-    case 'test-hook':
-      if (!(settings ?? DEFAULT_SETTINGS).testHooks) throw new BagnetError('inference', 'Test hooks are disabled');
-      if (message.action === 'crash') {
-        setTimeout(() => { throw new Error('injected worker crash (test hook)'); });
-        return reply(message.id, true);
-      }
-      if (message.action === 'break-cache-api') {
-        // Every Cache API call now throws, as in browsers with storage disabled.
-        const broken = () => Promise.reject(new DOMException('injected Cache API failure (test hook)', 'SecurityError'));
-        Object.assign(globalThis.caches, { open: broken, match: broken, has: broken, delete: broken, keys: broken });
-        return reply(message.id, true);
-      }
-      if (message.action === 'remove-cache-api') {
-        // As in insecure contexts and some embedded browsers: no `caches` at all.
-        Reflect.deleteProperty(globalThis, 'caches');
-        return reply(message.id, true);
-      }
-      if (message.action === 'cache-quota-exceeded') {
-        // Reading works; every write fails as on a full disk.
-        Cache.prototype.put = () => Promise.reject(new DOMException('injected quota failure (test hook)', 'QuotaExceededError'));
-        return reply(message.id, true);
-      }
-      if (message.action === 'fail-next-webgpu-run') {
-        getHost().failNextWebgpuRun();
-        return reply(message.id, true);
-      }
-      return reply(message.id, await destroyWebgpuDevice());
     case 'bye':
       forget(port);
   }
@@ -163,7 +178,8 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
 function forget(port: PortId): void {
   endpoints.delete(port);
   host?.forgetPort(port);
-  for (const key of [...prepared.keys()]) if (key.startsWith(`${port}:`)) prepared.delete(key);
+  dropImagesOf(port, prepared);
+  dropImagesOf(port, retained);
 }
 
 function connect(endpoint: Endpoint, receive: (listener: (event: MessageEvent) => void) => void): void {

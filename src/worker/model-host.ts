@@ -6,16 +6,18 @@
 import { BagnetError } from '../core/errors.js';
 import { meanLogits } from '../core/evidence.js';
 import type {
-  BackendPreference, ConcreteBackendName, DenseResult, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
+  BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
 } from '../core/protocol.js';
 import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
-import { batchSizes, cropPhase, shiftCropSize, shiftLevels, stitchShift, writeShiftCrop, type ShiftGeometry } from '../core/stitch.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
+import type { ExactMapModel } from './exact-map.js';
 import { fetchModelBytes } from './model-bytes.js';
 
 export type PortId = number;
+
+type Dims = readonly [number, number, number, number];
 
 export interface HostEvents {
   progress(phase: ProgressPhase, loaded: number, total: number): void;
@@ -49,7 +51,6 @@ export class ModelHost {
   readonly #loading = new Map<string, Promise<HostedModel>>();
   #sessionsCreated = 0;
   #sessionsReleased = 0;
-  #failNextWebgpuRun = false;
 
   constructor(private readonly cacheName: string | null,
               /** Inputs larger than this run in tiles (core/tiles.ts). */
@@ -155,13 +156,9 @@ export class ModelHost {
   }
 
   /** One run, with `auto`'s fallback to WASM when WebGPU fails. */
-  async #runOn(model: HostedModel, data: Float32Array, dims: [number, number, number, number]) {
+  async #runOn(model: HostedModel, data: Float32Array, dims: Dims) {
     const session = model.session;
     try {
-      if (session.backend === 'webgpu' && this.#failNextWebgpuRun) {
-        this.#failNextWebgpuRun = false;
-        throw new Error('injected WebGPU run failure (test hook)');
-      }
       return await session.run(data, dims);
     } catch (error) {
       if (model.requested !== 'auto' || session.backend !== 'webgpu' || !model.bytes) {
@@ -185,7 +182,7 @@ export class ModelHost {
   }
 
   /** One queued run on the model's session (runs of a session never overlap). */
-  #enqueueRun(key: string, batch: Float32Array, dims: [number, number, number, number]) {
+  #enqueueRun(key: string, batch: Float32Array, dims: Dims) {
     const model = this.#models.get(key);
     if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
     return this.#queued(model, async () => {
@@ -216,7 +213,7 @@ export class ModelHost {
    * each input in tiles whose cells are assembled into the whole grid (exactly the cells one run
    * would give: every cell depends on its own patch only).
    */
-  async #runBatch(key: string, batch: Float32Array, dims: [number, number, number, number]) {
+  async #runBatch(key: string, batch: Float32Array, dims: Dims) {
     const [n, channels, height, width] = dims;
     const model = this.#models.get(key);
     const tiles = model ? tilePlan(height, width, model.manifest, this.maxRunPixels) : null;
@@ -244,11 +241,11 @@ export class ModelHost {
     const grid = new Float32Array(n * rows * cols * classes);
     outputs.forEach((cells, i) => cells.forEach((out, t) => placeTileCells(grid.subarray(i * rows * cols * classes), rows, cols, classes,
       out.data, out.rows, out.cols, tiles[t]!)));
-    return { data: grid, dims: [n, rows, cols, classes] as [number, number, number, number], backend, inferenceMs };
+    return { data: grid, dims: [n, rows, cols, classes] as Dims, backend, inferenceMs };
   }
 
   /** Run a batch (tensors of identical dims, concatenated) and split the output per request. */
-  async run(key: string, requestIds: readonly number[], batch: Float32Array, dims: [number, number, number, number]): Promise<RunResult> {
+  async run(key: string, requestIds: readonly number[], batch: Float32Array, dims: Dims): Promise<RunResult> {
     const { data, dims: outDims, backend, inferenceMs } = await this.#runBatch(key, batch, dims);
     const [n, rows, cols, classes] = outDims;
     if (n !== requestIds.length) throw new BagnetError('inference', `The model returned ${n} results for ${requestIds.length} images`);
@@ -260,130 +257,24 @@ export class ModelHost {
     return { outputs, backend, batchSize: n, inferenceMs };
   }
 
-  /**
-   * The exact full-resolution map of `keep` classes for one preprocessed image (C×H×W), by
-   * shift-and-stitch, level by level (stride → 1). Each level's runs are batched; other requests
-   * for the session run between batches. `onLevel` gets a copy of the map after each level.
-   */
-  async dense(key: string, image: Float32Array, dims: readonly [number, number, number, number], keep: readonly number[],
-              options: DenseOptions): Promise<DenseResult> {
+  /** The exact map's view of a loaded model (./exact-map.ts): its whole network and its stages. */
+  exactMapModel(key: string): ExactMapModel {
     const model = this.#models.get(key);
     if (!model) throw new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)');
-    const [, channels, height, width] = dims;
-    const geometry: ShiftGeometry = { channels, height, width, patchSize: model.manifest.patchSize, stride: model.manifest.stride };
-    for (const k of keep) {
-      if (!Number.isInteger(k) || k < 0 || k >= model.classes) throw new BagnetError('inference', `Class ${k} is out of range (the model has ${model.classes} classes)`);
-    }
-    const started = performance.now();
-    const done = (map: Float32Array, runs: number, backend = model.session.backend): DenseResult =>
-      ({ map, height, width, keep: [...keep], runs, backend, ms: performance.now() - started });
-    // Staged when the model has stages and its padded image fits one run; else shift by shift.
-    const pad = geometry.patchSize + geometry.stride - 2;
-    const stages = (height + pad) * (width + pad) <= this.maxRunPixels ? await this.#stagesFor(model) : null;
-    if (stages) {
-      try {
-        const [map, runs] = await this.#denseStaged(model, stages, image, geometry, keep, options);
-        return done(map, runs, stages[0]!.backend);
-      } catch (error) {
-        if (error instanceof BagnetError && error.type === 'aborted') throw error;
-        this.#dropStages(model); // a stage failed (a lost GPU device, say): start over shift by shift
-      }
-    }
-    const crop = shiftCropSize(geometry);
-    const cropSize = channels * crop.height * crop.width;
-    const perBatch = Math.max(1, Math.min(16, Math.floor(options.maxBatchPixels / (crop.height * crop.width))));
-    const map = new Float32Array(height * width * keep.length);
-    let runs = 0;
-    let backend = model.session.backend;
-    for (const { level, shifts } of shiftLevels(geometry.stride)) {
-      let start = 0;
-      for (const size of batchSizes(shifts.length, perBatch, model.session.parallelism)) {
-        if (options.cancelled()) throw cancelled();
-        const group = shifts.slice(start, start += size);
-        const batch = new Float32Array(cropSize * group.length);
-        group.forEach(([dy, dx], i) => writeShiftCrop(image, geometry, dy, dx, batch.subarray(i * cropSize, (i + 1) * cropSize)));
-        const out = await this.#runBatch(key, batch, [group.length, channels, crop.height, crop.width]);
-        backend = out.backend;
-        runs++;
-        const [, rows, cols, classes] = out.dims;
-        const perImage = rows * cols * classes;
-        group.forEach(([dy, dx], i) => stitchShift(map, geometry, dy, dx, out.data.subarray(i * perImage, (i + 1) * perImage),
-          rows, cols, classes, keep));
-      }
-      options.onLevel(level, map.slice(), runs);
-    }
-    return done(map, runs, backend);
-  }
-
-  /**
-   * The exact map from the model's stages (models/bagnet_tools/stages.py): stage 0 runs once on
-   * the padded image, stage i on the 4 phases of each stage i - 1 output (the shifts that agree
-   * modulo 2^i share it), the last stage, for the kept classes only, once per shift, level by level
-   * (one shift a run on WASM, batches on WebGPU). Returns the map and the number of last-stage runs.
-   */
-  async #denseStaged(model: HostedModel, stages: ModelSession[], image: Float32Array, g: ShiftGeometry,
-                     keep: readonly number[], options: DenseOptions): Promise<[Float32Array, number]> {
-    const last = stages.length - 1;
-    // The reference padding, and stride - 1 more zeros at the bottom/right for the phase crops to take.
-    const crop = { height: g.height + g.patchSize + g.stride - 2, width: g.width + g.patchSize + g.stride - 2 };
-    const padded = new Float32Array(g.channels * crop.height * crop.width);
-    writeShiftCrop(image, g, 0, 0, padded, crop);
-    const whole: Nchw = { data: padded, dims: [1, g.channels, crop.height, crop.width] };
-    const run = (i: number, data: Float32Array, dims: readonly [number, number, number, number]) =>
-      this.#queued(model, () => stages[i]!.run(data, dims, i === last ? keep : undefined));
-    const bit = (shift: number, stage: number) => (shift >> (stage - 1)) & 1; // the phase stage `stage` takes
-    // Stage i's output for the shifts ≡ (dy, dx) mod 2^i, kept while a shift still needs it.
-    const outputs = new Map<string, Promise<Nchw>>();
-    const uses = new Map<string, number>();
-    const keys = (dy: number, dx: number) => stages.slice(0, last).map((_, i) => `${i},${dy % 2 ** i},${dx % 2 ** i}`);
-    const output = (i: number, dy: number, dx: number): Promise<Nchw> => {
-      const key = keys(dy, dx)[i]!;
-      let out = outputs.get(key);
-      if (!out) {
-        const input = i === 0 ? Promise.resolve(whole)
-          : output(i - 1, dy, dx).then((x) => cropPhase(x.data, x.dims, bit(dy, i), bit(dx, i)));
-        outputs.set(key, out = input.then((x) => run(i, x.data, x.dims)));
-      }
-      return out;
+    return {
+      patchSize: model.manifest.patchSize,
+      stride: model.manifest.stride,
+      classCount: model.classes,
+      backend: model.session.backend,
+      parallelism: model.session.parallelism,
+      runWhole: (batch, dims) => this.#runBatch(key, batch, dims),
+      stages: () => this.#stagesFor(model).then((sessions) => sessions && {
+        count: sessions.length,
+        backend: sessions[0]!.backend,
+        run: (index, data, dims, classes) => this.#queued(model, () => sessions[index]!.run(data, dims, classes)),
+      }),
+      dropStages: () => this.#dropStages(model),
     };
-    // The last stage's input for shift (dy, dx): its dims, and its values written into `into` if given.
-    const lastInput = async (dy: number, dx: number, into?: Float32Array): Promise<readonly number[]> => {
-      if (last === 0) return into?.set(padded), whole.dims;
-      const { data, dims } = await output(last - 1, dy, dx);
-      if (into) cropPhase(data, dims, bit(dy, last), bit(dx, last), into);
-      return [1, dims[1], dims[2] - 1, dims[3] - 1];
-    };
-    const levels = shiftLevels(g.stride);
-    for (const { shifts } of levels) for (const [dy, dx] of shifts) for (const key of keys(dy, dx)) uses.set(key, (uses.get(key) ?? 0) + 1);
-    const map = new Float32Array(g.height * g.width * keep.length);
-    const slots = keep.map((_, j) => j);
-    let runs = 0;
-    // Every shift's last-stage input has one shape. On WASM one shift a run: onnxruntime splits each
-    // convolution between its threads, which then share weights and activations in cache (BagNet-33
-    // at 224: 56.1 s against 58.2 s with 4 shifts a run, whole images a thread, mean of 4 alternating
-    // runs each).
-    const [, channels, height, width] = await lastInput(0, 0);
-    const most = Math.max(1, Math.min(stages[last]!.backend === 'wasm' ? 1 : 16, Math.floor(options.maxBatchPixels / (height! * width!))));
-    const size = channels! * height! * width!;
-    // Written in place: onnxruntime copies its input, so one buffer serves every run (filling a fresh
-    // array each time, page faults included, took 1 s more in all).
-    const buffer = new Float32Array(size * most);
-    for (const { level, shifts } of levels) {
-      for (let start = 0; start < shifts.length;) {
-        if (options.cancelled()) throw cancelled();
-        const group = shifts.slice(start, start += most);
-        const batch = buffer.subarray(0, size * group.length);
-        for (let i = 0; i < group.length; i++) await lastInput(...group[i]!, batch.subarray(i * size, (i + 1) * size));
-        const { data, dims: [, rows, cols, k] } = await run(last, batch, [group.length, channels!, height!, width!]);
-        runs++;
-        group.forEach(([dy, dx], i) => {
-          stitchShift(map, g, dy, dx, data.subarray(i * rows * cols * k, (i + 1) * rows * cols * k), rows, cols, k, slots);
-          for (const key of keys(dy, dx)) if (uses.set(key, uses.get(key)! - 1).get(key) === 0) outputs.delete(key);
-        });
-      }
-      options.onLevel(level, map.slice(), runs);
-    }
-    return [map, runs];
   }
 
   /** The stage sessions of `model`, made on first use (null when it has none or they fail to load). */
@@ -456,12 +347,18 @@ export class ModelHost {
     }
   }
 
-  #addRef(model: HostedModel, port: PortId): void {
-    model.refs.set(port, (model.refs.get(port) ?? 0) + 1);
+  /** Whether `port` still holds any model. */
+  holds(port: PortId): boolean {
+    return [...this.#models.values()].some((model) => model.refs.has(port));
   }
 
-  failNextWebgpuRun(): void {
-    this.#failNextWebgpuRun = true;
+  /** The manifest of a loaded model, or undefined. */
+  manifestOf(key: string): ManifestData | undefined {
+    return this.#models.get(key)?.manifest;
+  }
+
+  #addRef(model: HostedModel, port: PortId): void {
+    model.refs.set(port, (model.refs.get(port) ?? 0) + 1);
   }
 
   stats() {
@@ -489,21 +386,6 @@ function yieldToEventLoop(): Promise<void> {
     };
     channel.port2.postMessage(null);
   });
-}
-
-interface Nchw {
-  readonly data: Float32Array;
-  readonly dims: readonly [number, number, number, number];
-}
-
-interface DenseOptions {
-  readonly maxBatchPixels: number;
-  cancelled(): boolean;
-  onLevel(level: number, map: Float32Array, runs: number): void;
-}
-
-function cancelled(): BagnetError {
-  return new BagnetError('aborted', 'The exact heatmap was cancelled');
 }
 
 export function messageOf(error: unknown): string {

@@ -39,7 +39,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     const first = await nextResult(overlay);
     await panel.updateComplete;
     const labels = () => [...panel.shadowRoot!.querySelectorAll('[part="class"] span:first-of-type')].map((e) => e.textContent);
-    expect(labels()).to.deep.equal(first.result.topk.map((entry) => entry.label));
+    expect(labels()).to.deep.equal(first.topk.map((entry) => entry.label));
     const radios = () => [...panel.shadowRoot!.querySelectorAll<HTMLInputElement>('input[type="radio"]')];
     expect(radios().map((radio) => radio.checked)).to.deep.equal([true, false, false, false, false]);
 
@@ -47,7 +47,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     const before = overlayPixels(overlay);
     radios()[1]!.click();
     await panel.updateComplete;
-    expect(overlay.options.target).to.equal(String(first.result.topk[1]!.index));
+    expect(overlay.options.target).to.equal(String(first.topk[1]!.index));
     expect(radios()[1]!.checked).to.equal(true);
     const after = overlayPixels(overlay);
     expect(after.some((value, i) => value !== before[i]), 'the overlay shows another class').to.equal(true);
@@ -59,8 +59,8 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     const next = await second;
     await panel.updateComplete;
     expect(next.imageId).to.equal(wadouri('square-mono1'));
-    expect(labels()).to.deep.equal(next.result.topk.map((entry) => entry.label));
-    expect(next.result.logits).to.not.deep.equal(first.result.logits);
+    expect(labels()).to.deep.equal(next.topk.map((entry) => entry.label));
+    expect(next.logits).to.not.deep.equal(first.logits);
   });
 
   it('panel: shows the error of an image the pipeline cannot take, as an alert', async () => {
@@ -118,13 +118,13 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     const viewport = await open([imageId]);
     const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
     cleanups.push(() => overlay.destroy());
-    const { result } = await nextResult(overlay);
+    const result = await nextResult(overlay);
     expect(result.topk[0]!.label).to.equal('Sneaker');
     // The same pixels as the same file read from disk (wadouri): DICOMweb changed nothing.
     const local = await open([wadouri('sneaker-window')]);
     const reference = new BagnetOverlay(local, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
     cleanups.push(() => reference.destroy());
-    const { result: localResult } = await nextResult(reference);
+    const localResult = await nextResult(reference);
     expect(Array.from(overlay.modelInput!.data)).to.deep.equal(Array.from(reference.modelInput!.data));
     expect(result.logits).to.deep.equal(localResult.logits);
     const drawn = overlayPixels(overlay).filter((_, i) => i % 4 === 3 && _ > 0).length;

@@ -147,7 +147,7 @@ describe('Cornerstone3D plugin', () => {
     expect(error.message).to.match(/Unsupported photometric interpretation "HSV"/);
     const next = nextResult(overlay);
     await viewport.setImageIdIndex(1);
-    expect((await next).result.topk).to.have.length(5);
+    expect((await next).topk).to.have.length(5);
     overlay.destroy();
   });
 
@@ -163,7 +163,7 @@ describe('Cornerstone3D plugin', () => {
     const next = nextResult(overlay);
     await viewport.setStack([wadouri('sneaker-window')]);
     viewport.render();
-    expect((await next).result.topk[0]!.label).to.equal('Sneaker');
+    expect((await next).topk[0]!.label).to.equal('Sneaker');
     overlay.destroy();
   });
 });

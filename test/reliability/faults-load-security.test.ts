@@ -10,6 +10,7 @@ import type { ClassificationResult } from '../../src/core/result.js';
 import { configure, resolvePoolOptions } from '../../src/pool/config.js';
 import { classify, disposePool, getPool } from '../../src/pool/pool.js';
 import { defineFresh, DEFAULT_MODEL, loadSamples, nextEvent, NARROW_MODEL, noiseImage, relativeError, serverHits, settle, type Sample } from '../helpers.js';
+import { freshFaultPool, injectFault, type FaultAction } from '../fixtures/faults.js';
 import { guardPage } from './page-guard.js';
 
 const BAD_MODELS = new URL('../../build/reliability/models/', import.meta.url);
@@ -32,16 +33,15 @@ function settled(element: BagnetClassifier): Promise<void> {
 
 let samples: Sample[] = [];
 
-function freshPool(options: Parameters<typeof configure>[0] = {}) {
-  disposePool();
-  configure({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000, testHooks: true, ...options });
+function freshPool(options: Parameters<typeof configure>[0] = {}, startupFaults: FaultAction[] = []) {
+  freshFaultPool({ cache: 'bagnet-test-cache', idleReleaseMs: 10_000, ...options }, startupFaults);
 }
 
 describe('faults', () => {
   before(async () => { samples = await loadSamples(); });
   beforeEach(() => freshPool());
   afterEach(() => document.body.replaceChildren());
-  after(() => freshPool({ testHooks: false }));
+  after(() => disposePool());
   guardPage();
 
   it('the worker killed in the middle of a run: a typed error on the element, then it works again', async () => {
@@ -52,7 +52,7 @@ describe('faults', () => {
     busy.image = noiseImage(1200, 1200, 4); // a BagNet-33 on 1.4 megapixels: seconds of runs
     while (getPool().snapshot().running === 0 && !finished) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(finished, 'still running when the worker dies').to.equal(false);
-    await getPool().testHook('crash');
+    await injectFault('crash');
     const { detail } = await error;
     expect(detail.type).to.equal('inference');
     expect(detail.message).to.match(/worker stopped unexpectedly/);
@@ -74,7 +74,7 @@ describe('faults', () => {
     const first = next(element, 'bagnet-result');
     element.src = samples[6]!.url;
     expect((await first).detail.backend).to.equal('webgpu');
-    expect(await getPool().testHook('lose-webgpu-device')).to.equal(true);
+    expect(await injectFault('lose-webgpu-device')).to.equal(true);
     const backend = next(element, 'bagnet-backend');
     const second = next(element, 'bagnet-result');
     element.src = samples[7]!.url;
@@ -107,16 +107,15 @@ describe('faults', () => {
   });
 
   it('without a Cache API at all, models still load', async () => {
-    await getPool().testHook('remove-cache-api');
+    freshPool({}, ['remove-cache-api']);
     const result = await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
     expect(relativeError(result.logits, samples[1]!.logits)).to.be.at.most(1e-4);
   });
 
   it('storage quota exceeded: the model loads anyway, and is fetched again next time', async () => {
     const onnx = new URL('../../models/generated/bagnet33-narrow/model.onnx', import.meta.url).pathname;
-    freshPool({ cache: `bagnet-quota-test-${Date.now()}` });
+    freshPool({ cache: `bagnet-quota-test-${Date.now()}` }, ['cache-quota-exceeded']);
     await serverHits(onnx, true);
-    await getPool().testHook('cache-quota-exceeded');
     expect((await classify(noiseImage(48, 48, 1), { model: NARROW_MODEL, backend: 'wasm' })).evidence.rows).to.equal(2);
     expect(await serverHits(onnx)).to.equal(1);
     const cached = await (await caches.open(resolvePoolOptions().cacheName!)).keys();
@@ -204,7 +203,7 @@ describe('hostile content', () => {
       null, 'init', 42, [], { type: 'eval', id: 1, code: 'self.close()' }, { type: 'load', id: 2 },
       { type: 'run', id: 3, key: 7, requestIds: 'all' }, { type: 'prepare', id: 4, requestId: 1, source: { kind: 'file', path: '/etc/passwd' } },
       { type: 'test-hook', id: 5, action: 'crash' }, JSON.parse('{"__proto__": {"polluted": true}, "type": "stats", "id": -1}'),
-      { type: 'dense', id: 6, key: 'k', requestId: 1, keep: new Array(100).fill(0) },
+      { type: 'exact', id: 6, key: 'k', requestId: 1, classes: new Array(100).fill(0) },
     ];
     for (const message of malformed) worker.postMessage(message);
     worker.postMessage({ type: 'init', settings: { ...resolvePoolOptions(), cacheName: null } });

@@ -1,5 +1,6 @@
 import { html, nothing, type PropertyValues } from 'lit';
 import { property, state } from 'lit/decorators.js';
+import { topKCount } from '../../core/settings.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController } from '../shared/classification-controller.js';
 import { drawOnce, ImageDisplayCache } from '../shared/image-view.js';
@@ -54,7 +55,9 @@ export class BagnetClassifier extends BagnetElementBase {
 
   @state() private dragging = false;
 
-  protected readonly classification = new ClassificationController(this, { topK: () => this.topK });
+  protected readonly classification = new ClassificationController(this, {
+    inputs: () => (this.ownInput === null ? [] : [this.ownInput]), topK: () => topKCount(this.topK),
+  });
   readonly #display = new ImageDisplayCache();
 
   override connectedCallback(): void {
@@ -75,6 +78,7 @@ export class BagnetClassifier extends BagnetElementBase {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
+    super.willUpdate(changed);
     // Focusable with the picker, so paste works and keyboard users reach it.
     if (changed.has('picker')) {
       if (this.picker && !this.hasAttribute('tabindex')) this.tabIndex = 0;

@@ -1,23 +1,24 @@
 import { html, nothing, type PropertyValues } from 'lit';
-import { property, query, state } from 'lit/decorators.js';
+import { property, state } from 'lit/decorators.js';
 import { colormapGradient, COLORMAPS, type ColormapName } from '../../core/colormap.js';
 import { BagnetError } from '../../core/errors.js';
 import { cellAt, cellBox, patchAround, type PixelBox } from '../../core/geometry.js';
-import { edgeMap, fastMap, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
+import { fastMap, overlayEdges, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
-import { levelView } from '../../core/stitch.js';
-import { getPool, type ExactEvidenceLevel } from '../../pool/pool.js';
+import { DEFAULT_TOP_K } from '../../core/settings.js';
+import { Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
-import { ClassificationController } from '../shared/classification-controller.js';
-import { emit, type BagnetPatchDetail } from '../shared/events.js';
-import { drawModelInput } from '../shared/model-input.js';
+import { ClassificationController, type ElementState } from '../shared/classification-controller.js';
+import { emit, emitError, type BagnetPatchDetail } from '../shared/events.js';
+import { ExactMapJob } from '../shared/exact-map-job.js';
+import { drawOnce } from '../shared/image-view.js';
 import { resolveTarget } from '../shared/target.js';
 import { heatmapStyles } from './bagnet-heatmap.styles.js';
 
 export type HeatmapMode = 'overlay' | 'side-by-side' | 'edges';
 export type HeatmapResolution = 'fast' | 'exact';
 
-/** How many classes the hover card lists besides the target. */
+/** How many classes the hover card lists besides the target (their exact maps are computed with it). */
 const HOVER_CLASSES = 3;
 
 interface MapState {
@@ -27,6 +28,12 @@ interface MapState {
   readonly height: number;
   /** 'fast': the stride map; otherwise the refinement level of the exact map (1 = final). */
   readonly level: number | 'fast';
+}
+
+interface Painted {
+  readonly image: ImageData;
+  /** The colour scale used: ±scale. */
+  readonly scale: number;
 }
 
 /**
@@ -98,178 +105,112 @@ export class BagnetHeatmap extends BagnetElementBase {
   /** The image's accessible description. */
   @property() alt = '';
 
-  @state() private map: MapState | null = null;
   @state() private hovered: BagnetPatchDetail | null = null;
   @state() private pinned: BagnetPatchDetail | null = null;
-  @state() private exactError: BagnetError | null = null;
 
-  @query('canvas[part="image"]') private imageCanvas!: HTMLCanvasElement | null;
-  @query('canvas[part="heatmap"]') private heatmapCanvas!: HTMLCanvasElement | null;
-
-  protected readonly classification = new ClassificationController(this, { topK: () => 5 });
-  #exactAbort: AbortController | null = null;
-  #exactKey = '';
-  #exactClasses: number[] = [];
-  #exactLevel: ExactEvidenceLevel | null = null;
-  #drawnInput: ClassificationResult | null = null;
+  protected readonly classification = new ClassificationController(this, {
+    inputs: () => (this.ownInput === null ? [] : [this.ownInput]), topK: () => DEFAULT_TOP_K,
+  });
+  readonly #exact = new ExactMapJob(() => this.#exactChanged());
+  readonly #targets = new Memo((result: ClassificationResult, target: string) => resolveTarget(target, result));
+  readonly #targetErrors = new Memo((result: ClassificationResult, target: string) => (resolveTarget(target, result) === null
+    ? new BagnetError('inference', `Unknown target "${target}": use a class index (0-${result.evidence.classes - 1}) or one of the model's labels`)
+    : null));
+  readonly #fastMaps = new Memo((result: ClassificationResult, index: number): MapState => ({ ...fastMap(result, index), level: 'fast' }));
+  readonly #painted = new Memo(paint);
+  /** The last error reported with `bagnet-error` (each is reported once). */
+  #reported: BagnetError | null = null;
+  #refinedTo: unknown = null;
+  #pinnedOn: MapState | null = null;
 
   /** The index of the class shown, or null (no result, or an unknown target). */
   get targetIndex(): number | null {
     const result = this.classification.result;
-    if (!result) return null;
-    return resolveTarget(this.target, result);
+    return result ? this.#targets.get(result, this.target) : null;
   }
 
   /** The scale the colours use (±scale), as last drawn. */
   get colorScale(): number {
-    return this.#scale;
+    return this.#lastPainted?.scale ?? 1;
   }
 
-  #scale = 1;
+  #lastPainted: Painted | null = null;
+
+  /** `error` also when the target is unknown or the exact map failed (the fast map stays shown then). */
+  override get state(): ElementState {
+    const state = this.classification.state;
+    return state === 'result' && this.#ownError() ? 'error' : state;
+  }
+
+  override get error(): BagnetError | null {
+    return this.classification.state === 'result' ? this.#ownError() : super.error;
+  }
+
+  /** A failure of this element's own work on a good classification. */
+  #ownError(): BagnetError | null {
+    const result = this.classification.result;
+    if (!result) return null;
+    return this.#targetErrors.get(result, this.target) ?? (this.resolution === 'exact' ? this.#exact.error : null);
+  }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.#cancelExact();
+    this.#exact.update(null);
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
-    const result = this.classification.result;
-    if (!result) {
-      this.map = null;
-      this.#cancelExact();
-      return;
-    }
-    const index = resolveTarget(this.target, result);
-    if (index === null) {
-      if (this.classification.state !== 'error' && this.target) {
-        this.classification.reportError(new BagnetError('inference',
-          `Unknown target "${this.target}": use a class index (0-${result.evidence.classes - 1}) or one of the model's labels`));
-      }
-      this.map = null;
-      return;
-    }
+    super.willUpdate(changed);
     if (!COLORMAPS.includes(this.colormap)) this.colormap = 'rdbu';
-    if (this.resolution === 'exact') this.#ensureExact(result, index);
-    else this.#cancelExact();
-    if (this.resolution === 'exact' && this.#exactLevel && this.#exactKey === exactKey(result, index)) {
-      const slot = this.#exactClasses.indexOf(index);
-      const level = this.#exactLevel;
-      this.map = { values: levelView(level.data, level.width, level.height, level.classes.length, slot, level.level),
-        width: level.width, height: level.height, level: level.level };
-    } else {
-      this.map = { ...fastMap(result, index), level: 'fast' };
-    }
-    if (changed.size > 0 && this.pinned && this.map) this.pinned = this.#patchAt(this.pinned.x, this.pinned.y, true);
-  }
-
-  #ensureExact(result: ClassificationResult, index: number): void {
-    const key = exactKey(result, index);
-    if (key === this.#exactKey) return;
-    this.#cancelExact();
-    this.#exactKey = key;
-    this.#exactLevel = null;
-    this.exactError = null;
-    const input = this.classification.resultInput;
-    if (input === null) return;
-    const classes = [...new Set([index, ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index)])];
-    this.#exactClasses = classes;
-    const abort = new AbortController();
-    this.#exactAbort = abort;
-    getPool().exactEvidence(input, {
-      model: result.model.url, backend: this.#sourceBackend(), classes, signal: abort.signal,
-      onLevel: (level) => {
-        if (abort.signal.aborted) return;
-        this.#exactLevel = level;
-        this.requestUpdate();
-        emit(this, 'bagnet-refine', { level: level.level, final: level.level === 1 });
-      },
-    }).catch((error: unknown) => {
-      if (abort.signal.aborted) return;
-      const failure = error instanceof BagnetError ? error : new BagnetError('inference', String(error), { cause: error });
-      this.exactError = failure;
-      this.classification.reportError(failure);
-    });
-  }
-
-  #sourceBackend() {
-    if (!this.htmlFor) return this.backend;
-    const root = this.getRootNode() as Document | ShadowRoot;
-    const source = root.getElementById?.(this.htmlFor) as { backend?: BagnetElementBase['backend'] } | null;
-    return source?.backend ?? this.backend;
-  }
-
-  #cancelExact(): void {
-    this.#exactAbort?.abort();
-    this.#exactAbort = null;
-    this.#exactKey = '';
-    this.#exactLevel = null;
-  }
-
-  protected override updated(): void {
     const result = this.classification.result;
-    if (!result || !this.map) return;
-    if (this.imageCanvas && this.#drawnInput !== result) {
-      this.#drawnInput = result;
-      const input = this.classification.resultInput;
-      if (input !== null) {
-        drawModelInput(input, result.input, this.imageCanvas).then(() => {
-          if (this.mode === 'edges') this.requestUpdate();
-        }).catch(() => undefined);
-      }
+    const index = this.targetIndex;
+    this.#exact.update(result && index !== null && this.resolution === 'exact' && this.isConnected
+      ? { result, classes: [index, ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index)], backend: this.classification.backendPreference }
+      : null);
+    const map = this.#map();
+    if (map !== this.#pinnedOn) {
+      // The pinned patch stays where it is, with the new map's values.
+      this.#pinnedOn = map;
+      if (this.pinned) this.pinned = this.#patchAt(this.pinned.x, this.pinned.y, true);
     }
-    this.#drawHeatmap();
+    const error = this.#ownError();
+    if (error && error !== this.#reported) emitError(this, error);
+    this.#reported = error;
   }
 
-  #drawHeatmap(): void {
-    const canvas = this.heatmapCanvas;
-    const map = this.map;
-    if (!canvas || !map) return;
-    const overlay = this.mode === 'overlay';
-    const { rgba, scale } = paintEvidence(map.values, {
-      sign: this.sign, threshold: this.threshold, thresholdMode: this.thresholdMode, percentile: this.percentile,
-      scale: this.scale, colormap: this.colormap, opacity: overlay ? this.opacity : 1, alpha: overlay ? 'magnitude' : 'uniform',
-    });
-    this.#scale = scale;
-    if (this.mode === 'edges' && this.imageCanvas && this.imageCanvas.width === map.width) {
-      const pixels = this.imageCanvas.getContext('2d', { willReadFrequently: true })!.getImageData(0, 0, map.width, map.height).data;
-      const edges = edgeMap(pixels, map.width, map.height);
-      // The authors overlay the image's edges at alpha 0.25: blend black in proportion.
-      for (let i = 0; i < edges.length; i++) {
-        const k = 1 - 0.25 * Math.min(1, edges[i]! * 2);
-        rgba[i * 4] = rgba[i * 4]! * k;
-        rgba[i * 4 + 1] = rgba[i * 4 + 1]! * k;
-        rgba[i * 4 + 2] = rgba[i * 4 + 2]! * k;
-      }
-    }
-    canvas.width = map.width;
-    canvas.height = map.height;
-    canvas.getContext('2d')!.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, map.width, map.height), 0, 0);
+  #exactChanged(): void {
+    this.requestUpdate();
+    const level = this.#exact.level;
+    if (level && level !== this.#refinedTo) emit(this, 'bagnet-refine', { level: level.level, final: level.level === 1 });
+    this.#refinedTo = level;
+  }
+
+  /** The map shown: the exact map at its latest level, else the stride map; null without a target. */
+  #map(): MapState | null {
+    const result = this.classification.result;
+    const index = this.targetIndex;
+    if (!result || index === null) return null;
+    return (this.resolution === 'exact' ? this.#exact.view(index) : null) ?? this.#fastMaps.get(result, index);
   }
 
   /** The patch at model-input pixel (x, y) with its evidence, or null outside the map. */
   #patchAt(x: number, y: number, pinned: boolean): BagnetPatchDetail | null {
     const result = this.classification.result;
     const index = this.targetIndex;
-    if (!result || index === null || !this.map) return null;
+    const map = this.#map();
+    if (!result || index === null || !map) return null;
     const { evidence } = result;
     const classes = [index, ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index).filter((k) => k !== index)];
     let box: PixelBox;
     let valueOf: (k: number) => number;
-    if (this.map.level === 'fast') {
+    if (map.level === 'fast') {
       const cell = cellAt(x, y, evidence, evidence);
       if (!cell) return null;
       box = cellBox(cell.row, cell.col, evidence);
       valueOf = (k) => evidence.data[(cell.row * evidence.cols + cell.col) * evidence.classes + k]!;
     } else {
-      const level = this.#exactLevel;
-      if (!level || x < 0 || y < 0 || x >= level.width || y >= level.height) return null;
+      if (x < 0 || y < 0 || x >= map.width || y >= map.height) return null;
       box = patchAround(x, y, evidence.patchSize);
-      const sx = x - (x % level.level);
-      const sy = y - (y % level.level);
-      valueOf = (k) => {
-        const slot = this.#exactClasses.indexOf(k);
-        return slot < 0 ? Number.NaN : level.data[(sy * level.width + sx) * level.classes.length + slot]!;
-      };
+      valueOf = (k) => this.#exact.valueAt(x, y, k);
     }
     const values = classes.map((k) => ({ index: k, label: result.model.labels[k] ?? String(k), value: valueOf(k) }))
       .filter((entry) => !Number.isNaN(entry.value));
@@ -279,9 +220,10 @@ export class BagnetHeatmap extends BagnetElementBase {
   #pointerToInput(event: PointerEvent | MouseEvent): { x: number; y: number } | null {
     const canvas = event.currentTarget as HTMLElement;
     const rect = canvas.getBoundingClientRect();
-    if (!this.map || rect.width === 0) return null;
-    const x = Math.floor(((event.clientX - rect.left) / rect.width) * this.map.width);
-    const y = Math.floor(((event.clientY - rect.top) / rect.height) * this.map.height);
+    const map = this.#map();
+    if (!map || rect.width === 0) return null;
+    const x = Math.floor(((event.clientX - rect.left) / rect.width) * map.width);
+    const y = Math.floor(((event.clientY - rect.top) / rect.height) * map.height);
     return { x, y };
   }
 
@@ -304,17 +246,16 @@ export class BagnetHeatmap extends BagnetElementBase {
     if (this.pinned) emit(this, 'bagnet-patch', this.pinned);
   }
 
-  #renderStack(withImage: boolean, withMap: boolean) {
-    const map = this.map!;
+  #renderStack(map: MapState, painted: Painted, image: ImageData | null, withMap: boolean) {
     const shown = this.pinned ?? this.hovered;
     const box = shown?.box;
     const percent = (value: number, total: number) => `${(value / total) * 100}%`;
     const label = this.alt || `Evidence for ${this.#targetLabel()}`;
     return html`<div class="stack ${map.width <= 96 ? 'tiny' : ''}" style="aspect-ratio: ${map.width} / ${map.height}"
         @pointermove=${this.#onPointerMove} @pointerleave=${this.#onPointerLeave} @click=${this.#onClick}>
-      ${withImage ? html`<canvas part="image" aria-hidden="true"></canvas>` : nothing}
-      ${withMap ? html`<canvas part="heatmap" role="img" aria-label=${label}
-        class=${map.level === 'fast' || (typeof map.level === 'number' && map.level > 1) ? 'coarse' : ''}></canvas>` : nothing}
+      ${image ? html`<canvas part="image" aria-hidden="true" ${drawOnce(image)}></canvas>` : nothing}
+      ${withMap ? html`<canvas part="heatmap" role="img" aria-label=${label} ${drawOnce(painted.image)}
+        class=${map.level === 'fast' || map.level > 1 ? 'coarse' : ''}></canvas>` : nothing}
       ${box ? html`<div part="patch" class=${this.pinned ? 'pinned' : ''} style="left: ${percent(box.x, map.width)};
         top: ${percent(box.y, map.height)}; width: ${percent(box.width, map.width)}; height: ${percent(box.height, map.height)}"></div>` : nothing}
     </div>`;
@@ -337,36 +278,53 @@ export class BagnetHeatmap extends BagnetElementBase {
   }
 
   override render() {
-    const { state: current, error, progress } = this.classification;
-    const busy = current === 'loading' || current === 'running';
-    const refining = this.resolution === 'exact' && this.map && this.map.level !== 1;
-    if (current === 'error' && error) {
-      return html`<div part="base"><slot name="error"><p part="error" role="alert">${error.message}</p></slot></div>`;
-    }
+    const state = this.classification.state;
+    const error = this.error;
+    const map = this.#map();
+    const busy = state === 'loading' || state === 'running';
+    const progress = this.classification.progress;
     const fraction = progress && progress.total > 0 ? progress.loaded / progress.total : undefined;
+    const errorMessage = error ? html`<slot name="error"><p part="error" role="alert">${error.message}</p></slot>` : nothing;
+    if (!map) {
+      return html`<div part="base" aria-busy=${busy ? 'true' : 'false'}>${errorMessage}${busy ? html`<slot name="progress">
+        <div part="progress" role="progressbar" aria-label="Loading the model"
+          style=${fraction === undefined ? '' : `--progress: ${fraction}`}></div></slot>` : nothing}</div>`;
+    }
+    const image = this.classification.result!.input.pixels;
+    const painted = this.#painted.get(map, this.sign, this.threshold, this.thresholdMode, this.percentile, this.scale,
+      this.colormap, this.opacity, this.mode, image);
+    this.#lastPainted = painted;
+    const refining = this.resolution === 'exact' && this.#exact.status === 'pending' && map.level !== 1;
     return html`<div part="base" class="mode-${this.mode}" aria-busy=${busy || refining ? 'true' : 'false'}>
-      ${busy ? html`<slot name="progress"><div part="progress" role="progressbar" aria-label="Loading the model"
+      ${busy ? html`<slot name="progress"><div part="progress" role="progressbar" aria-label="Classifying"
         style=${fraction === undefined ? '' : `--progress: ${fraction}`}></div></slot>` : nothing}
-      ${this.map ? html`<div part="figure">
-          ${this.mode === 'side-by-side'
-            ? html`${this.#renderStack(true, false)}${this.#renderStack(false, true)}`
-            : this.mode === 'edges' ? html`<div class="edges-source">${this.#renderStack(true, false)}</div>${this.#renderStack(false, true)}`
-              : this.#renderStack(true, true)}
-        </div>
-        <div part="legend">
-          <span class="target">${this.#targetLabel()}</span>
-          <span class="scale">${(-this.#scale).toPrecision(3)}</span>
-          <span class="gradient" style="background: ${colormapGradient(this.colormap)}"></span>
-          <span class="scale">+${this.#scale.toPrecision(3)}</span>
-          <span class="resolution">${this.map.level === 'fast' ? `stride ${this.classification.result?.evidence.stride}`
-            : this.map.level === 1 ? 'exact' : `refining (${this.map.level} px)`}</span>
-        </div>
-        ${this.#renderTooltip()}` : nothing}
-      <div class="visually-hidden" aria-live="polite">${this.map ? `Evidence for ${this.#targetLabel()}` : ''}</div>
+      <div part="figure">
+        ${this.mode === 'side-by-side' ? html`${this.#renderStack(map, painted, image, false)}${this.#renderStack(map, painted, null, true)}`
+          : this.mode === 'edges' ? html`<div class="edges-source">${this.#renderStack(map, painted, image, false)}</div>${this.#renderStack(map, painted, null, true)}`
+            : this.#renderStack(map, painted, image, true)}
+      </div>
+      <div part="legend">
+        <span class="target">${this.#targetLabel()}</span>
+        <span class="scale">${(-painted.scale).toPrecision(3)}</span>
+        <span class="gradient" style="background: ${colormapGradient(this.colormap)}"></span>
+        <span class="scale">+${painted.scale.toPrecision(3)}</span>
+        <span class="resolution">${map.level === 'fast' ? `stride ${this.classification.result?.evidence.stride}`
+          : map.level === 1 ? 'exact' : `refining (${map.level} px)`}</span>
+      </div>
+      ${errorMessage}
+      ${this.#renderTooltip()}
+      <div class="visually-hidden" aria-live="polite">Evidence for ${this.#targetLabel()}</div>
     </div>`;
   }
 }
 
-function exactKey(result: ClassificationResult, index: number): string {
-  return `${result.model.url}|${result.timings.totalMs}|${result.logits.length}|${index}|${result.logits[0]}`;
+/** The map coloured as the element's properties say (recomputed only when one of them changes). */
+function paint(map: MapState, sign: SignFilter, threshold: number, thresholdMode: ThresholdMode, percentile: number, scale: number,
+               colormap: ColormapName, opacity: number, mode: HeatmapMode, image: ImageData): Painted {
+  const overlay = mode === 'overlay';
+  const painted = paintEvidence(map.values, {
+    sign, threshold, thresholdMode, percentile, scale, colormap, opacity: overlay ? opacity : 1, alpha: overlay ? 'magnitude' : 'uniform',
+  });
+  if (mode === 'edges' && image.width === map.width && image.height === map.height) overlayEdges(painted.rgba, image.data, map.width, map.height);
+  return { image: new ImageData(painted.rgba as Uint8ClampedArray<ArrayBuffer>, map.width, map.height), scale: painted.scale };
 }

@@ -1,15 +1,12 @@
-import { html, nothing, type PropertyValues } from 'lit';
-import { property, state } from 'lit/decorators.js';
+import { html, nothing } from 'lit';
+import { property } from 'lit/decorators.js';
 import { directive, Directive, PartType, type ElementPart, type PartInfo } from 'lit/directive.js';
-import { BagnetError } from '../../core/errors.js';
 import { mergeTopPatches, topPatches, type Patch } from '../../core/patches.js';
 import type { ClassificationResult } from '../../core/result.js';
+import { DEFAULT_TOP_K } from '../../core/settings.js';
 import type { ImageInput } from '../../pool/image-input.js';
-import { getPool } from '../../pool/pool.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController } from '../shared/classification-controller.js';
-import { emit } from '../shared/events.js';
-import { drawModelInput } from '../shared/model-input.js';
 import { resolveTarget } from '../shared/target.js';
 import { BagnetHeatmap } from '../heatmap/bagnet-heatmap.component.js';
 import { patchesStyles } from './bagnet-patches.styles.js';
@@ -21,11 +18,9 @@ export interface LabelledImage {
 }
 
 interface SetEntry {
-  readonly input: ImageInput;
   readonly trueLabel: string | number | undefined;
+  /** The image's classification; its `input.pixels` are what the patches are cut from. */
   readonly result: ClassificationResult;
-  /** The image as the model saw it (for cropping patches). */
-  readonly pixels: HTMLCanvasElement;
 }
 
 interface ShownPatch extends Patch {
@@ -45,7 +40,7 @@ interface ShownPatch extends Patch {
  * @fires bagnet-progress - Model download/compile progress.
  * @fires bagnet-load - The model is ready: `{model, backend}`.
  * @fires bagnet-backend - Which backend runs and why.
- * @fires bagnet-result - The classification of the single image (not fired for sets).
+ * @fires bagnet-result - The classification of the single image (not fired for sets: see `results`).
  * @fires bagnet-error - Something failed: `{type, message, cause}`.
  *
  * @slot error - Replaces the built-in error message.
@@ -84,25 +79,25 @@ export class BagnetPatches extends BagnetElementBase {
   /** Accept dropped image files into the set. */
   @property({ type: Boolean, reflect: true }) picker = false;
 
-  @state() private entries: SetEntry[] = [];
-  @state() private setState: 'idle' | 'running' | 'result' | 'error' = 'idle';
-  @state() private setError: BagnetError | null = null;
-  @state() private singlePixels: HTMLCanvasElement | null = null;
-
-  protected readonly classification = new ClassificationController(this, { topK: () => 5 });
-  #setAbort: AbortController | null = null;
-  #setKey: unknown[] = [];
-  #singleDrawn: ClassificationResult | null = null;
-
-  /** For a set: `idle`, `running`, `result` or `error` of the whole set; else the single image's state. */
-  override get state() {
-    return this.set.length > 0 ? this.setState : this.classification.state;
-  }
+  protected readonly classification = new ClassificationController(this, {
+    inputs: () => {
+      const set = this.set;
+      if (set.length > 0) return set.map((item) => (isLabelled(item) ? item.image : item));
+      return this.ownInput === null ? [] : [this.ownInput];
+    },
+    topK: () => DEFAULT_TOP_K,
+    reportsResults: () => this.set.length === 0,
+  });
 
   /** The set being shown: `images`, else the URLs of `srcset`. */
   get set(): (ImageInput | LabelledImage)[] {
     if (this.images.length > 0) return [...this.images];
     return this.srcset.split(/\s+/).filter(Boolean);
+  }
+
+  /** The classification of every image of the set (or of the single image), once all are done. */
+  get results(): readonly ClassificationResult[] {
+    return this.classification.state === 'result' ? this.classification.results : [];
   }
 
   override connectedCallback(): void {
@@ -117,8 +112,6 @@ export class BagnetPatches extends BagnetElementBase {
     super.disconnectedCallback();
     this.removeEventListener('dragover', this.#onDragOver);
     this.removeEventListener('drop', this.#onDrop);
-    this.#setAbort?.abort();
-    this.#setKey = [];
   }
 
   #onDragOver = (event: DragEvent) => {
@@ -132,65 +125,21 @@ export class BagnetPatches extends BagnetElementBase {
     if (files.length > 0) this.images = [...this.set, ...files];
   };
 
-  protected override willUpdate(changed: PropertyValues<this>): void {
+  /** The images shown, with their true labels. */
+  #entries(): SetEntry[] {
+    const results = this.results;
     const set = this.set;
-    if (set.length > 0 && this.model) {
-      const key = [this.model, this.backend, ...set];
-      if (key.length !== this.#setKey.length || key.some((v, i) => v !== this.#setKey[i])) {
-        this.#setKey = key;
-        void this.#classifySet(set);
-      }
-    } else if (changed.has('images') || changed.has('srcset')) {
-      this.#setAbort?.abort();
-      this.#setKey = [];
-      this.entries = [];
-      this.setState = 'idle';
-    }
-  }
-
-  protected override updated(): void {
-    const result = this.classification.result;
-    const input = this.classification.resultInput;
-    if (this.set.length === 0 && result && input !== null && this.#singleDrawn !== result) {
-      this.#singleDrawn = result;
-      const canvas = document.createElement('canvas');
-      drawModelInput(input, result.input, canvas).then(() => {
-        if (this.#singleDrawn === result) this.singlePixels = canvas;
-      }).catch(() => undefined);
-    }
-  }
-
-  async #classifySet(set: (ImageInput | LabelledImage)[]): Promise<void> {
-    this.#setAbort?.abort();
-    const abort = new AbortController();
-    this.#setAbort = abort;
-    this.setState = 'running';
-    this.setError = null;
-    try {
-      const pool = getPool();
-      // All at once: the pool batches them.
-      const entries = await Promise.all(set.map(async (item) => {
-        const { image, label } = isLabelled(item) ? item : { image: item, label: undefined };
-        const result = await pool.classify(image, { model: this.model, backend: this.backend, signal: abort.signal, topK: 5 });
-        const pixels = document.createElement('canvas');
-        await drawModelInput(image, result.input, pixels);
-        return { input: image, trueLabel: label, result, pixels };
-      }));
-      if (abort.signal.aborted) return;
-      this.entries = entries;
-      this.setState = 'result';
-    } catch (cause) {
-      if (abort.signal.aborted) return;
-      const error = cause instanceof BagnetError ? cause : new BagnetError('inference', String(cause), { cause });
-      this.setError = error;
-      this.setState = 'error';
-      emit(this, 'bagnet-error', { type: error.type, message: error.message, cause: (error as { cause?: unknown }).cause });
-    }
+    if (set.length === 0) return results.length === 1 ? [{ trueLabel: this.trueLabel || undefined, result: results[0]! }] : [];
+    if (results.length !== set.length) return [];
+    return results.map((result, i) => {
+      const item = set[i]!;
+      return { trueLabel: isLabelled(item) ? item.label : undefined, result };
+    });
   }
 
   /** Patches of the current view, in groups. */
   get groups(): { title: string; patches: ShownPatch[] }[] {
-    const entries = this.set.length > 0 ? this.entries : this.#singleEntry();
+    const entries = this.#entries();
     if (entries.length === 0) return [];
     const reference = entries[0]!.result;
     const classIndex = this.set.length > 0 && !this.target ? 0 : resolveTarget(this.target, reference);
@@ -210,13 +159,6 @@ export class BagnetPatches extends BagnetElementBase {
     ];
   }
 
-  #singleEntry(): SetEntry[] {
-    const result = this.classification.result;
-    const input = this.classification.resultInput;
-    if (!result || input === null || !this.singlePixels || this.#singleDrawn !== result) return [];
-    return [{ input, trueLabel: this.trueLabel || undefined, result, pixels: this.singlePixels }];
-  }
-
   #renderPatch(patch: ShownPatch) {
     const labels = patch.entry.result.model.labels;
     return html`<figure part="patch">
@@ -229,8 +171,9 @@ export class BagnetPatches extends BagnetElementBase {
   }
 
   #renderMisclassification() {
-    const result = this.classification.result;
-    if (!result) return nothing;
+    const [entry] = this.#entries();
+    if (!entry) return nothing;
+    const { result } = entry;
     const predicted = result.topk[0]!.index;
     const truth = resolveTarget(this.trueLabel, result);
     if (truth === null) {
@@ -242,18 +185,17 @@ export class BagnetPatches extends BagnetElementBase {
           aria-label=${`${title}: ${labels[index as number]}`}>
         <p class="title">${title}: ${labels[index as number]}</p>
         <bagnet-heatmap .resultFrom=${this} target=${String(index)} mode="edges"></bagnet-heatmap>
-        <div class="patches">${this.singlePixels ? topPatches(result.evidence, index as number, Math.min(this.count, 4))
-          .map((p) => this.#renderPatch({ ...p, entry: this.#singleEntry()[0]!, imageClass: truth })) : nothing}</div>
+        <div class="patches">${topPatches(result.evidence, index as number, Math.min(this.count, 4))
+          .map((p) => this.#renderPatch({ ...p, entry, imageClass: truth }))}</div>
       </section>`)}
       ${truth === predicted ? html`<p class="note">The prediction is correct.</p>` : nothing}
     </div>`;
   }
 
   override render() {
-    const single = this.classification;
-    const error = this.set.length > 0 ? this.setError : single.state === 'error' ? single.error : null;
+    const { state, error } = this;
     if (error) return html`<div part="base"><slot name="error"><p part="error" role="alert">${error.message}</p></slot></div>`;
-    const busy = this.set.length > 0 ? this.setState === 'running' : single.state === 'loading' || single.state === 'running';
+    const busy = state === 'loading' || state === 'running';
     if (this.view === 'misclassification' && this.set.length === 0) {
       return html`<div part="base" aria-busy=${busy ? 'true' : 'false'}>${this.#renderMisclassification()}</div>`;
     }
@@ -290,10 +232,9 @@ class CropDirective extends Directive {
   }
   override update(part: ElementPart, [patch]: [ShownPatch]) {
     const canvas = part.element as HTMLCanvasElement;
-    const context = canvas.getContext('2d')!;
-    context.clearRect(0, 0, canvas.width, canvas.height);
-    context.drawImage(patch.entry.pixels, patch.box.x, patch.box.y, patch.box.width, patch.box.height,
-      0, 0, patch.box.width, patch.box.height);
+    const { x, y, width, height } = patch.box;
+    // Only the patch's rectangle of the model input, moved to the canvas's origin.
+    canvas.getContext('2d')!.putImageData(patch.entry.result.input.pixels, -x, -y, x, y, width, height);
     return nothing;
   }
   render(_patch: ShownPatch) {

@@ -1,12 +1,15 @@
 /**
  * The common surface of the three elements (contract attributes and the `image` property). Thin:
- * the work is in ClassificationController; this only declares the reactive inputs once.
+ * the work is in ClassificationController; this only declares the reactive inputs once and keeps
+ * the controller in step with them at the start of every update.
  */
-import { LitElement } from 'lit';
+import { LitElement, type PropertyValues } from 'lit';
 import { property } from 'lit/decorators.js';
+import type { BagnetError } from '../../core/errors.js';
 import type { BackendPreference } from '../../core/protocol.js';
+import type { ClassificationResult } from '../../core/result.js';
 import type { ImageInput } from '../../pool/image-input.js';
-import { ClassificationController, type ClassificationSource, type ResultProvider } from './classification-controller.js';
+import type { ClassificationController, ClassificationSource, ElementState } from './classification-controller.js';
 
 export abstract class BagnetElementBase extends LitElement implements ClassificationSource {
   /** URL of the model's manifest (`bagnet.json`). */
@@ -28,22 +31,37 @@ export abstract class BagnetElementBase extends LitElement implements Classifica
   @property({ attribute: 'for', reflect: true }) htmlFor = '';
 
   /** Like `for`, by reference: the element whose result to reuse (also across shadow roots). */
-  @property({ attribute: false }) resultFrom: ResultProvider | null = null;
+  @property({ attribute: false }) resultFrom: Element | null = null;
 
   protected abstract readonly classification: ClassificationController;
 
+  /** The image this element classifies: `image`, else `src`. */
+  protected get ownInput(): ImageInput | null {
+    return this.image ?? (this.src ? this.src : null);
+  }
+
   /** The latest result (also the detail of `bagnet-result`), or null. */
-  get result() {
+  get result(): ClassificationResult | null {
     return this.classification.result;
   }
 
-  /** The image that produced `result`. */
-  get resultInput() {
-    return this.classification.resultInput;
+  /** `idle`, `loading`, `running`, `result` or `error`. */
+  get state(): ElementState {
+    return this.classification.state;
   }
 
-  /** `idle`, `loading`, `running`, `result` or `error`. */
-  get state() {
-    return this.classification.state;
+  /** What went wrong when `state` is `error` (the detail of the last `bagnet-error`), else null. */
+  get error(): BagnetError | null {
+    return this.state === 'error' ? this.classification.error : null;
+  }
+
+  /** Classify again with the same inputs (after an error, say). */
+  retry(): void {
+    this.classification.retry();
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    super.willUpdate(changed);
+    this.classification.sync();
   }
 }

@@ -1,297 +1,271 @@
 /**
- * Everything the three elements share about getting a classification: which image and model,
- * lazy start when the element comes into view, one run at a time with stale results dropped,
- * a model held while connected, the events of the contract, and `for="id"` (reusing another
- * element's result instead of running the model again).
+ * Everything the elements share about getting a classification: which images and model, a lazy
+ * start when the element comes into view, the run itself (one AsyncRun: aborted when the inputs
+ * change, stale answers dropped), a model held while connected, the events of the contract, and
+ * `for="id"` / `resultFrom` (showing another element's classification through ResultMirror).
+ *
+ * The host calls `sync()` at the start of every update (BagnetElementBase.willUpdate), so what it
+ * renders always matches its current properties.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import { BagnetError } from '../../core/errors.js';
+import { abortError, type BagnetError } from '../../core/errors.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
+import { topKCount } from '../../core/settings.js';
 import type { ImageInput } from '../../pool/image-input.js';
-import { getPool, type BackendEventDetail, type ModelLease, type ProgressInfo } from '../../pool/pool.js';
-import { emit } from './events.js';
+import { connectToPool, getPool, type InferencePool, type ModelLease, type PoolClient, type ProgressInfo } from '../../pool/pool.js';
+import { AsyncRun, sameArgs } from './async-run.js';
+import { emit, emitError } from './events.js';
+import { announce, provide, ResultMirror, withdraw, type ElementState, type MirrorSource } from './mirror.js';
 
-export type ElementState = 'idle' | 'loading' | 'running' | 'result' | 'error';
+export type { ElementState };
 
 /** What a host element exposes for the controller to read. */
 export interface ClassificationSource {
   model: string;
-  src: string;
-  image: ImageInput | null;
   backend: BackendPreference;
   loading: 'lazy' | 'eager';
   htmlFor: string;
-  resultFrom: ResultProvider | null;
-}
-
-/** Elements that can be the target of `for="id"`. */
-export interface ResultProvider extends HTMLElement {
-  readonly result: ClassificationResult | null;
-  /** The image that produced `result` (for work that needs the pixels again). */
-  readonly resultInput: ImageInput | null;
-  readonly model: string;
-  readonly backend: BackendPreference;
-}
-
-export function isResultProvider(element: Element | null): element is ResultProvider {
-  return !!element && 'result' in element && 'resultInput' in element;
+  resultFrom: Element | null;
 }
 
 type Host = ReactiveControllerHost & HTMLElement & ClassificationSource;
 
-export class ClassificationController implements ReactiveController {
-  state: ElementState = 'idle';
-  result: ClassificationResult | null = null;
-  /** The image that produced `result`. */
-  resultInput: ImageInput | null = null;
-  error: BagnetError | null = null;
+/** model, backend, top-k, then the images. */
+type RunArgs = readonly [string, BackendPreference, number, ...ImageInput[]];
+
+/** How far ahead of the viewport a lazy element starts. */
+const LAZY_MARGIN = '200px';
+
+export class ClassificationController implements ReactiveController, MirrorSource {
   progress: ProgressInfo | null = null;
   /** The backend that ran the last result, or the model's backend once loaded. */
   backend: string | null = null;
 
   readonly #host: Host;
+  readonly #inputs: () => readonly ImageInput[];
   readonly #topK: () => number;
-  #abort: AbortController | null = null;
-  #runKey = '';
-  #lease: ModelLease | null = null;
-  #leaseKey = '';
+  readonly #reportsResults: () => boolean;
+  readonly #run: AsyncRun<RunArgs, ClassificationResult[]>;
+  readonly #mirror: ResultMirror;
+  #phase: 'loading' | 'running' = 'loading';
+  #lease: { readonly key: string; readonly pool: InferencePool; readonly lease: ModelLease } | null = null;
+  #mirroring = false;
+  /** What the mirror showed last: events fire when it changes. */
+  #mirrored: { result: ClassificationResult | null; error: BagnetError | null } = { result: null, error: null };
+  #connected = false;
   #visible = false;
   #observer: IntersectionObserver | null = null;
-  #connected = false;
-  #forSource: ResultProvider | null = null;
-  #root: EventTarget | null = null;
+  #disconnectPool: (() => void) | null = null;
 
-  constructor(host: Host, options: { topK?: () => number } = {}) {
+  /**
+   * @param inputs the images to classify (one for a single image, several for a set).
+   * @param reportsResults whether a finished run fires `bagnet-result` (single images; not sets).
+   */
+  constructor(host: Host, options: { inputs: () => readonly ImageInput[]; topK?: () => number; reportsResults?: () => boolean }) {
     this.#host = host;
-    this.#topK = options.topK ?? (() => 5);
+    this.#inputs = options.inputs;
+    this.#topK = options.topK ?? (() => topKCount(undefined));
+    this.#reportsResults = options.reportsResults ?? (() => true);
+    this.#run = new AsyncRun((args, signal) => this.#classify(args, signal), () => this.#runChanged());
+    this.#mirror = new ResultMirror(host, () => this.#mirrorChanged());
     host.addController(this);
   }
 
-  /** The input to classify: the `image` property wins over `src`. */
-  get input(): ImageInput | null {
-    const { image, src } = this.#host;
-    return image ?? (src ? src : null);
+  /** `idle`, `loading`, `running`, `result` or `error`: of the element's own run, or of the element it mirrors. */
+  get state(): ElementState {
+    if (this.#mirroring) return this.#mirror.source?.state ?? 'idle';
+    switch (this.#run.status) {
+      case 'idle': return 'idle';
+      case 'pending': return this.#phase;
+      case 'complete': return 'result';
+      case 'error': return 'error';
+    }
   }
 
-  /** Whether this element mirrors another one (`for` or `resultFrom`) instead of running the model. */
+  /** Every image's result (own run, or the mirrored one). */
+  get results(): readonly ClassificationResult[] {
+    if (this.#mirroring) {
+      const result = this.#mirror.source?.result;
+      return result ? [result] : [];
+    }
+    return this.#run.value ?? [];
+  }
+
+  /** The single image's result. */
+  get result(): ClassificationResult | null {
+    const results = this.results;
+    return results.length === 1 && this.#reportsResults() ? results[0]! : null;
+  }
+
+  get error(): BagnetError | null {
+    return this.#mirroring ? this.#mirror.source?.error ?? null : this.#run.error;
+  }
+
+  /** The first image of the inputs. */
+  get input(): ImageInput | null {
+    return this.#inputs()[0] ?? null;
+  }
+
+  /** Whether the element shows another element's classification (`for` or `resultFrom`). */
   get mirrors(): boolean {
-    return this.#host.htmlFor !== '' || this.#host.resultFrom !== null;
+    return this.#mirroring;
+  }
+
+  /** The backend work on this result asks for (an exact map): the source's when mirroring. */
+  get backendPreference(): BackendPreference {
+    return this.#mirroring ? this.#mirror.source?.backendPreference ?? this.#host.backend : this.#host.backend;
   }
 
   hostConnected(): void {
     this.#connected = true;
-    getPool().addEventListener('backend', this.#onBackend);
+    this.#disconnectPool = connectToPool(this.#poolClient);
     if (typeof IntersectionObserver !== 'undefined') {
       this.#observer = new IntersectionObserver((entries) => {
         const visible = entries.some((entry) => entry.isIntersecting);
         if (visible === this.#visible) return;
         this.#visible = visible;
-        this.#schedule();
-      }, { rootMargin: '200px' });
+        this.#host.requestUpdate();
+      }, { rootMargin: LAZY_MARGIN });
       this.#observer.observe(this.#host);
     } else {
       this.#visible = true;
     }
-    this.#schedule();
+    provide(this.#host, this);
+    this.#host.requestUpdate();
   }
 
   hostDisconnected(): void {
     this.#connected = false;
-    getPool().removeEventListener('backend', this.#onBackend);
+    this.#disconnectPool?.();
+    this.#disconnectPool = null;
     this.#observer?.disconnect();
     this.#observer = null;
-    this.#abort?.abort();
-    this.#abort = null;
-    this.#runKey = '';
-    this.#unfollow();
-    // The pool keeps the model for its idle delay: moving an element does not reload it.
-    this.#lease?.release();
-    this.#lease = null;
-    this.#leaseKey = '';
+    this.#visible = false;
+    // A finished result stays (moving an element does not classify again); unfinished work stops.
+    if (this.#run.status === 'pending') this.#run.clear();
+    this.#mirror.follow(null);
+    this.#mirroring = false;
+    this.#releaseModel(); // the pool keeps the model for its idle delay: moving an element reloads nothing
+    withdraw(this.#host);
   }
 
-  hostUpdated(): void {
-    // After the update, not inside it: starting a run changes state and requests another update.
-    queueMicrotask(() => this.#schedule());
-  }
-
-  /** Run again even if nothing changed (e.g. after an error). */
-  retry(): void {
-    this.#runKey = '';
-    this.#schedule();
-  }
-
-  #schedule(): void {
+  /** Bring the work in line with the host's properties (the host calls it at the start of each update). */
+  sync(): void {
     if (!this.#connected) return;
-    if (this.mirrors) {
-      this.#follow();
+    const host = this.#host;
+    const source = host.resultFrom ?? (host.htmlFor || null);
+    if (source !== null) {
+      // Mirroring: no run of its own, no model of its own.
+      this.#run.update(null);
+      this.#releaseModel();
+      this.#mirroring = true;
+      this.#mirror.follow(source);
       return;
     }
-    this.#unfollow();
-    const { model, backend, loading } = this.#host;
-    const input = this.input;
-    if (!model || input === null) {
-      if (this.#runKey !== '') this.#reset();
+    if (this.#mirroring) {
+      this.#mirroring = false;
+      this.#mirror.follow(null);
+      this.#mirrored = { result: null, error: null };
+    }
+    const inputs = this.#inputs();
+    const args: RunArgs | null = host.model && inputs.length > 0 ? [host.model, host.backend, this.#topK(), ...inputs] : null;
+    if (args && host.loading === 'lazy' && !this.#visible && !sameArgs(args, this.#run.args)) {
+      // Changed while off screen: stop what ran for the old inputs; start when it comes into view.
+      this.#run.update(null);
       return;
     }
-    if (loading === 'lazy' && !this.#visible) return;
-    const key = JSON.stringify([model, backend, this.#topK(), typeof input === 'string' ? input : identity(input)]);
-    if (key === this.#runKey) return;
-    this.#runKey = key;
-    void this.#run(model, backend, input);
+    this.#run.update(args);
+    if (!args) this.#releaseModel();
   }
 
-  #reset(): void {
-    this.#abort?.abort();
-    this.#runKey = '';
-    this.state = 'idle';
-    this.result = null;
-    this.resultInput = null;
-    this.error = null;
+  /** Run again with the same inputs (after an error, say). */
+  retry(): void {
+    if (!this.#mirroring) this.#run.rerun();
+  }
+
+  async #classify([model, backend, topK, ...inputs]: RunArgs, signal: AbortSignal): Promise<ClassificationResult[]> {
     this.progress = null;
-    this.#host.requestUpdate();
-  }
-
-  async #run(model: string, backend: BackendPreference, input: ImageInput): Promise<void> {
-    this.#abort?.abort();
-    const abort = new AbortController();
-    this.#abort = abort;
-    const stale = () => abort !== this.#abort || abort.signal.aborted;
     const pool = getPool();
-    this.error = null;
-    this.progress = null;
-    try {
-      const leaseKey = `${model}|${backend}`;
-      if (leaseKey !== this.#leaseKey) {
-        this.state = 'loading';
-        this.#host.requestUpdate();
-        this.#lease?.release();
-        this.#lease = null;
-        this.#leaseKey = '';
-        const lease = await pool.acquire(model, backend, 'fp32', (progress) => {
-          if (stale()) return;
-          this.progress = progress;
-          emit(this.#host, 'bagnet-progress', progress);
-          this.#host.requestUpdate();
-        }, abort.signal);
-        if (stale()) {
-          lease.release();
-          return;
-        }
-        this.#lease = lease;
-        this.#leaseKey = leaseKey;
-        this.backend = lease.backend;
-        emit(this.#host, 'bagnet-load', { model: lease.manifest.url ?? model, backend: lease.backend });
+    await this.#holdModel(pool, model, backend, signal);
+    if (signal.aborted) throw abortError(signal.reason);
+    if (this.#phase !== 'running') {
+      this.#phase = 'running';
+      this.#runChanged();
+    }
+    // All at once: the pool batches them.
+    return Promise.all(inputs.map((input) => pool.classify(input, { model, backend, signal, topK, priority: this.#visible ? 1 : 0 })));
+  }
+
+  /** Hold the model while connected (loading it first: progress and `bagnet-load`). */
+  async #holdModel(pool: InferencePool, model: string, backend: BackendPreference, signal: AbortSignal): Promise<void> {
+    const key = `${model}|${backend}`;
+    if (this.#lease?.key === key && this.#lease.pool === pool) return;
+    this.#phase = 'loading';
+    const lease = await pool.acquire(model, backend, 'fp32', (progress) => {
+      if (signal.aborted) return;
+      this.progress = progress;
+      emit(this.#host, 'bagnet-progress', progress);
+      this.#host.requestUpdate();
+    }, signal);
+    if (signal.aborted) {
+      lease.release();
+      throw abortError(signal.reason);
+    }
+    this.#releaseModel();
+    this.#lease = { key, pool, lease };
+    this.backend = lease.backend;
+    emit(this.#host, 'bagnet-load', { model: lease.manifest.url ?? model, backend: lease.backend });
+  }
+
+  #releaseModel(): void {
+    this.#lease?.lease.release();
+    this.#lease = null;
+  }
+
+  #runChanged(): void {
+    if (this.#mirroring) return;
+    // Update first: a listener that awaits `updateComplete` sees the new state rendered.
+    this.#host.requestUpdate();
+    const { status } = this.#run;
+    if (status === 'complete') {
+      const result = this.result;
+      if (result) {
+        this.backend = result.backend;
+        emit(this.#host, 'bagnet-result', result);
       }
-      this.state = 'running';
-      this.#host.requestUpdate();
-      const result = await pool.classify(input, {
-        model, backend, signal: abort.signal, topK: this.#topK(), priority: this.#visible ? 1 : 0,
-      });
-      if (stale()) return;
-      this.result = result;
-      this.resultInput = input;
-      this.backend = result.backend;
-      this.state = 'result';
-      this.#host.requestUpdate();
-      emit(this.#host, 'bagnet-result', result);
-    } catch (cause) {
-      if (stale()) return; // superseded: a newer run owns the state
-      this.#fail(cause);
+    } else if (status === 'error') {
+      emitError(this.#host, this.#run.error);
     }
+    announce(this.#host);
   }
 
-  #fail(cause: unknown): void {
-    const error = cause instanceof BagnetError ? cause
-      : new BagnetError('inference', cause instanceof Error ? cause.message : String(cause), { cause });
-    this.error = error;
-    this.result = null;
-    this.state = 'error';
-    // #runKey stays: the same input is not retried by itself (retry() or a new input does).
+  #mirrorChanged(): void {
+    if (!this.#mirroring) return;
+    const source = this.#mirror.source;
+    const result = source?.state === 'result' ? source.result : null;
+    const error = source?.state === 'error' ? source.error : null;
+    const before = this.#mirrored;
+    this.#mirrored = { result, error };
+    this.backend = result?.backend ?? null;
     this.#host.requestUpdate();
-    emit(this.#host, 'bagnet-error', { type: error.type, message: error.message, cause: (error as { cause?: unknown }).cause });
+    if (result && result !== before.result) emit(this.#host, 'bagnet-result', result);
+    if (error && error !== before.error) emitError(this.#host, error);
+    announce(this.#host);
   }
 
-  /** Report a failure that happened in the host's own work (e.g. an unknown target label). */
-  reportError(error: BagnetError): void {
-    this.#fail(error);
-  }
-
-  #onBackend = (event: Event) => {
-    const detail = (event as CustomEvent<BackendEventDetail>).detail;
-    const model = this.#host.model;
-    if (!model || new URL(model, location.href).href !== detail.model) return;
-    this.backend = detail.actual;
-    emit(this.#host, 'bagnet-backend', { requested: detail.requested, actual: detail.actual, reason: detail.reason });
-    this.#host.requestUpdate();
+  readonly #poolClient: PoolClient = {
+    onBackend: (detail) => {
+      const model = this.#host.model;
+      if (this.#mirroring || !model || new URL(model, location.href).href !== detail.model) return;
+      this.backend = detail.actual;
+      emit(this.#host, 'bagnet-backend', { requested: detail.requested, actual: detail.actual, reason: detail.reason });
+      this.#host.requestUpdate();
+    },
+    onDispose: () => {
+      // The pool and the model held in it are gone: what was running starts again on the next pool.
+      this.#lease = null;
+      if (this.#run.status === 'pending') this.#run.rerun();
+    },
   };
-
-  // ---- for="id" ------------------------------------------------------------------------------
-
-  #follow(): void {
-    // By reference: listen on the provider itself. By id: listen on the root, so a provider that
-    // appears later (or is replaced) is still heard.
-    const listenOn: EventTarget = this.#host.resultFrom ?? (this.#host.getRootNode() as Document | ShadowRoot);
-    if (listenOn !== this.#root) {
-      this.#unfollow();
-      this.#root = listenOn;
-      listenOn.addEventListener('bagnet-result', this.#onSourceEvent);
-      listenOn.addEventListener('bagnet-error', this.#onSourceEvent);
-    }
-    const source = this.#host.resultFrom
-      ?? (this.#host.getRootNode() as Document | ShadowRoot).getElementById?.(this.#host.htmlFor) ?? null;
-    if (source !== this.#forSource) {
-      this.#forSource = isResultProvider(source) ? source : null;
-      if (this.#forSource?.result) this.#mirror(this.#forSource);
-    }
-  }
-
-  #unfollow(): void {
-    this.#root?.removeEventListener('bagnet-result', this.#onSourceEvent);
-    this.#root?.removeEventListener('bagnet-error', this.#onSourceEvent);
-    this.#root = null;
-    this.#forSource = null;
-  }
-
-  #onSourceEvent = (event: Event) => {
-    const origin = event.composedPath()[0];
-    if (!(origin instanceof Element) || origin === this.#host) return;
-    if (this.#host.resultFrom ? origin !== this.#host.resultFrom : origin.id !== this.#host.htmlFor) return;
-    if (!isResultProvider(origin)) return;
-    this.#forSource = origin;
-    if (event.type === 'bagnet-result') {
-      this.#mirror(origin);
-    } else {
-      const detail = (event as CustomEvent<{ type: BagnetError['type']; message: string }>).detail;
-      this.error = new BagnetError(detail.type, detail.message);
-      this.result = null;
-      this.state = 'error';
-      this.#host.requestUpdate();
-    }
-  };
-
-  #mirror(source: ResultProvider): void {
-    if (this.result === source.result) return;
-    this.result = source.result;
-    this.resultInput = source.resultInput;
-    this.backend = source.result?.backend ?? null;
-    this.error = null;
-    this.state = source.result ? 'result' : 'idle';
-    this.#host.requestUpdate();
-    if (source.result) emit(this.#host, 'bagnet-result', source.result);
-  }
-}
-
-const identities = new WeakMap<object, number>();
-let nextIdentity = 1;
-
-/** A stable number per object, so a new `image` object triggers a new run but the same one does not. */
-function identity(value: object): string {
-  let id = identities.get(value);
-  if (id === undefined) {
-    id = nextIdentity++;
-    identities.set(value, id);
-  }
-  return `#${id}`;
 }

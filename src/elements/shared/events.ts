@@ -2,7 +2,7 @@
  * The elements' events (contract names). All bubble and cross shadow roots (`composed`), so a page
  * can listen on `document` or on any ancestor.
  */
-import type { BagnetErrorType } from '../../core/errors.js';
+import { toBagnetError, type BagnetError, type BagnetErrorType } from '../../core/errors.js';
 import type { BackendPreference, ConcreteBackendName, ProgressPhase } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
 
@@ -61,6 +61,18 @@ export interface BagnetEventMap {
 export function emit<K extends keyof BagnetEventMap>(target: EventTarget, type: K,
                                                      detail: BagnetEventMap[K]['detail']): boolean {
   return target.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable: false }));
+}
+
+/** The documented `bagnet-error` detail of an error. */
+export function errorDetail(error: BagnetError): BagnetErrorDetail {
+  return { type: error.type, message: error.message, cause: (error as { cause?: unknown }).cause };
+}
+
+/** Report a failure from `target` as `bagnet-error` (unknown errors become `inference` errors); returns it as a BagnetError. */
+export function emitError(target: EventTarget, cause: unknown): BagnetError {
+  const error = toBagnetError(cause);
+  emit(target, 'bagnet-error', errorDetail(error));
+  return error;
 }
 
 declare global {

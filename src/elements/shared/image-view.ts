@@ -53,21 +53,32 @@ function displayOf(input: ImageInput | null, keepObjectUrl: (url: string) => voi
   } };
 }
 
-/** Draws pixels into the canvas it is attached to, once per drawing function. */
+type Drawing = ImageData | ((canvas: HTMLCanvasElement) => void);
+
+/**
+ * Draws into the canvas it is attached to: pixels (the canvas takes their size) or a drawing
+ * function, once per value, and again on a new canvas (a re-rendered template, a mode switch).
+ */
 class DrawOnceDirective extends Directive {
-  #last: unknown = null;
+  #last: Drawing | null = null;
   constructor(part: PartInfo) {
     super(part);
     if (part.type !== PartType.ELEMENT) throw new Error('drawOnce must be used on an element');
   }
-  override update(part: ElementPart, [draw]: [(canvas: HTMLCanvasElement) => void]) {
-    if (draw !== this.#last) {
-      this.#last = draw;
-      draw(part.element as HTMLCanvasElement);
+  override update(part: ElementPart, [drawing]: [Drawing]) {
+    if (drawing !== this.#last) {
+      this.#last = drawing;
+      const canvas = part.element as HTMLCanvasElement;
+      if (typeof drawing === 'function') drawing(canvas);
+      else {
+        canvas.width = drawing.width;
+        canvas.height = drawing.height;
+        canvas.getContext('2d')!.putImageData(drawing, 0, 0);
+      }
     }
-    return this.render(draw);
+    return this.render(drawing);
   }
-  render(_draw: (canvas: HTMLCanvasElement) => void) {
+  render(_drawing: Drawing) {
     return nothing;
   }
 }

@@ -69,7 +69,7 @@ export class BagnetCornerstonePanel extends LitElement {
   }
 
   #onResult = (event: Event) => {
-    this.result = (event as CustomEvent<OverlayResultDetail>).detail.result;
+    this.result = (event as CustomEvent<OverlayResultDetail>).detail;
     this.error = '';
     this.state = 'result';
   };

@@ -15,12 +15,14 @@
  */
 import { Enums, eventTarget, getShouldUseCPURendering, metaData, type Types } from '@cornerstonejs/core';
 import type { ColormapName } from '../../core/colormap.js';
-import { BagnetError } from '../../core/errors.js';
+import { BagnetError, toBagnetError } from '../../core/errors.js';
 import { fastMap, paintEvidence } from '../../core/heatmap.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
-import { levelView } from '../../core/stitch.js';
-import { getPool } from '../../pool/pool.js';
+import { connectToPool, getPool } from '../../pool/pool.js';
+import { AsyncRun, sameArgs } from '../../elements/shared/async-run.js';
+import { errorDetail } from '../../elements/shared/events.js';
+import { ExactMapJob } from '../../elements/shared/exact-map-job.js';
 import { resolveTarget } from '../../elements/shared/target.js';
 import { frameToRgba, fullRangeWindow, PixelPipelineError, windowForRange, type DicomFrame, type VoiWindow } from './pixels.js';
 
@@ -53,28 +55,35 @@ interface Painted {
   readonly height: number;
 }
 
-export interface OverlayResultDetail {
+/** The overlay's `bagnet-result` detail: the classification, as the elements report it, and the image it is of. */
+export type OverlayResultDetail = ClassificationResult & { readonly imageId: string };
+
+/** What one classification run worked on. */
+interface Classified {
   readonly result: ClassificationResult;
   readonly imageId: string;
+  readonly input: ImageData;
 }
+
+/** model, backend, top-k, VOI choice, the image shown and its window: a change to any classifies again. */
+type RunArgs = readonly [string, BackendPreference, number, 'viewport' | 'dataset', string, string];
 
 /**
  * Attach with `new BagnetOverlay(viewport, { model })`; `destroy()` detaches. Fires `bagnet-result`
- * (`{result, imageId}`) and `bagnet-error` (`{type, message}`) on itself and on the viewport element.
+ * (the result, with the `imageId` it is of) and `bagnet-error` (`{type, message, cause}`) on itself
+ * and on the viewport element: the elements' event shapes.
  */
 export class BagnetOverlay extends EventTarget {
   readonly viewport: Types.IStackViewport;
   #options: Resolved;
   readonly #canvas: HTMLCanvasElement;
-  #result: ClassificationResult | null = null;
-  #resultImageId = '';
-  #modelInput: ImageData | null = null;
+  readonly #run = new AsyncRun<RunArgs, Classified>((args, signal) => this.#classify(args, signal), () => this.#runChanged());
+  readonly #exact = new ExactMapJob(() => this.#repaint());
   #painted: Painted | null = null;
-  #exact: { level: number; data: Float32Array; classes: readonly number[]; width: number; height: number } | null = null;
-  #abort: AbortController | null = null;
-  #exactAbort: AbortController | null = null;
-  #voiKey = '';
   #destroyed = false;
+  /** Callers of `refresh()` waiting for the run to settle. */
+  #waiting: (() => void)[] = [];
+  readonly #disconnectPool: () => void;
   /** Why images failed to load (Cornerstone's IMAGE_LOAD_FAILED), by imageId. */
   readonly #loadErrors = new Map<string, string>();
 
@@ -91,20 +100,22 @@ export class BagnetOverlay extends EventTarget {
     element.appendChild(this.#canvas);
     element.addEventListener(Enums.Events.STACK_NEW_IMAGE, this.#onNewImage);
     element.addEventListener(Enums.Events.IMAGE_RENDERED, this.#onRendered);
-    element.addEventListener(Enums.Events.VOI_MODIFIED, this.#onVoi);
+    element.addEventListener(Enums.Events.VOI_MODIFIED, this.#onNewImage);
     eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, this.#onLoadFailed);
+    // A pool disposed mid-run takes the run with it: run again on the next pool.
+    this.#disconnectPool = connectToPool({ onDispose: () => this.#run.status === 'pending' && this.#run.rerun() });
     // After the constructor returns, so listeners added right after `new` hear the first result.
-    queueMicrotask(() => void this.#classify());
+    queueMicrotask(() => this.#sync());
   }
 
   /** The classification of the displayed image (null until it arrives). */
   get result(): ClassificationResult | null {
-    return this.#result;
+    return this.#run.value?.result ?? null;
   }
 
   /** What the model received: the displayed frame after the pixel pipeline (for checks and tests). */
   get modelInput(): ImageData | null {
-    return this.#modelInput;
+    return this.#run.value?.input ?? null;
   }
 
   get options(): Readonly<Resolved> {
@@ -117,35 +128,43 @@ export class BagnetOverlay extends EventTarget {
   }
 
   setOptions(options: Partial<OverlayOptions>): void {
-    const before = this.#options;
-    this.#options = { ...before, ...options } as Resolved;
-    if (this.#options.model !== before.model || this.#options.backend !== before.backend || this.#options.voi !== before.voi) {
-      void this.#classify();
-      return;
-    }
-    if (this.#options.target !== before.target || this.#options.resolution !== before.resolution) this.#startExact();
+    this.#options = { ...this.#options, ...options } as Resolved;
+    this.#sync();
     this.#repaint();
   }
 
-  /** Recompute for the displayed image now. */
+  /** Classify the displayed image again now; resolves once that run has settled. */
   refresh(): Promise<void> {
-    return this.#classify();
+    const settled = new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#sync(true);
+    return settled;
   }
 
   destroy(): void {
     this.#destroyed = true;
-    this.#abort?.abort();
-    this.#exactAbort?.abort();
+    this.#run.clear();
+    this.#exact.update(null);
+    this.#disconnectPool();
     const element = this.viewport.element;
     element.removeEventListener(Enums.Events.STACK_NEW_IMAGE, this.#onNewImage);
     element.removeEventListener(Enums.Events.IMAGE_RENDERED, this.#onRendered);
-    element.removeEventListener(Enums.Events.VOI_MODIFIED, this.#onVoi);
+    element.removeEventListener(Enums.Events.VOI_MODIFIED, this.#onNewImage);
     eventTarget.removeEventListener(Enums.Events.IMAGE_LOAD_FAILED, this.#onLoadFailed);
     this.#canvas.remove();
   }
 
+  /** Classify when what the model should see changed (`again`: even if it did not). */
+  #sync(again = false): void {
+    if (this.#destroyed) return;
+    const { model, backend, topK, voi } = this.#options;
+    const range = voi === 'viewport' ? this.viewport.getProperties().voiRange : undefined;
+    const args: RunArgs = [model, backend, topK, voi, this.viewport.getCurrentImageId() ?? '', JSON.stringify(range ?? null)];
+    if (again && sameArgs(args, this.#run.args)) this.#run.rerun();
+    else this.#run.update(args);
+  }
+
   #onNewImage = () => {
-    void this.#classify();
+    this.#sync();
   };
 
   #onRendered = () => {
@@ -159,18 +178,8 @@ export class BagnetOverlay extends EventTarget {
     const error = detail.error as { message?: string } | string | undefined;
     const message = typeof error === 'string' ? error : error?.message ?? 'the loader failed';
     this.#loadErrors.set(detail.imageId, message);
-    if (detail.imageId === this.viewport.getCurrentImageId()) {
-      this.#result = null;
-      this.#painted = null;
-      this.#draw();
-      this.#emit('bagnet-error', { type: 'image-load', message: `The viewport could not load ${detail.imageId}: ${message}` });
-    }
-  };
-
-  #onVoi = () => {
-    if (this.#options.voi !== 'viewport') return;
-    const key = JSON.stringify(this.viewport.getProperties().voiRange ?? null);
-    if (key !== this.#voiKey) void this.#classify();
+    // The run for this image reads the failure (see #currentFrame) and reports it.
+    if (detail.imageId === this.viewport.getCurrentImageId()) this.#sync(true);
   };
 
   /** The displayed frame as the pipeline's input, or a clear error. */
@@ -198,7 +207,6 @@ export class BagnetOverlay extends EventTarget {
     const range = this.viewport.getProperties().voiRange;
     if (this.#options.voi === 'viewport' && range && Number.isFinite(range.lower) && Number.isFinite(range.upper)) {
       voi = windowForRange(range.lower, range.upper);
-      this.#voiKey = JSON.stringify(range);
     } else {
       // The dataset's own Window Center/Width (not one the viewer computed), else the full range.
       const lut = metaData.get('voiLutModule', imageId) as { windowCenter?: number | number[]; windowWidth?: number | number[] } | undefined;
@@ -209,79 +217,55 @@ export class BagnetOverlay extends EventTarget {
     return { imageId, frame, voi };
   }
 
-  async #classify(): Promise<void> {
-    if (this.#destroyed) return;
-    this.#abort?.abort();
-    this.#exactAbort?.abort();
-    const abort = new AbortController();
-    this.#abort = abort;
+  async #classify([model, backend, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
+    let imageId: string;
+    let input: ImageData;
     try {
-      const { imageId, frame, voi } = this.#currentFrame();
-      const rgba = frameToRgba(frame, voi);
-      const input = new ImageData(rgba.data as Uint8ClampedArray<ArrayBuffer>, rgba.width, rgba.height);
-      const result = await getPool().classify(input, {
-        model: this.#options.model, backend: this.#options.backend, signal: abort.signal, topK: this.#options.topK,
-      });
-      if (abort.signal.aborted) return;
-      this.#modelInput = input;
-      this.#result = result;
-      this.#resultImageId = imageId;
-      this.#exact = null;
-      this.#startExact();
-      this.#repaint();
-      this.#emit('bagnet-result', { result, imageId } satisfies OverlayResultDetail);
+      const current = this.#currentFrame();
+      const rgba = frameToRgba(current.frame, current.voi);
+      imageId = current.imageId;
+      input = new ImageData(rgba.data as Uint8ClampedArray<ArrayBuffer>, rgba.width, rgba.height);
     } catch (cause) {
-      if (abort.signal.aborted) return;
-      const error = cause instanceof BagnetError ? cause
-        : cause instanceof PixelPipelineError ? new BagnetError('image-invalid', cause.message, { cause })
-          : new BagnetError('inference', cause instanceof Error ? cause.message : String(cause), { cause });
-      this.#result = null;
-      this.#painted = null;
-      this.#draw();
-      this.#emit('bagnet-error', { type: error.type, message: error.message });
+      throw cause instanceof PixelPipelineError ? new BagnetError('image-invalid', cause.message, { cause }) : toBagnetError(cause);
     }
+    const result = await getPool().classify(input, { model, backend, signal, topK });
+    return { result, imageId, input };
+  }
+
+  #runChanged(): void {
+    const { status, value, error } = this.#run;
+    if (status === 'complete' && value) {
+      this.#emit('bagnet-result', { ...value.result, imageId: value.imageId } satisfies OverlayResultDetail);
+    } else if (status === 'error' && error) {
+      this.#emit('bagnet-error', errorDetail(error));
+    }
+    if (status !== 'pending') this.#waiting.splice(0).forEach((resolve) => resolve());
+    this.#repaint();
   }
 
   #targetIndex(): number | null {
-    return this.#result ? resolveTarget(this.#options.target, this.#result) : null;
-  }
-
-  #startExact(): void {
-    this.#exactAbort?.abort();
-    const result = this.#result;
-    const index = this.#targetIndex();
-    if (this.#options.resolution !== 'exact' || !result || index === null || !this.#modelInput) return;
-    const abort = new AbortController();
-    this.#exactAbort = abort;
-    const classes = [index];
-    getPool().exactEvidence(this.#modelInput, {
-      model: this.#options.model, backend: this.#options.backend, classes, signal: abort.signal,
-      onLevel: (level) => {
-        if (abort.signal.aborted) return;
-        this.#exact = { level: level.level, data: level.data, classes, width: level.width, height: level.height };
-        this.#repaint();
-      },
-    }).catch((error: unknown) => {
-      if (!abort.signal.aborted) this.#emit('bagnet-error', { type: (error as BagnetError).type ?? 'inference', message: String((error as Error).message ?? error) });
-    });
+    const result = this.result;
+    return result ? resolveTarget(this.#options.target, result) : null;
   }
 
   /** Colour the map for the target (in model-input pixels) into an offscreen canvas. */
   #repaint(): void {
-    const result = this.#result;
+    const result = this.result;
     const index = this.#targetIndex();
+    this.#exact.update(result && index !== null && this.#options.resolution === 'exact' && !this.#destroyed
+      ? { result, classes: [index], backend: this.#options.backend } : null);
     if (!result || index === null) {
       this.#painted = null;
-      if (result && this.#options.target) {
-        this.#emit('bagnet-error', { type: 'inference', message: `Unknown target "${this.#options.target}"` });
+      const target = this.#options.target;
+      if (result && target !== this.#unknownTarget) {
+        this.#emit('bagnet-error', errorDetail(new BagnetError('inference', `Unknown target "${target}"`)));
       }
+      this.#unknownTarget = result ? target : null;
       this.#draw();
       return;
     }
-    const exact = this.#exact && this.#exact.classes[0] === index ? this.#exact : null;
-    const map = exact
-      ? { values: levelView(exact.data, exact.width, exact.height, exact.classes.length, 0, exact.level), width: exact.width, height: exact.height }
-      : fastMap(result, index);
+    this.#unknownTarget = null;
+    const map = (this.#options.resolution === 'exact' ? this.#exact.view(index) : null) ?? fastMap(result, index);
     const { rgba } = paintEvidence(map.values, {
       sign: 'all', threshold: 0, thresholdMode: 'clip', percentile: this.#options.percentile, scale: 0,
       colormap: this.#options.colormap, opacity: 1, alpha: 'magnitude',
@@ -293,6 +277,9 @@ export class BagnetOverlay extends EventTarget {
     this.#painted = { canvas, width: map.width, height: map.height };
     this.#draw();
   }
+
+  /** The unknown target last reported (each is reported once). */
+  #unknownTarget: string | null = null;
 
   /** Map the painted map onto the viewport with Cornerstone's transforms (runs on every render). */
   #draw(): void {
@@ -309,8 +296,9 @@ export class BagnetOverlay extends EventTarget {
     context.setTransform(1, 0, 0, 1, 0, 0);
     context.clearRect(0, 0, width, height);
     const painted = this.#painted;
-    const result = this.#result;
-    if (!this.#options.enabled || !painted || !result || this.viewport.getCurrentImageId() !== this.#resultImageId) return;
+    const shown = this.#run.value;
+    if (!this.#options.enabled || !painted || !shown || this.viewport.getCurrentImageId() !== shown.imageId) return;
+    const { result } = shown;
     const toCanvas = this.#imageToCanvas();
     const { plan, imageWidth, imageHeight } = result.input;
     // Model-input pixel (u, v) is image pixel ((u + cropX)·W/scaledW, (v + cropY)·H/scaledH).
@@ -346,7 +334,7 @@ export class BagnetOverlay extends EventTarget {
     };
   }
 
-  #emit(type: 'bagnet-result' | 'bagnet-error', detail: unknown): void {
+  #emit(type: 'bagnet-result' | 'bagnet-error', detail: object): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
     this.viewport.element.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }

@@ -5,7 +5,7 @@
 import { expect } from '@esm-bundle/chai';
 import { loadManifest } from '../src/core/manifest.js';
 import { configure } from '../src/pool/config.js';
-import { classify, disposePool, getPool, type ExactEvidenceLevel } from '../src/pool/pool.js';
+import { classify, disposePool, getPool, type ExactMapLevel } from '../src/pool/pool.js';
 import { bruteForceMap as bruteForce } from './reference.js';
 import {
   DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_BAD_STAGE, NARROW_MODEL, NARROW_WHOLE, noiseImage, RANDOM_BAGNET33, relativeError,
@@ -24,8 +24,8 @@ describe('exact full-resolution evidence', () => {
     const [sample] = await loadSamples();
     const image = await imageDataOf(sample!.url);
     const classes = [sample!.labelIndex, 3, 7];
-    const levels: ExactEvidenceLevel[] = [];
-    const exact = await getPool().exactEvidence(image, { model: DEFAULT_MODEL, backend: 'wasm', classes, onLevel: (l) => levels.push(l) });
+    const levels: ExactMapLevel[] = [];
+    const exact = await getPool().exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', classes, onLevel: (l) => levels.push(l) });
     expect([exact.height, exact.width]).to.deep.equal([28, 28]);
     expect(levels.map((l) => l.level)).to.deep.equal([2, 1]);
     const reference = await bruteForce(manifest, image, classes);
@@ -48,7 +48,7 @@ describe('exact full-resolution evidence', () => {
     const image = noiseImage(34, 36, 11);
     const classes = [0, 999];
     const levels: number[] = [];
-    const exact = await getPool().exactEvidence(image, { model: RANDOM_BAGNET33, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
+    const exact = await getPool().exactMap(image, { model: RANDOM_BAGNET33, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
     expect(levels).to.deep.equal([8, 4, 2, 1]);
     expect(relativeError(exact.data, await bruteForce(manifest, image, classes))).to.be.at.most(1e-4);
   });
@@ -62,7 +62,7 @@ describe('exact full-resolution evidence', () => {
     for (const model of [NARROW_MODEL, NARROW_WHOLE, NARROW_BAD_STAGE]) {
       disposePool();
       const levels: number[] = [];
-      const exact = await getPool().exactEvidence(image, { model, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
+      const exact = await getPool().exactMap(image, { model, backend: 'wasm', classes, onLevel: (l) => levels.push(l.level) });
       expect(relativeError(exact.data, reference), model).to.be.at.most(1e-4);
       expect(levels, model).to.deep.equal([8, 4, 2, 1]);
       const { worker } = await getPool().stats();
@@ -80,9 +80,9 @@ describe('exact full-resolution evidence', () => {
 
   it('batches the shifts without stages, and runs the last stage once per shift on WASM (narrow BagNet-33)', async () => {
     const image = noiseImage(36, 40, 3);
-    const batched = await getPool().exactEvidence(image, { model: NARROW_WHOLE, backend: 'wasm', classes: [1] });
+    const batched = await getPool().exactMap(image, { model: NARROW_WHOLE, backend: 'wasm', classes: [1] });
     expect(batched.runs).to.be.below(64);
-    const staged = await getPool().exactEvidence(image, { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
+    const staged = await getPool().exactMap(image, { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
     expect(staged.runs).to.equal(64);
     expect(relativeError(staged.data, batched.data)).to.be.at.most(1e-5);
     expect([staged.height, staged.width]).to.deep.equal([40, 36]); // noiseImage(width 36, height 40)
@@ -90,7 +90,7 @@ describe('exact full-resolution evidence', () => {
 
   it('can be cancelled between batches', async () => {
     const controller = new AbortController();
-    const pending = getPool().exactEvidence(noiseImage(300, 300, 2), {
+    const pending = getPool().exactMap(noiseImage(300, 300, 2), {
       model: NARROW_MODEL, backend: 'wasm', classes: [1], signal: controller.signal,
       onLevel: () => controller.abort(),
     });
