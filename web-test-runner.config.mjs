@@ -51,7 +51,7 @@ const cornerstoneVendor = {
 };
 
 export default {
-  files: ['test/**/*.test.ts', '!test/no-webgpu/**'],
+  files: ['test/**/*.test.ts', '!test/no-webgpu/**', '!test/sequences/**'],
   nodeResolve: true,
   concurrency: 1,
   plugins: [
@@ -65,9 +65,11 @@ export default {
   })],
   groups: [
     {
-      // A browser without a WebGPU adapter (no --enable-unsafe-webgpu): the real "no WebGPU" case.
+      // A browser without a WebGPU adapter (no --enable-unsafe-webgpu): the real "no WebGPU" case. The
+      // model-based sequences run here too: `auto` falls back at once instead of compiling WebGPU
+      // shaders on SwiftShader for seconds after every disposed pool.
       name: 'no-webgpu',
-      files: 'test/no-webgpu/**/*.test.ts',
+      files: ['test/no-webgpu/**/*.test.ts', 'test/sequences/**/*.test.ts'],
       browsers: [chromeLauncher({
         launchOptions: { executablePath: chromiumPath(), args: chromiumArgs.filter((arg) => arg !== '--enable-unsafe-webgpu') },
       })],

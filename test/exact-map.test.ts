@@ -8,7 +8,7 @@ import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type ExactMapLevel } from '../src/pool/pool.js';
 import { bruteForceMap as bruteForce } from './reference.js';
 import {
-  DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_BAD_STAGE, NARROW_MODEL, NARROW_WHOLE, noiseImage, RANDOM_BAGNET33, relativeError,
+  DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_BAD_STAGE, NARROW_MODEL, NARROW_WHOLE, noiseImage, RANDOM_BAGNET33, relativeError, serverHits,
 } from './helpers.js';
 
 describe('exact full-resolution evidence', () => {
@@ -86,6 +86,45 @@ describe('exact full-resolution evidence', () => {
     expect(staged.runs).to.equal(64);
     expect(relativeError(staged.data, batched.data)).to.be.at.most(1e-5);
     expect([staged.height, staged.width]).to.deep.equal([40, 36]); // noiseImage(width 36, height 40)
+  });
+
+  it('of a result, uses the image the worker prepared for it: no second fetch or decode, the same map', async () => {
+    const [sample] = await loadSamples();
+    // Served uncached (scripts/server-options.mjs), so that every fetch reaches the server.
+    const url = `/__slow?path=${encodeURIComponent(new URL(sample!.url).pathname)}&delay=0`;
+    await serverHits('/__slow', true);
+    const result = await classify(url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const decoded = (await getPool().stats()).worker!.decoded;
+    const levels: number[] = [];
+    const fromResult = await getPool().exactMap(result, { backend: 'wasm', classes: [3, 1], onLevel: (l) => levels.push(l.level) });
+    expect(levels).to.deep.equal([2, 1]);
+    expect((await getPool().stats()).worker!.decoded, 'decoded again').to.equal(decoded);
+    expect(await serverHits('/__slow'), 'fetched again').to.equal(1);
+    expect(fromResult.input).to.equal(result.input);
+    const fromImage = await getPool().exactMap(await imageDataOf(sample!.url), { model: DEFAULT_MODEL, backend: 'wasm', classes: [3, 1] });
+    expect(relativeError(fromResult.data, fromImage.data)).to.equal(0);
+    // The name it had before the exact map had one name: kept for a release, the same method.
+    const alias = await getPool().exactEvidence(result, { backend: 'wasm', classes: [3, 1] });
+    expect(relativeError(alias.data, fromResult.data)).to.equal(0);
+  });
+
+  it('of a result whose image the worker let go (newer images, a new worker), sends the image again', async () => {
+    const samples = await loadSamples();
+    const result = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const reference = await getPool().exactMap(result, { backend: 'wasm', classes: [0] });
+    // More recent images push it out: the worker keeps a bounded few.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => classify(noiseImage(30 + i, 30, i), { model: DEFAULT_MODEL, backend: 'wasm' })));
+    let stats = await getPool().stats();
+    expect(stats.worker!.retained).to.be.at.most(16);
+    const decoded = stats.worker!.decoded;
+    const again = await getPool().exactMap(result, { backend: 'wasm', classes: [0] });
+    stats = await getPool().stats();
+    expect(stats.worker!.decoded, 'sent and decoded once more').to.equal(decoded + 1);
+    expect(relativeError(again.data, reference.data)).to.equal(0);
+    getPool().terminateWorker();
+    const fresh = await getPool().exactMap(result, { backend: 'wasm', classes: [0] });
+    expect((await getPool().stats()).worker!.decoded, 'a new worker').to.equal(1);
+    expect(relativeError(fresh.data, reference.data)).to.equal(0);
   });
 
   it('can be cancelled between batches', async () => {

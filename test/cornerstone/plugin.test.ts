@@ -151,6 +151,36 @@ describe('Cornerstone3D plugin', () => {
     overlay.destroy();
   });
 
+  it('sends the elements\' event shapes: a result with its imageId, an error with its cause, heard on document', async () => {
+    const viewport = await open([wadouri('bad-photometric'), wadouri('square')]);
+    const heard: CustomEvent[] = [];
+    const listen = (event: Event) => heard.push(event as CustomEvent);
+    document.addEventListener('bagnet-result', listen);
+    document.addEventListener('bagnet-error', listen);
+    try {
+      const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
+      await nextError(overlay);
+      const next = nextResult(overlay);
+      await viewport.setImageIdIndex(1);
+      const result = await next;
+      const shownResult = overlay.result;
+      overlay.destroy();
+      expect(heard.map((event) => event.type)).to.deep.equal(['bagnet-error', 'bagnet-result']);
+      const error = heard[0]!.detail as { type: string; message: string; cause: unknown };
+      expect(Object.keys(error).sort()).to.deep.equal(['cause', 'message', 'type']);
+      expect(error.type).to.equal('image-invalid');
+      expect(error.cause).to.be.instanceOf(Error);
+      const detail = heard[1]!.detail as typeof result;
+      expect(detail.imageId).to.equal(wadouri('square'));
+      expect(detail.topk).to.have.length(5);
+      expect(detail.evidence.data).to.be.instanceOf(Float32Array);
+      expect(detail.logits === shownResult!.logits && result.logits === detail.logits, 'the result itself').to.equal(true);
+    } finally {
+      document.removeEventListener('bagnet-result', listen);
+      document.removeEventListener('bagnet-error', listen);
+    }
+  });
+
   it('reports an image the viewport cannot decode (unknown transfer syntax), and carries on', async () => {
     const viewport = await open([wadouri('square')]);
     const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });

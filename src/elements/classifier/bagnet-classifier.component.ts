@@ -55,9 +55,7 @@ export class BagnetClassifier extends BagnetElementBase {
 
   @state() private dragging = false;
 
-  protected readonly classification = new ClassificationController(this, {
-    inputs: () => (this.ownInput === null ? [] : [this.ownInput]), topK: () => topKCount(this.topK),
-  });
+  protected readonly classification = new ClassificationController(this, { topK: () => topKCount(this.topK) });
   readonly #display = new ImageDisplayCache();
 
   override connectedCallback(): void {

@@ -5,7 +5,6 @@ import { BagnetError } from '../../core/errors.js';
 import { cellAt, cellBox, patchAround, type PixelBox } from '../../core/geometry.js';
 import { fastMap, overlayEdges, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
-import { DEFAULT_TOP_K } from '../../core/settings.js';
 import { Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController, type ElementState } from '../shared/classification-controller.js';
@@ -108,9 +107,7 @@ export class BagnetHeatmap extends BagnetElementBase {
   @state() private hovered: BagnetPatchDetail | null = null;
   @state() private pinned: BagnetPatchDetail | null = null;
 
-  protected readonly classification = new ClassificationController(this, {
-    inputs: () => (this.ownInput === null ? [] : [this.ownInput]), topK: () => DEFAULT_TOP_K,
-  });
+  protected readonly classification = new ClassificationController(this);
   readonly #exact = new ExactMapJob(() => this.#exactChanged());
   readonly #targets = new Memo((result: ClassificationResult, target: string) => resolveTarget(target, result));
   readonly #targetErrors = new Memo((result: ClassificationResult, target: string) => (resolveTarget(target, result) === null
@@ -118,8 +115,9 @@ export class BagnetHeatmap extends BagnetElementBase {
     : null));
   readonly #fastMaps = new Memo((result: ClassificationResult, index: number): MapState => ({ ...fastMap(result, index), level: 'fast' }));
   readonly #painted = new Memo(paint);
-  /** The last error reported with `bagnet-error` (each is reported once). */
+  /** The last error reported with `bagnet-error` (each is reported once), and the result it was about. */
   #reported: BagnetError | null = null;
+  #reportedAbout: ClassificationResult | null = null;
   #refinedTo: unknown = null;
   #pinnedOn: MapState | null = null;
 
@@ -174,7 +172,10 @@ export class BagnetHeatmap extends BagnetElementBase {
     }
     const error = this.#ownError();
     if (error && error !== this.#reported) emitError(this, error);
+    // Back to showing the result it reported an error about (a corrected target, say): report it again.
+    else if (!error && this.#reported && result && result === this.#reportedAbout) emit(this, 'bagnet-result', result);
     this.#reported = error;
+    this.#reportedAbout = result;
   }
 
   #exactChanged(): void {

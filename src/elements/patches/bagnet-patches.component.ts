@@ -3,10 +3,9 @@ import { property } from 'lit/decorators.js';
 import { directive, Directive, PartType, type ElementPart, type PartInfo } from 'lit/directive.js';
 import { mergeTopPatches, topPatches, type Patch } from '../../core/patches.js';
 import type { ClassificationResult } from '../../core/result.js';
-import { DEFAULT_TOP_K } from '../../core/settings.js';
 import type { ImageInput } from '../../pool/image-input.js';
 import { BagnetElementBase } from '../shared/base.js';
-import { ClassificationController } from '../shared/classification-controller.js';
+import { ClassificationController, ownInputs } from '../shared/classification-controller.js';
 import { resolveTarget } from '../shared/target.js';
 import { BagnetHeatmap } from '../heatmap/bagnet-heatmap.component.js';
 import { patchesStyles } from './bagnet-patches.styles.js';
@@ -82,10 +81,8 @@ export class BagnetPatches extends BagnetElementBase {
   protected readonly classification = new ClassificationController(this, {
     inputs: () => {
       const set = this.set;
-      if (set.length > 0) return set.map((item) => (isLabelled(item) ? item.image : item));
-      return this.ownInput === null ? [] : [this.ownInput];
+      return set.length > 0 ? set.map((item) => (isLabelled(item) ? item.image : item)) : ownInputs(this);
     },
-    topK: () => DEFAULT_TOP_K,
     reportsResults: () => this.set.length === 0,
   });
 

@@ -35,11 +35,6 @@ export abstract class BagnetElementBase extends LitElement implements Classifica
 
   protected abstract readonly classification: ClassificationController;
 
-  /** The image this element classifies: `image`, else `src`. */
-  protected get ownInput(): ImageInput | null {
-    return this.image ?? (this.src ? this.src : null);
-  }
-
   /** The latest result (also the detail of `bagnet-result`), or null. */
   get result(): ClassificationResult | null {
     return this.classification.result;

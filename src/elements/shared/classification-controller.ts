@@ -11,7 +11,7 @@ import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { abortError, type BagnetError } from '../../core/errors.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
-import { topKCount } from '../../core/settings.js';
+import { DEFAULT_TOP_K } from '../../core/settings.js';
 import type { ImageInput } from '../../pool/image-input.js';
 import { connectToPool, getPool, type InferencePool, type ModelLease, type PoolClient, type ProgressInfo } from '../../pool/pool.js';
 import { AsyncRun, sameArgs } from './async-run.js';
@@ -23,6 +23,8 @@ export type { ElementState };
 /** What a host element exposes for the controller to read. */
 export interface ClassificationSource {
   model: string;
+  src: string;
+  image: ImageInput | null;
   backend: BackendPreference;
   loading: 'lazy' | 'eager';
   htmlFor: string;
@@ -30,6 +32,12 @@ export interface ClassificationSource {
 }
 
 type Host = ReactiveControllerHost & HTMLElement & ClassificationSource;
+
+/** What a single-image element classifies: its `image`, else its `src` (none: an empty list). */
+export function ownInputs(host: Pick<ClassificationSource, 'image' | 'src'>): ImageInput[] {
+  const input = host.image ?? (host.src || null);
+  return input === null ? [] : [input];
+}
 
 /** model, backend, top-k, then the images. */
 type RunArgs = readonly [string, BackendPreference, number, ...ImageInput[]];
@@ -59,13 +67,13 @@ export class ClassificationController implements ReactiveController, MirrorSourc
   #disconnectPool: (() => void) | null = null;
 
   /**
-   * @param inputs the images to classify (one for a single image, several for a set).
+   * @param inputs the images to classify (default: the host's `image`, else its `src`; several for a set).
    * @param reportsResults whether a finished run fires `bagnet-result` (single images; not sets).
    */
-  constructor(host: Host, options: { inputs: () => readonly ImageInput[]; topK?: () => number; reportsResults?: () => boolean }) {
+  constructor(host: Host, options: { inputs?: () => readonly ImageInput[]; topK?: () => number; reportsResults?: () => boolean } = {}) {
     this.#host = host;
-    this.#inputs = options.inputs;
-    this.#topK = options.topK ?? (() => topKCount(undefined));
+    this.#inputs = options.inputs ?? (() => ownInputs(host));
+    this.#topK = options.topK ?? (() => DEFAULT_TOP_K);
     this.#reportsResults = options.reportsResults ?? (() => true);
     this.#run = new AsyncRun((args, signal) => this.#classify(args, signal), () => this.#runChanged());
     this.#mirror = new ResultMirror(host, () => this.#mirrorChanged());
@@ -106,6 +114,7 @@ export class ClassificationController implements ReactiveController, MirrorSourc
   get input(): ImageInput | null {
     return this.#inputs()[0] ?? null;
   }
+
 
   /** Whether the element shows another element's classification (`for` or `resultFrom`). */
   get mirrors(): boolean {
