@@ -127,6 +127,16 @@ describe('exact full-resolution evidence', () => {
     expect(relativeError(fresh.data, reference.data)).to.equal(0);
   });
 
+  it('two maps of one image: cancelling one leaves the other', async () => {
+    const result = await classify(noiseImage(300, 300, 4), { model: NARROW_MODEL, backend: 'wasm' });
+    const controller = new AbortController();
+    const cancelled = getPool().exactMap(result, { backend: 'wasm', classes: [1], signal: controller.signal, onLevel: () => controller.abort() });
+    const kept = getPool().exactMap(result, { backend: 'wasm', classes: [1] });
+    expect(await cancelled.then(() => 'done', (e: { type?: string }) => e.type)).to.equal('aborted');
+    const map = await kept;
+    expect([map.width, map.height]).to.deep.equal([300, 300]);
+  });
+
   it('can be cancelled between batches', async () => {
     const controller = new AbortController();
     const pending = getPool().exactMap(noiseImage(300, 300, 2), {

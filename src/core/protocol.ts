@@ -26,8 +26,11 @@ export type ToWorker =
   | { readonly type: 'prepare'; readonly id: number; readonly requestId: number; readonly source: ImageSourceMessage;
       readonly input: ManifestInput; readonly patchSize: number }
   | { readonly type: 'run'; readonly id: number; readonly key: string; readonly requestIds: readonly number[] }
-  | { readonly type: 'exact'; readonly id: number; readonly key: string; readonly requestId: number; readonly classes: readonly number[] }
-  | { readonly type: 'cancel'; readonly requestId: number }
+  /** The exact map of the image prepared under `requestId`; `job` names this map (two maps of one image are two jobs). */
+  | { readonly type: 'exact'; readonly id: number; readonly key: string; readonly requestId: number; readonly job: number;
+      readonly classes: readonly number[] }
+  /** Stop exact map `job` (between its runs). */
+  | { readonly type: 'cancel'; readonly job: number }
   | { readonly type: 'discard'; readonly requestIds: readonly number[] }
   | { readonly type: 'stats'; readonly id: number }
   | { readonly type: 'bye' };
@@ -144,9 +147,9 @@ export function isToWorker(v: unknown): v is ToWorker {
     case 'prepare': return isId(v['id']) && isId(v['requestId']) && isImageSource(v['source']) && isRec(v['input'])
       && isId(v['patchSize']);
     case 'run': return isId(v['id']) && isStr(v['key']) && isIdList(v['requestIds']);
-    case 'exact': return isId(v['id']) && isStr(v['key']) && isId(v['requestId']) && Array.isArray(v['classes'])
+    case 'exact': return isId(v['id']) && isStr(v['key']) && isId(v['requestId']) && isId(v['job']) && Array.isArray(v['classes'])
       && (v['classes'] as unknown[]).length > 0 && (v['classes'] as unknown[]).length <= 64 && (v['classes'] as unknown[]).every(isId);
-    case 'cancel': return isId(v['requestId']);
+    case 'cancel': return isId(v['job']);
     case 'discard': return isIdList(v['requestIds']);
     case 'stats': return isId(v['id']);
     case 'bye': return true;

@@ -383,10 +383,11 @@ export class InferencePool extends EventTarget {
     return this.#withModel(model, options, async (entry, manifest) => {
       const run = async (requestId: number, input: ClassificationResult['input']): Promise<ExactMap | null> => {
         const { width, height } = input.plan;
-        const job = entry.connection.request<ExactMapReply>({ type: 'exact', key: entry.key, requestId, classes: [...options.classes] }, {
+        const id = this.#nextRequestId++;
+        const job = entry.connection.request<ExactMapReply>({ type: 'exact', key: entry.key, requestId, job: id, classes: [...options.classes] }, {
           onLevel: (level, map, runs) => options.onLevel?.({ level, data: map, height, width, classes: options.classes, runs }),
         });
-        const onAbort = () => entry.connection.notify({ type: 'cancel', requestId });
+        const onAbort = () => entry.connection.notify({ type: 'cancel', job: id });
         signal?.addEventListener('abort', onAbort, { once: true });
         try {
           const reply = await raceAbort(job, signal);

@@ -38,7 +38,7 @@ const prepared = new Map<string, Prepared>();
 /** Images that ran, least recently used first. */
 const retained = new Map<string, Prepared>();
 let decoded = 0;
-/** Exact maps asked to stop (checked between their runs). */
+/** Exact maps running and those asked to stop (checked between their runs), by port and job. */
 const cancelled = new Set<string>();
 const exactRunning = new Set<string>();
 let nextPortId = 1;
@@ -144,23 +144,24 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       }
       prepared.delete(key);
       retain(key, image);
-      exactRunning.add(key);
+      const job = preparedKey(port, message.job);
+      exactRunning.add(job);
       try {
         const result = await computeExactMap(getHost().exactMapModel(message.key), image.data, image.dims, message.classes, {
           maxBatchPixels: EXACT_MAP_BATCH_PIXELS,
           maxRunPixels: (settings ?? DEFAULT_WORKER_SETTINGS).maxRunPixels,
-          cancelled: () => cancelled.has(key),
+          cancelled: () => cancelled.has(job),
           onLevel: (level, map, runs) => endpoint.postMessage({ type: 'exact-level', id: message.id, level, map, runs }, [map.buffer]),
         });
         return reply(message.id, result satisfies ExactMapReply, [result.map.buffer]);
       } finally {
-        exactRunning.delete(key);
-        cancelled.delete(key);
+        exactRunning.delete(job);
+        cancelled.delete(job);
       }
     }
     case 'cancel': {
-      const key = preparedKey(port, message.requestId);
-      if (exactRunning.has(key)) cancelled.add(key);
+      const job = preparedKey(port, message.job);
+      if (exactRunning.has(job)) cancelled.add(job);
       return;
     }
     case 'discard':

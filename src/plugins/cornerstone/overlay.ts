@@ -65,8 +65,11 @@ interface Classified {
   readonly input: ImageData;
 }
 
-/** model, backend, top-k, VOI choice, the image shown and its window: a change to any classifies again. */
-type RunArgs = readonly [string, BackendPreference, number, 'viewport' | 'dataset', string, string];
+/**
+ * model, backend, top-k, VOI choice, the image shown, whether its pixels are there yet, and its
+ * window: a change to any classifies again.
+ */
+type RunArgs = readonly [string, BackendPreference, number, 'viewport' | 'dataset', string, boolean, string];
 
 /**
  * Attach with `new BagnetOverlay(viewport, { model })`; `destroy()` detaches. Fires `bagnet-result`
@@ -158,7 +161,9 @@ export class BagnetOverlay extends EventTarget {
     if (this.#destroyed) return;
     const { model, backend, topK, voi } = this.#options;
     const range = voi === 'viewport' ? this.viewport.getProperties().voiRange : undefined;
-    const args: RunArgs = [model, backend, topK, voi, this.viewport.getCurrentImageId() ?? '', JSON.stringify(range ?? null)];
+    const imageId = this.viewport.getCurrentImageId() ?? '';
+    const loaded = imageId !== '' && this.viewport.getCornerstoneImage()?.imageId === imageId;
+    const args: RunArgs = [model, backend, topK, voi, imageId, loaded, JSON.stringify(range ?? null)];
     if (again && sameArgs(args, this.#run.args)) this.#run.rerun();
     else this.#run.update(args);
   }
