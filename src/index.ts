@@ -2,7 +2,9 @@
 export { configure } from './pool/config.js';
 export type { PoolOptions } from './pool/config.js';
 export { classify, disposePool, getPool, InferencePool } from './pool/pool.js';
-export type { BackendEventDetail, ClassifyOptions, ModelLease, PoolStats, ProgressInfo } from './pool/pool.js';
+export type {
+  BackendEventDetail, ClassifyOptions, ExactMap, ExactMapLevel, ExactMapOptions, ModelLease, PoolStats, ProgressInfo,
+} from './pool/pool.js';
 export type { ImageInput } from './pool/image-input.js';
 export { BagnetError } from './core/errors.js';
 export type { BagnetErrorType } from './core/errors.js';

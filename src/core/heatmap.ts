@@ -8,6 +8,9 @@ import type { ClassificationResult, Evidence } from './result.js';
 export type SignFilter = 'all' | 'positive' | 'negative';
 export type ThresholdMode = 'clip' | 'binary';
 
+/** How a map is coloured unless told otherwise: the authors' RdBu_r, on ±(the 99th percentile of |evidence|). */
+export const HEATMAP_DEFAULTS: { readonly colormap: ColormapName; readonly percentile: number } = Object.freeze({ colormap: 'rdbu', percentile: 99 });
+
 /** One class's evidence, `[rows, cols]` row-major. */
 export function classMap(evidence: Pick<Evidence, 'rows' | 'cols' | 'classes' | 'data'>, classIndex: number): Float32Array {
   const { rows, cols, classes, data } = evidence;

@@ -101,13 +101,6 @@ export interface ExactMap {
   readonly input: ClassificationResult['input'];
 }
 
-/** @deprecated Use `ExactMapOptions` (the exact map has one name now); removed in the next release. */
-export type ExactEvidenceOptions = ExactMapOptions;
-/** @deprecated Use `ExactMapLevel`. */
-export type ExactEvidenceLevel = ExactMapLevel;
-/** @deprecated Use `ExactMap`. */
-export type ExactEvidence = ExactMap;
-
 /** What an element (or overlay) hears from the page's pool, whichever pool that is, while connected. */
 export interface PoolClient {
   /** The pool's `backend` event. */
@@ -383,6 +376,7 @@ export class InferencePool extends EventTarget {
     return this.#withModel(model, options, async (entry, manifest) => {
       const run = async (requestId: number, input: ClassificationResult['input']): Promise<ExactMap | null> => {
         const { width, height } = input.plan;
+        if (signal?.aborted) throw abortError(signal.reason); // never sent: nothing to cancel
         const id = this.#nextRequestId++;
         const job = entry.connection.request<ExactMapReply>({ type: 'exact', key: entry.key, requestId, job: id, classes: [...options.classes] }, {
           onLevel: (level, map, runs) => options.onLevel?.({ level, data: map, height, width, classes: options.classes, runs }),

@@ -178,6 +178,7 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
 
 function forget(port: PortId): void {
   endpoints.delete(port);
+  for (const job of exactRunning) if (job.startsWith(`${port}:`)) cancelled.add(job); // nobody waits for them
   host?.forgetPort(port);
   dropImagesOf(port, prepared);
   dropImagesOf(port, retained);

@@ -6,6 +6,9 @@
 import { expect } from '@esm-bundle/chai';
 import type { Types } from '@cornerstonejs/core';
 import { BagnetOverlay } from '../../src/plugins/cornerstone/index.js';
+import { configure } from '../../src/pool/config.js';
+import { disposePool, getPool } from '../../src/pool/pool.js';
+import { faultWorkerUrl, injectFault } from '../fixtures/faults.js';
 import { DEFAULT_MODEL, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
 import { disableViewport, nextResult, rendered, stackViewport, wadouri } from './viewport.js';
 
@@ -178,6 +181,40 @@ describe('Cornerstone3D plugin', () => {
     } finally {
       document.removeEventListener('bagnet-result', listen);
       document.removeEventListener('bagnet-error', listen);
+    }
+  });
+
+  it('reports an unknown target for each image and a failed exact map; exactMap() takes its result; refresh() after destroy()', async function () {
+    this.timeout(180_000);
+    disposePool();
+    configure({ workerUrl: faultWorkerUrl() });
+    try {
+      const viewport = await open([wadouri('square'), wadouri('sneaker-window')]);
+      const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'webgpu', target: 'Unicorn' });
+      const events: string[] = [];
+      overlay.addEventListener('bagnet-result', () => events.push('result'));
+      overlay.addEventListener('bagnet-error', (e) => events.push(`error: ${(e as CustomEvent<{ message: string }>).detail.message}`));
+      const first = await nextResult(overlay);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const next = nextResult(overlay);
+      await viewport.setImageIdIndex(1);
+      await next;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(events.map((e) => e.replace(/:.*/, ''))).to.deep.equal(['result', 'error', 'result', 'error']);
+      expect(events[1]).to.match(/Unknown target "Unicorn"/);
+      // The event's detail is the result: an exact map of it needs no image.
+      const exact = await getPool().exactMap(first, { backend: 'wasm', classes: [0] });
+      expect([exact.width, exact.height]).to.deep.equal([first.input.plan.width, first.input.plan.height]);
+      overlay.setOptions({ target: '' });
+      expect(await injectFault('fail-next-webgpu-run')).to.equal(true);
+      const failed = nextError(overlay);
+      overlay.setOptions({ resolution: 'exact' });
+      expect((await failed).message).to.match(/injected WebGPU run failure/);
+      overlay.destroy();
+      await overlay.refresh(); // resolves at once
+    } finally {
+      disposePool();
+      configure({ workerUrl: undefined });
     }
   });
 

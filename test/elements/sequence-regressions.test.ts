@@ -311,4 +311,71 @@ describe('sequences that once failed', () => {
     await element.updateComplete;
     expect(element.shadowRoot!.querySelectorAll('section[part="group"]')).to.have.length(2);
   });
+
+  // Found in review of the redesign (not defects of the code before it, which had no such paths).
+
+  it('resultFrom follows a source connected later, and one moved in the page', async () => {
+    const classifier = document.createElement(classifierTag) as BagnetClassifier;
+    Object.assign(classifier, { model: DEFAULT_MODEL, backend: 'wasm', src: samples[15]!.url });
+    const heatmap = mount<BagnetHeatmap>(heatmapTag, { resultFrom: classifier });
+    await heatmap.updateComplete;
+    expect(heatmap.state).to.equal('idle');
+    const mirrored = nextEvent(heatmap, 'bagnet-result');
+    document.body.append(classifier);
+    await mirrored;
+    expectSame(heatmap.result, classifier.result, 'the source that came later');
+    const elsewhere = document.createElement('section');
+    document.body.append(elsewhere);
+    elsewhere.append(classifier);
+    await classifier.updateComplete;
+    await heatmap.updateComplete;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expectSame(heatmap.result, classifier.result, 'the moved source');
+    expect(heatmap.state).to.equal('result');
+    expect(canvasOf(heatmap, 'heatmap'), 'the map is drawn').to.exist;
+  });
+
+  it('for= chains follow through; a cycle mirrors nothing and breaks nothing', async () => {
+    const a = mount<BagnetHeatmap>(heatmapTag, { id: 'a', htmlFor: 'b' });
+    const b = mount<BagnetHeatmap>(heatmapTag, { id: 'b', htmlFor: 'a' });
+    await a.updateComplete;
+    await b.updateComplete;
+    expect([a.state, b.state]).to.deep.equal(['idle', 'idle']);
+    // B runs on its own: A mirrors it; C, following A, too.
+    const c = mount<BagnetHeatmap>(heatmapTag, { htmlFor: 'a' });
+    const mirrored = nextEvent(c, 'bagnet-result');
+    Object.assign(b, { htmlFor: '', model: DEFAULT_MODEL, backend: 'wasm', src: samples[16]!.url });
+    await mirrored;
+    expectSame(a.result, b.result, 'A mirrors B');
+    expectSame(c.result, b.result, 'C mirrors A mirroring B');
+    // A stops mirroring (and has no input of its own): C goes idle with it.
+    a.htmlFor = '';
+    await a.updateComplete;
+    await c.updateComplete;
+    expect([a.state, c.state, c.result]).to.deep.equal(['idle', 'idle', null]);
+  });
+
+  it('a follower of a set shows nothing', async () => {
+    const set = mount<BagnetPatches>(patchesTag, { id: 's', model: DEFAULT_MODEL, backend: 'wasm', srcset: `${samples[0]!.url} ${samples[1]!.url}` });
+    const heatmap = mount<BagnetHeatmap>(heatmapTag, { htmlFor: 's' });
+    await until(() => set.state === 'result', 'the set');
+    await heatmap.updateComplete;
+    expect([heatmap.state, heatmap.result]).to.deep.equal(['idle', null]);
+  });
+
+  it('a finished exact map survives a move: nothing is computed again', async () => {
+    const heatmap = mount<BagnetHeatmap>(heatmapTag, { model: DEFAULT_MODEL, backend: 'wasm', resolution: 'exact', src: samples[17]!.url });
+    const levels: number[] = [];
+    heatmap.addEventListener('bagnet-refine', (event) => levels.push(event.detail.level));
+    await until(() => levels.at(-1) === 1, 'the exact map');
+    const runs = (await getPool().stats()).worker!.models.reduce((sum, m) => sum + m.runs, 0);
+    const elsewhere = document.createElement('section');
+    document.body.append(elsewhere);
+    elsewhere.append(heatmap);
+    await heatmap.updateComplete;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(levels).to.deep.equal([2, 1]);
+    expect((await getPool().stats()).worker!.models.reduce((sum, m) => sum + m.runs, 0)).to.equal(runs);
+    expect(heatmap.shadowRoot!.querySelector('[part="legend"] .resolution')!.textContent).to.equal('exact');
+  });
 });

@@ -1,6 +1,6 @@
 import { html, nothing, type PropertyValues } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { topKCount } from '../../core/settings.js';
+import { DEFAULT_TOP_K, topKCount } from '../../core/settings.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController } from '../shared/classification-controller.js';
 import { drawOnce, ImageDisplayCache } from '../shared/image-view.js';
@@ -45,7 +45,7 @@ export class BagnetClassifier extends BagnetElementBase {
   static override styles = classifierStyles;
 
   /** How many classes to list. */
-  @property({ attribute: 'top-k', type: Number, reflect: true }) topK = 5;
+  @property({ attribute: 'top-k', type: Number, reflect: true }) topK = DEFAULT_TOP_K;
 
   /** Offer a file chooser, drag-and-drop and paste. */
   @property({ type: Boolean, reflect: true }) picker = false;

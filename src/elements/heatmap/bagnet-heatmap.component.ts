@@ -3,7 +3,7 @@ import { property, state } from 'lit/decorators.js';
 import { colormapGradient, COLORMAPS, type ColormapName } from '../../core/colormap.js';
 import { BagnetError } from '../../core/errors.js';
 import { cellAt, cellBox, patchAround, type PixelBox } from '../../core/geometry.js';
-import { fastMap, overlayEdges, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
+import { fastMap, HEATMAP_DEFAULTS, overlayEdges, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
@@ -11,7 +11,7 @@ import { ClassificationController, type ElementState } from '../shared/classific
 import { emit, emitError, type BagnetPatchDetail } from '../shared/events.js';
 import { ExactMapJob } from '../shared/exact-map-job.js';
 import { drawOnce } from '../shared/image-view.js';
-import { resolveTarget } from '../shared/target.js';
+import { resolveTarget, unknownTarget } from '../shared/target.js';
 import { heatmapStyles } from './bagnet-heatmap.styles.js';
 
 export type HeatmapMode = 'overlay' | 'side-by-side' | 'edges';
@@ -75,10 +75,10 @@ export class BagnetHeatmap extends BagnetElementBase {
   @property({ reflect: true }) target = '';
 
   /** `rdbu` (the authors' RdBu_r), `coolwarm`, `bwr`, `viridis`, `magma` or `gray`. */
-  @property({ reflect: true }) colormap: ColormapName = 'rdbu';
+  @property({ reflect: true }) colormap: ColormapName = HEATMAP_DEFAULTS.colormap;
 
   /** The colour scale is ±(this percentile of |evidence|). */
-  @property({ type: Number, reflect: true }) percentile = 99;
+  @property({ type: Number, reflect: true }) percentile = HEATMAP_DEFAULTS.percentile;
 
   /** A fixed colour scale ±scale (to compare images); overrides `percentile` when > 0. */
   @property({ type: Number, reflect: true }) scale = 0;
@@ -110,9 +110,7 @@ export class BagnetHeatmap extends BagnetElementBase {
   protected readonly classification = new ClassificationController(this);
   readonly #exact = new ExactMapJob(() => this.#exactChanged());
   readonly #targets = new Memo((result: ClassificationResult, target: string) => resolveTarget(target, result));
-  readonly #targetErrors = new Memo((result: ClassificationResult, target: string) => (resolveTarget(target, result) === null
-    ? new BagnetError('inference', `Unknown target "${target}": use a class index (0-${result.evidence.classes - 1}) or one of the model's labels`)
-    : null));
+  readonly #targetErrors = new Memo(unknownTarget);
   readonly #fastMaps = new Memo((result: ClassificationResult, index: number): MapState => ({ ...fastMap(result, index), level: 'fast' }));
   readonly #painted = new Memo(paint);
   /** The last error reported with `bagnet-error` (each is reported once), and the result it was about. */
@@ -153,15 +151,16 @@ export class BagnetHeatmap extends BagnetElementBase {
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.#exact.update(null);
+    this.#exact.stop(); // a finished map stays: moving the element computes nothing again
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     super.willUpdate(changed);
-    if (!COLORMAPS.includes(this.colormap)) this.colormap = 'rdbu';
+    if (!COLORMAPS.includes(this.colormap)) this.colormap = HEATMAP_DEFAULTS.colormap;
     const result = this.classification.result;
     const index = this.targetIndex;
-    this.#exact.update(result && index !== null && this.resolution === 'exact' && this.isConnected
+    // Only for the result shown as final (not while a new image is classified), and only on the page.
+    this.#exact.update(result && index !== null && this.resolution === 'exact' && this.classification.state === 'result' && this.isConnected
       ? { result, classes: [index, ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index)], backend: this.classification.backendPreference }
       : null);
     const map = this.#map();

@@ -3,7 +3,8 @@
  * to start work, abort it when its inputs change and drop answers that arrive too late. The
  * semantics of `@lit/task`, without needing a lit host:
  * - `update(args)` starts a run only when the arguments changed (element by element, by identity);
- * - every run has its own AbortController, aborted when a newer run starts or on `clear()`;
+ * - every run has its own AbortController, aborted when a newer run starts, on `clear()`, and when
+ *   the run fails (what else it started, the other images of a set say, stops too);
  * - a run id drops whatever an older run resolves or rejects with;
  * - `status` is one field: `idle`, `pending`, `complete` or `error`.
  *
@@ -86,6 +87,7 @@ export class AsyncRun<Args extends readonly unknown[], Value> {
       this.onChange();
     }, (cause: unknown) => {
       if (id !== this.#id) return;
+      abort.abort();
       this.#abort = null;
       this.status = 'error';
       this.value = undefined;

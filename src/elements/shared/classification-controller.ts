@@ -45,7 +45,7 @@ type RunArgs = readonly [string, BackendPreference, number, ...ImageInput[]];
 /** How far ahead of the viewport a lazy element starts. */
 const LAZY_MARGIN = '200px';
 
-export class ClassificationController implements ReactiveController, MirrorSource {
+export class ClassificationController implements ReactiveController {
   progress: ProgressInfo | null = null;
   /** The backend that ran the last result, or the model's backend once loaded. */
   backend: string | null = null;
@@ -59,8 +59,8 @@ export class ClassificationController implements ReactiveController, MirrorSourc
   #phase: 'loading' | 'running' = 'loading';
   #lease: { readonly key: string; readonly pool: InferencePool; readonly lease: ModelLease } | null = null;
   #mirroring = false;
-  /** What the mirror showed last: events fire when it changes. */
-  #mirrored: { result: ClassificationResult | null; error: BagnetError | null } = { result: null, error: null };
+  /** What the mirror showed last: events fire, and followers hear, when it changes. */
+  #mirrored: { state: ElementState; result: ClassificationResult | null; error: BagnetError | null } = { state: 'idle', result: null, error: null };
   #connected = false;
   #visible = false;
   #observer: IntersectionObserver | null = null;
@@ -116,11 +116,6 @@ export class ClassificationController implements ReactiveController, MirrorSourc
   }
 
 
-  /** Whether the element shows another element's classification (`for` or `resultFrom`). */
-  get mirrors(): boolean {
-    return this.#mirroring;
-  }
-
   /** The backend work on this result asks for (an exact map): the source's when mirroring. */
   get backendPreference(): BackendPreference {
     return this.#mirroring ? this.#mirror.source?.backendPreference ?? this.#host.backend : this.#host.backend;
@@ -140,9 +135,31 @@ export class ClassificationController implements ReactiveController, MirrorSourc
     } else {
       this.#visible = true;
     }
-    provide(this.#host, this);
+    provide(this.#host, this.#asSource);
     this.#host.requestUpdate();
   }
+
+  /** What elements that mirror this one see: a single image's classification (a set offers none). */
+  readonly #asSource: MirrorSource = (() => {
+    const controller = this;
+    return {
+      get state() {
+        return controller.#reportsResults() ? controller.state : 'idle';
+      },
+      get result() {
+        return controller.result;
+      },
+      get error() {
+        return controller.#reportsResults() ? controller.error : null;
+      },
+      get backendPreference() {
+        return controller.backendPreference;
+      },
+      get mirrors() {
+        return controller.#mirroring ? controller.#mirror.element : null;
+      },
+    };
+  })();
 
   hostDisconnected(): void {
     this.#connected = false;
@@ -175,7 +192,10 @@ export class ClassificationController implements ReactiveController, MirrorSourc
     if (this.#mirroring) {
       this.#mirroring = false;
       this.#mirror.follow(null);
-      this.#mirrored = { result: null, error: null };
+      this.#mirrored = { state: 'idle', result: null, error: null };
+      // Its own (idle, for now) state from here: followers of this element must hear it.
+      announce(host);
+      host.requestUpdate();
     }
     const inputs = this.#inputs();
     const args: RunArgs | null = host.model && inputs.length > 0 ? [host.model, host.backend, this.#topK(), ...inputs] : null;
@@ -252,10 +272,12 @@ export class ClassificationController implements ReactiveController, MirrorSourc
   #mirrorChanged(): void {
     if (!this.#mirroring) return;
     const source = this.#mirror.source;
-    const result = source?.state === 'result' ? source.result : null;
-    const error = source?.state === 'error' ? source.error : null;
+    const state = source?.state ?? 'idle';
+    const result = state === 'result' ? source!.result : null;
+    const error = state === 'error' ? source!.error : null;
     const before = this.#mirrored;
-    this.#mirrored = { result, error };
+    if (state === before.state && result === before.result && error === before.error) return;
+    this.#mirrored = { state, result, error };
     this.backend = result?.backend ?? null;
     this.#host.requestUpdate();
     if (result && result !== before.result) emit(this.#host, 'bagnet-result', result);

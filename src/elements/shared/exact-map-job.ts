@@ -28,9 +28,12 @@ export interface ExactMapView {
   readonly level: number;
 }
 
+type JobArgs = readonly [ClassificationResult, string, BackendPreference];
+
 export class ExactMapJob {
-  #level: ExactMapLevel | null = null;
-  readonly #run: AsyncRun<readonly [ClassificationResult, string, BackendPreference], ExactMap>;
+  /** The latest level, with the arguments of the run it belongs to (a level of an older run is never shown). */
+  #level: { readonly args: JobArgs; readonly level: ExactMapLevel } | null = null;
+  readonly #run: AsyncRun<JobArgs, ExactMap>;
   readonly #views = new Memo((level: ExactMapLevel, slot: number): ExactMapView => ({
     values: levelView(level.data, level.width, level.height, level.classes.length, slot, level.level),
     width: level.width, height: level.height, level: level.level,
@@ -38,33 +41,36 @@ export class ExactMapJob {
   #disconnectPool: (() => void) | null = null;
 
   constructor(private readonly onChange: () => void) {
-    this.#run = new AsyncRun(([result, classes, backend], signal) => {
-      this.#level = null;
+    this.#run = new AsyncRun((args, signal) => {
+      const [result, classes, backend] = args;
       return getPool().exactMap(result, {
         backend, signal, classes: classes.split(',').map(Number),
         onLevel: (level) => {
           if (signal.aborted) return;
-          this.#level = level;
+          this.#level = { args, level };
           this.onChange();
         },
       });
     }, () => {
-      if (this.#run.status === 'idle' || this.#run.status === 'error') this.#level = null;
+      // While a map is computed, a disposed pool takes it along: compute it again on the next pool.
+      if (this.#run.status === 'pending') {
+        this.#disconnectPool ??= connectToPool({ onDispose: () => this.#run.rerun() });
+      } else {
+        this.#disconnectPool?.();
+        this.#disconnectPool = null;
+      }
       this.onChange();
     });
   }
 
   /** Compute `request` (a no-op when it asks for what is already computed or computing); null cancels. */
   update(request: ExactMapRequest | null): void {
-    if (request && !this.#disconnectPool) {
-      // A pool disposed mid-map takes the map with it: compute it again on the next pool.
-      this.#disconnectPool = connectToPool({ onDispose: () => this.#run.status === 'pending' && this.#run.rerun() });
-    }
     this.#run.update(request && [request.result, [...new Set(request.classes)].sort((a, b) => a - b).join(','), request.backend]);
-    if (!request) {
-      this.#disconnectPool?.();
-      this.#disconnectPool = null;
-    }
+  }
+
+  /** Stop a map still being computed (one already finished stays). */
+  stop(): void {
+    if (this.#run.status === 'pending') this.#run.clear();
   }
 
   get status(): RunStatus {
@@ -75,21 +81,21 @@ export class ExactMapJob {
     return this.#run.error;
   }
 
-  /** The latest level (null before the first one). */
+  /** The latest level of the current map (null before its first one, and when it failed). */
   get level(): ExactMapLevel | null {
-    return this.#level;
+    return this.#level && this.#level.args === this.#run.args && this.#run.status !== 'error' ? this.#level.level : null;
   }
 
   /** Class `k` at the current level, or null when it is not (yet) computed. */
   view(k: number): ExactMapView | null {
-    const level = this.#level;
+    const level = this.level;
     const slot = level ? level.classes.indexOf(k) : -1;
     return level && slot >= 0 ? this.#views.get(level, slot) : null;
   }
 
   /** Class `k`'s value at model-input pixel (x, y) at the current level; NaN when not computed there. */
   valueAt(x: number, y: number, k: number): number {
-    const level = this.#level;
+    const level = this.level;
     const slot = level ? level.classes.indexOf(k) : -1;
     if (!level || slot < 0 || x < 0 || y < 0 || x >= level.width || y >= level.height) return Number.NaN;
     return levelValue(level.data, level.width, level.classes.length, slot, level.level, x, y);

@@ -2,7 +2,8 @@
  * `for="id"` and `resultFrom`: an element that shows another element's classification instead of
  * running the model again. The source is looked up by id in the element's root (or given by
  * reference) and followed through every change: a new result, an error, a cleared input, its
- * removal, another element taking the id.
+ * removal and return, another element taking the id. A chain that comes back to an element
+ * (A for B, B for A) mirrors nothing.
  */
 import type { BagnetError } from '../../core/errors.js';
 import type { BackendPreference } from '../../core/protocol.js';
@@ -17,31 +18,27 @@ export interface MirrorSource {
   readonly error: BagnetError | null;
   /** The backend the source asks for: work a follower adds (an exact map) runs there too. */
   readonly backendPreference: BackendPreference;
+  /** The element the source itself mirrors, if any (to refuse cycles). */
+  readonly mirrors: Element | null;
 }
 
 /** Connected elements whose classification others can mirror. */
 const sources = new WeakMap<Element, MirrorSource>();
 /** Followers of each source element. */
 const followers = new WeakMap<Element, Set<() => void>>();
-/** Mirrors that look their source up by id: a source that comes or goes may be theirs. */
-const byId = new Set<ResultMirror>();
-
-/** Whether `element` is a connected bagnet element whose result can be mirrored. */
-export function isResultProvider(element: Element | null): boolean {
-  return !!element && sources.has(element);
-}
+/** Every mirror that follows something: a source that comes or goes may be theirs. */
+const following = new Set<ResultMirror>();
 
 /** `element` (connected) offers `source` to followers. */
 export function provide(element: Element, source: MirrorSource): void {
   sources.set(element, source);
-  for (const mirror of [...byId]) mirror.resolve();
+  for (const mirror of [...following]) mirror.resolve();
 }
 
 /** `element` left the page: its followers let go. */
 export function withdraw(element: Element): void {
   sources.delete(element);
-  announce(element);
-  for (const mirror of [...byId]) mirror.resolve();
+  for (const mirror of [...following]) mirror.resolve();
 }
 
 /** The source's state changed: tell its followers. */
@@ -57,7 +54,12 @@ export class ResultMirror {
 
   constructor(private readonly host: HTMLElement, private readonly onChange: () => void) {}
 
-  /** The source followed now, or null (none, or not a connected bagnet element). */
+  /** The element followed now, or null (none, not a connected bagnet element, or a cycle). */
+  get element(): Element | null {
+    return this.#source;
+  }
+
+  /** What the followed element shows, or null. */
   get source(): MirrorSource | null {
     return this.#source ? sources.get(this.#source) ?? null : null;
   }
@@ -73,9 +75,9 @@ export class ResultMirror {
       root?.addEventListener('bagnet-error', this.resolve);
       this.#root = root;
     }
-    if (root) byId.add(this);
-    else byId.delete(this);
     this.#target = target === '' ? null : target;
+    if (this.#target) following.add(this);
+    else following.delete(this);
     this.resolve();
   }
 
@@ -83,7 +85,7 @@ export class ResultMirror {
   resolve = (): void => {
     const target = this.#target;
     const element = typeof target === 'string' ? this.#root?.getElementById?.(target) ?? null : target;
-    const source = element !== this.host && isResultProvider(element) ? element : null;
+    const source = element && sources.has(element) && !this.#leadsBack(element) ? element : null;
     if (source === this.#source) return;
     if (this.#source) followers.get(this.#source)?.delete(this.onChange);
     if (source) {
@@ -94,4 +96,14 @@ export class ResultMirror {
     this.#source = source;
     this.onChange();
   };
+
+  /** Whether following `element` would come back to the host. */
+  #leadsBack(element: Element): boolean {
+    const seen = new Set<Element>();
+    for (let at: Element | null = element; at; at = sources.get(at)?.mirrors ?? null) {
+      if (at === this.host || seen.has(at)) return true;
+      seen.add(at);
+    }
+    return false;
+  }
 }

@@ -1,3 +1,4 @@
+import { BagnetError } from '../../core/errors.js';
 import type { ClassificationResult } from '../../core/result.js';
 
 /** Resolve `target` (index, label or empty for top-1) against a result; null when unknown. */
@@ -12,4 +13,11 @@ export function resolveTarget(target: string, result: ClassificationResult): num
   let index = labels.indexOf(trimmed);
   if (index < 0) index = labels.findIndex((label) => label.toLowerCase() === trimmed.toLowerCase());
   return index < 0 ? null : index;
+}
+
+/** The error of a target the result's model does not have, or null (a new error per result and target). */
+export function unknownTarget(result: ClassificationResult, target: string): BagnetError | null {
+  return resolveTarget(target, result) === null
+    ? new BagnetError('inference', `Unknown target "${target}": use a class index (0-${result.evidence.classes - 1}) or one of the model's labels`)
+    : null;
 }

@@ -16,14 +16,15 @@
 import { Enums, eventTarget, getShouldUseCPURendering, metaData, type Types } from '@cornerstonejs/core';
 import type { ColormapName } from '../../core/colormap.js';
 import { BagnetError, toBagnetError } from '../../core/errors.js';
-import { fastMap, paintEvidence } from '../../core/heatmap.js';
+import { fastMap, HEATMAP_DEFAULTS, paintEvidence } from '../../core/heatmap.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
+import { DEFAULT_TOP_K } from '../../core/settings.js';
 import { connectToPool, getPool } from '../../pool/pool.js';
-import { AsyncRun, sameArgs } from '../../elements/shared/async-run.js';
+import { AsyncRun, Memo, sameArgs } from '../../elements/shared/async-run.js';
 import { errorDetail } from '../../elements/shared/events.js';
 import { ExactMapJob } from '../../elements/shared/exact-map-job.js';
-import { resolveTarget } from '../../elements/shared/target.js';
+import { resolveTarget, unknownTarget } from '../../elements/shared/target.js';
 import { frameToRgba, fullRangeWindow, PixelPipelineError, windowForRange, type DicomFrame, type VoiWindow } from './pixels.js';
 
 export interface OverlayOptions {
@@ -45,8 +46,7 @@ export interface OverlayOptions {
 type Resolved = Required<OverlayOptions>;
 
 const DEFAULTS: Omit<Resolved, 'model'> = {
-  backend: 'auto', enabled: true, opacity: 0.6, target: '', resolution: 'fast', voi: 'viewport', colormap: 'rdbu',
-  percentile: 99, topK: 5,
+  backend: 'auto', enabled: true, opacity: 0.6, target: '', resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
 };
 
 interface Painted {
@@ -60,7 +60,7 @@ export type OverlayResultDetail = ClassificationResult & { readonly imageId: str
 
 /** What one classification run worked on. */
 interface Classified {
-  readonly result: ClassificationResult;
+  readonly result: OverlayResultDetail;
   readonly imageId: string;
   readonly input: ImageData;
 }
@@ -138,6 +138,7 @@ export class BagnetOverlay extends EventTarget {
 
   /** Classify the displayed image again now; resolves once that run has settled. */
   refresh(): Promise<void> {
+    if (this.#destroyed) return Promise.resolve();
     const settled = new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#sync(true);
     return settled;
@@ -233,14 +234,15 @@ export class BagnetOverlay extends EventTarget {
     } catch (cause) {
       throw cause instanceof PixelPipelineError ? new BagnetError('image-invalid', cause.message, { cause }) : toBagnetError(cause);
     }
-    const result = await getPool().classify(input, { model, backend, signal, topK });
+    // The result itself, with the image it is of: the `bagnet-result` detail (exactMap() takes it as a result).
+    const result = Object.assign(await getPool().classify(input, { model, backend, signal, topK }), { imageId });
     return { result, imageId, input };
   }
 
   #runChanged(): void {
     const { status, value, error } = this.#run;
     if (status === 'complete' && value) {
-      this.#emit('bagnet-result', { ...value.result, imageId: value.imageId } satisfies OverlayResultDetail);
+      this.#emit('bagnet-result', value.result);
     } else if (status === 'error' && error) {
       this.#emit('bagnet-error', errorDetail(error));
     }
@@ -255,21 +257,18 @@ export class BagnetOverlay extends EventTarget {
 
   /** Colour the map for the target (in model-input pixels) into an offscreen canvas. */
   #repaint(): void {
-    const result = this.result;
+    // Only the finished classification of the shown image: not the previous one while the next one runs.
+    const result = this.#run.status === 'complete' ? this.result : null;
     const index = this.#targetIndex();
     this.#exact.update(result && index !== null && this.#options.resolution === 'exact' && !this.#destroyed
       ? { result, classes: [index], backend: this.#options.backend } : null);
+    this.#report(result ? this.#unknownTargets.get(result, this.#options.target)
+      ?? (this.#options.resolution === 'exact' ? this.#exact.error : null) : null);
     if (!result || index === null) {
       this.#painted = null;
-      const target = this.#options.target;
-      if (result && target !== this.#unknownTarget) {
-        this.#emit('bagnet-error', errorDetail(new BagnetError('inference', `Unknown target "${target}"`)));
-      }
-      this.#unknownTarget = result ? target : null;
       this.#draw();
       return;
     }
-    this.#unknownTarget = null;
     const map = (this.#options.resolution === 'exact' ? this.#exact.view(index) : null) ?? fastMap(result, index);
     const { rgba } = paintEvidence(map.values, {
       sign: 'all', threshold: 0, thresholdMode: 'clip', percentile: this.#options.percentile, scale: 0,
@@ -283,8 +282,14 @@ export class BagnetOverlay extends EventTarget {
     this.#draw();
   }
 
-  /** The unknown target last reported (each is reported once). */
-  #unknownTarget: string | null = null;
+  readonly #unknownTargets = new Memo(unknownTarget);
+  /** The last error of the overlay's own work (an unknown target, a failed exact map) reported: each once. */
+  #reported: BagnetError | null = null;
+
+  #report(error: BagnetError | null): void {
+    if (error && error !== this.#reported) this.#emit('bagnet-error', errorDetail(error));
+    this.#reported = error;
+  }
 
   /** Map the painted map onto the viewport with Cornerstone's transforms (runs on every render). */
   #draw(): void {
