@@ -1,6 +1,7 @@
 // `npm run test:sequences`: the model-based sequences (test/sequences/) at length, in Chromium with
 // WebGPU (SwiftShader) so `webgpu` joins the backends. SEQUENCE_RUNS (default 150), SEQUENCE_SEED
-// (default: random, printed), SEQUENCE_BACKENDS (default wasm,auto,webgpu) and SEQUENCE_WEBGPU=0 (a
+// (default: random, printed; with SEQUENCE_PATH, as fast-check prints it, one sequence replays),
+// SEQUENCE_BACKENDS (default wasm,auto,webgpu) and SEQUENCE_WEBGPU=0 (a
 // browser without a WebGPU adapter, as in CI) tune it.
 import { chromeLauncher } from '@web/test-runner-chrome';
 import base from './web-test-runner.config.mjs';
@@ -9,8 +10,12 @@ import { chromiumArgs, chromiumPath } from './scripts/server-options.mjs';
 const settings = {
   runs: Number(process.env.SEQUENCE_RUNS ?? 150),
   seed: Number(process.env.SEQUENCE_SEED ?? Math.floor(Math.random() * 2 ** 31)),
+  // With the seed, the `path` fast-check printed replays one failing sequence.
+  ...(process.env.SEQUENCE_PATH ? { path: process.env.SEQUENCE_PATH } : {}),
   backends: (process.env.SEQUENCE_BACKENDS ?? 'wasm,auto,webgpu').split(','),
   minSteps: 0,
+  // A WebGPU session takes 10-16 s to create on SwiftShader (and creations run one at a time).
+  settleMs: Number(process.env.SEQUENCE_SETTLE_MS ?? (process.env.SEQUENCE_WEBGPU === '0' ? 30_000 : 240_000)),
 };
 console.log(`sequences: ${JSON.stringify(settings)}`);
 

@@ -9,7 +9,7 @@ import { WorkerConnection } from '../src/pool/connection.js';
 import { classify, disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.js';
 import type { ClassificationResult } from '../src/core/result.js';
 import { injectFault, faultWorkerUrl } from './fixtures/faults.js';
-import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, settle, type Sample } from './helpers.js';
+import { DEFAULT_MODEL, loadSamples, NARROW_MODEL, noiseImage, relativeError, settle, SYNTHETIC_MODEL, type Sample } from './helpers.js';
 
 /** Each test gets a fresh pool with `options`; returns the samples (filled in `before`). */
 function freshPoolPerTest(options: PoolOptions): Sample[] {
@@ -220,6 +220,39 @@ describe('backend fallback', () => {
     const other = await classify(noiseImage(40, 40, 1), { model: NARROW_MODEL, backend: 'auto' });
     expect(other.backend).to.equal('wasm');
     expect(events[0]!.reason).to.match(/device was lost/);
+  });
+});
+
+describe('WebGPU with several models', () => {
+  const samples = freshPoolPerTest({ idleReleaseMs: 0 });
+
+  // Found by the model-based sequences: onnxruntime's WebGPU backend is one per worker, and a run of
+  // one session during the creation or release of another broke it for good (setPipeline errors,
+  // then "another WebGPU EP inference session is being created" and runs that never ended).
+  it('one model keeps running while another is created and released, again and again: all of it completes', async function () {
+    this.timeout(300_000);
+    const within = <T>(promise: Promise<T>, what: string) => Promise.race([promise,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} never finished`)), 60_000))]);
+    await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
+    let stop = false;
+    const runs = (async () => {
+      let n = 0;
+      for (; !stop; n++) {
+        const result = await classify(samples[n % 20]!.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
+        expect(relativeError(result.logits, samples[n % 20]!.logits)).to.be.at.most(1e-4);
+      }
+      return n;
+    })();
+    try {
+      for (let i = 0; i < 4; i++) {
+        // idleReleaseMs 0: each of these creates the synthetic model's session and releases it after.
+        const result = await within(classify(noiseImage(40, 32, i), { model: SYNTHETIC_MODEL, backend: 'webgpu' }), `load ${i}`);
+        expect(result.backend).to.equal('webgpu');
+      }
+    } finally {
+      stop = true;
+    }
+    expect(await within(runs, 'the other model\'s runs')).to.be.greaterThan(0);
   });
 });
 

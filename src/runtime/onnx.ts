@@ -137,15 +137,26 @@ export interface ExternalFile {
   readonly data: Uint8Array;
 }
 
-// onnxruntime mounts a session's external files in one table per module and clears it when a
-// creation ends: creations must not overlap, or one would clear the files of another.
-let creating: Promise<unknown> = Promise.resolve();
+/**
+ * Work on one onnxruntime build that must not overlap, one after another:
+ * - creations on either build: ORT mounts a session's external files in one table per module and
+ *   clears it when a creation ends, so one creation would clear the files of another;
+ * - everything on the WebGPU build (creation, run, release): its WebGPU backend is one per module,
+ *   and a run of one session during the creation (or release) of another breaks it for good
+ *   ("Failed to execute 'setPipeline'…", then "another WebGPU EP inference session is being created"
+ *   and runs that never end). WASM runs of different sessions may overlap.
+ */
+const lanes = new Map<ConcreteBackend, Promise<unknown>>();
+
+function inLane<T>(backend: ConcreteBackend, work: () => Promise<T>): Promise<T> {
+  const done = (lanes.get(backend) ?? Promise.resolve()).then(work);
+  lanes.set(backend, done.catch(() => undefined));
+  return done;
+}
 
 /** Create a session from the ONNX bytes on one backend (with the files its external data names). */
 export function createSession(model: Uint8Array, backend: ConcreteBackend, externalData: readonly ExternalFile[] = []): Promise<ModelSession> {
-  const created = creating.then(() => create(model, backend, externalData));
-  creating = created.catch(() => undefined);
-  return created;
+  return inLane(backend, () => create(model, backend, externalData));
 }
 
 async function create(model: Uint8Array, backend: ConcreteBackend, externalData: readonly ExternalFile[]): Promise<ModelSession> {
@@ -168,27 +179,30 @@ async function create(model: Uint8Array, backend: ConcreteBackend, externalData:
 function wrapSession(ort: typeof Ort, session: Ort.InferenceSession, backend: ConcreteBackend, parallelism: number): ModelSession {
   const inputName = session.inputNames[0]!;
   const outputName = session.outputNames[0]!;
+  const run = async (input: Float32Array, dims: readonly [number, number, number, number], classes?: readonly number[]) => {
+    const tensor = new ort.Tensor('float32', input, [...dims]);
+    const feeds: Record<string, Ort.Tensor> = { [inputName]: tensor };
+    if (classes) feeds['classes'] = new ort.Tensor('int64', BigInt64Array.from(classes, BigInt), [classes.length]);
+    const results = await session.run(feeds);
+    const output = results[outputName]!;
+    try {
+      if (output.dims.length !== 4) throw new Error(`${outputName} has rank ${output.dims.length}, expected 4`);
+      const data = (await output.getData()) as Float32Array;
+      const [n, rows, cols, classCount] = output.dims;
+      return { data, dims: [n!, rows!, cols!, classCount!] as const };
+    } finally {
+      tensor.dispose();
+      output.dispose();
+    }
+  };
+  // On WebGPU one thing at a time for the whole build (see `lanes`).
+  const exclusive = backend === 'webgpu';
   return {
     backend,
     parallelism,
     inputNames: [...session.inputNames],
     outputNames: [...session.outputNames],
-    async run(input, dims, classes) {
-      const tensor = new ort.Tensor('float32', input, [...dims]);
-      const feeds: Record<string, Ort.Tensor> = { [inputName]: tensor };
-      if (classes) feeds['classes'] = new ort.Tensor('int64', BigInt64Array.from(classes, BigInt), [classes.length]);
-      const results = await session.run(feeds);
-      const output = results[outputName]!;
-      try {
-        if (output.dims.length !== 4) throw new Error(`${outputName} has rank ${output.dims.length}, expected 4`);
-        const data = (await output.getData()) as Float32Array;
-        const [n, rows, cols, classes] = output.dims;
-        return { data, dims: [n!, rows!, cols!, classes!] };
-      } finally {
-        tensor.dispose();
-        output.dispose();
-      }
-    },
-    release: () => session.release(),
+    run: (input, dims, classes) => (exclusive ? inLane(backend, () => run(input, dims, classes)) : run(input, dims, classes)),
+    release: () => (exclusive ? inLane(backend, () => session.release()) : session.release()),
   };
 }

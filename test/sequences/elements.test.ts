@@ -26,7 +26,11 @@ import { guardPage } from '../reliability/page-guard.js';
 
 /** Set by the page that runs `npm run test:sequences` (web-test-runner.sequences.config.mjs). */
 declare global {
-  interface Window { BAGNET_SEQUENCES?: { runs?: number; seed?: number; backends?: BackendPreference[]; minSteps?: number } }
+  interface Window {
+    BAGNET_SEQUENCES?: {
+      runs?: number; seed?: number; path?: string; backends?: BackendPreference[]; minSteps?: number; settleMs?: number;
+    };
+  }
 }
 const settings = window.BAGNET_SEQUENCES ?? {};
 const RUNS = settings.runs ?? 25;
@@ -35,6 +39,8 @@ const BACKENDS: BackendPreference[] = settings.backends ?? ['wasm', 'auto'];
 /** CI's sequences must cover at least this many steps, and every operation at least 10 times. */
 const MIN_STEPS = settings.minSteps ?? 200;
 const MAX_COMMANDS = 30;
+/** How long a step may take to settle: WebGPU sessions on SwiftShader take 10-16 s each to create. */
+const SETTLE_MS = settings.settleMs ?? 30_000;
 const IDLE_RELEASE_MS = 100;
 
 type SlotName = 'c' | 'h' | 'p' | 'lazy';
@@ -200,7 +206,7 @@ function busy(element: Element): boolean {
 }
 
 /** Until nothing is busy and the pool is idle, twice in a row. */
-async function settle(real: Real | Element[], ms = 30_000): Promise<void> {
+async function settle(real: Real | Element[], ms = SETTLE_MS): Promise<void> {
   const elements = Array.isArray(real) ? real : Object.values(real.slots);
   const deadline = performance.now() + ms;
   let quiet = 0;
@@ -209,7 +215,8 @@ async function settle(real: Real | Element[], ms = 30_000): Promise<void> {
     const snapshot = getPool().snapshot();
     quiet = elements.some(busy) || snapshot.queued > 0 || snapshot.running > 0 ? 0 : quiet + 1;
     if (performance.now() > deadline) {
-      throw new Error(`never settled: ${elements.map((e) => `${e.localName}#${e.id}: ${e.state}`).join(', ')}; ${JSON.stringify(snapshot)}`);
+      const stats = await Promise.race([getPool().stats(), new Promise((resolve) => setTimeout(() => resolve('the worker does not answer'), 2000))]);
+      throw new Error(`never settled: ${elements.map((e) => `${e.localName}#${e.id}: ${e.state}`).join(', ')}; ${JSON.stringify(stats)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 15));
   }
@@ -343,6 +350,7 @@ function setUp(): Real {
     }
   }
   stage.append(slots.c, slots.h, slots.p, spacer, slots.lazy);
+  stage.addEventListener('bagnet-backend', (e) => console.log('DEBUG backend', (e.target as HTMLElement).id, JSON.stringify((e as CustomEvent).detail)));
   document.body.append(stage);
   return { slots, stage, spacer, lastEvent };
 }
@@ -403,7 +411,8 @@ describe('sequences of changes (model-based, fast-check)', () => {
     steps = 0;
     const started = performance.now();
     await fc.assert(fc.asyncProperty(fc.commands(commands, { maxCommands: MAX_COMMANDS, size: 'max' }), runSequence),
-      { seed: SEED, numRuns: RUNS, verbose: 1, interruptAfterTimeLimit: 20 * 60_000, markInterruptAsFailure: true });
+      { seed: SEED, ...(settings.path ? { path: settings.path } : {}), numRuns: RUNS, verbose: 1,
+        interruptAfterTimeLimit: 20 * 60_000, markInterruptAsFailure: true });
     const seconds = (performance.now() - started) / 1000;
     const table = [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name}: ${n}`).join(', ');
     console.log(`sequences: ${RUNS} runs, ${steps} steps in ${seconds.toFixed(1)} s (seed ${SEED}); operations: ${table}`);
