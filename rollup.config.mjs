@@ -6,7 +6,7 @@
 //    folder can be served as it is.
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { esbuildTypescript } from './scripts/rollup-esbuild.mjs';
-import { bundledWorker, copyOrtWasm, esbuildMinify, minifyTemplates } from './scripts/rollup-plugins.mjs';
+import { bundledWorker, copyOrtWasm, esbuildMinify } from './scripts/rollup-plugins.mjs';
 import { noEvalInOrt } from './scripts/no-eval-emval.mjs';
 
 const npmPackage = {
@@ -33,7 +33,6 @@ const embed = {
     chunkFileNames: (chunk) => (chunk.moduleIds.some((id) => id.includes('onnxruntime-web')) ? 'ort-[hash].js' : 'bagnet-[name]-[hash].js'),
   },
   plugins: [
-    minifyTemplates(),
     esbuildTypescript(),
     bundledWorker({ entry: 'src/worker/inference-worker.ts', fileName: 'bagnet-elements.worker.js' }),
     nodeResolve({ browser: true, exportConditions: ['production'] }),

@@ -3,7 +3,6 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { transform } from 'esbuild';
-import ts from 'typescript';
 
 /**
  * The pool finds its worker at `new URL('../worker/inference-worker.js', import.meta.url)`. In a
@@ -43,46 +42,4 @@ export function esbuildMinify() {
       return { code: result.code, map: result.map };
     },
   };
-}
-
-/**
- * Lit templates are strings to esbuild, kept as written. In our sources' html`…`, svg`…` and css`…`
- * templates, a line break and the indentation after it become one space (HTML and CSS collapse
- * whitespace alike; no template of ours holds <pre> or a white-space: pre text), and in css`…`
- * comments and the spaces beside braces, semicolons, commas and child combinators go, and after
- * colons (no quoted text in our styles). Parsed with TypeScript, so
- * only the templates' own text changes, never their expressions.
- */
-export function minifyTemplates() {
-  return {
-    name: 'minify-templates',
-    transform(code, id) {
-      if (!/\/src\/.*\.ts$/.test(id) || !/\b(html|svg|css)`/.test(code)) return null;
-      const source = ts.createSourceFile(id, code, ts.ScriptTarget.Latest, true);
-      const edits = [];
-      const visit = (node) => {
-        if (ts.isTaggedTemplateExpression(node) && ts.isIdentifier(node.tag) && ['html', 'svg', 'css'].includes(node.tag.text)) {
-          const parts = ts.isNoSubstitutionTemplateLiteral(node.template) ? [node.template]
-            : [node.template.head, ...node.template.templateSpans.map((span) => span.literal)];
-          for (const part of parts) {
-            const start = part.getStart(source);
-            const text = code.slice(start, part.end);
-            edits.push([start, part.end, node.tag.text === 'css' ? minifyCss(text) : text.replace(/\n\s*/g, ' ')]);
-          }
-        }
-        ts.forEachChild(node, visit);
-      };
-      visit(source);
-      if (edits.length === 0) return null;
-      let out = code;
-      for (const [start, end, text] of edits.sort((a, b) => b[0] - a[0])) out = out.slice(0, start) + text + out.slice(end);
-      return { code: out, map: null };
-    },
-  };
-}
-
-function minifyCss(text) {
-  // `text` keeps its delimiters (` or } before, ` or ${ after): only what lies between changes.
-  const [, open, body, close] = /^(`|\})([^]*?)(`|\$\{)$/.exec(text);
-  return open + body.replace(/\/\*[^]*?\*\//g, '').replace(/\s+/g, ' ').replace(/ ?([{};,>]) ?/g, '$1').replace(/: /g, ':').trim() + close;
 }

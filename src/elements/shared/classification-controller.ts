@@ -115,7 +115,6 @@ export class ClassificationController implements ReactiveController {
     return this.#inputs()[0] ?? null;
   }
 
-
   /** The backend work on this result asks for (an exact map): the source's when mirroring. */
   get backendPreference(): BackendPreference {
     return this.#mirroring ? this.#mirror.source?.backendPreference ?? this.#host.backend : this.#host.backend;
