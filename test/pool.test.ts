@@ -182,7 +182,61 @@ describe('cancellation', () => {
     expect(stats.queued).to.equal(0);
     expect(stats.worker!.prepared, 'aborted tensors are freed in the worker').to.equal(0);
   });
+
+  it('leaves no listener on a long-lived signal: 100 requests, then none of them is reachable from it', async () => {
+    // One signal for a component's lifetime (a React effect): a listener left per request would keep
+    // every result (its patch logits) reachable for as long as the signal lives.
+    const lifetime = new AbortController();
+    const listening = countAbortListeners(lifetime.signal);
+    const sample = samples[1]!;
+    const results = await Promise.all(Array.from({ length: 100 }, () =>
+      classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: lifetime.signal })));
+    expect(results.every((r) => r.topk[0]!.index === sample.predicted)).to.equal(true);
+    expect(listening.added, 'the requests did listen to the signal').to.be.at.least(100);
+    expect(listening.active(), 'abort listeners still on the signal').to.equal(0);
+    const snapshot = getPool().snapshot();
+    expect([snapshot.queued, snapshot.running], 'the pool holds no request').to.deep.equal([0, 0]);
+  });
+
+  it('frees the tensor of a request aborted after its image was prepared, before it was queued', async () => {
+    await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }); // warm
+    const controller = new AbortController();
+    // The pool listens to the signal while it holds the model, reads the image, and waits for the
+    // worker to prepare it, and stops listening at the end of each. Abort as it stops the third time:
+    // the image is prepared in the worker, and the request meets an aborted signal where it is queued.
+    const listening = countAbortListeners(controller.signal, { onRemove: (removed) => removed === 3 && controller.abort() });
+    const before = await getPool().stats();
+    expectBagnetError(await settle(classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: controller.signal })), 'aborted');
+    expect(listening.removed).to.be.at.least(3);
+    const stats = await getPool().stats();
+    expect(stats.worker!.decoded - before.worker!.decoded, 'the image was prepared before the abort').to.equal(1);
+    expect(stats.runs, 'nothing ran').to.equal(before.runs);
+    expect(stats.worker!.prepared, 'the prepared tensor was freed in the worker').to.equal(0);
+  });
 });
+
+/** Counts the `abort` listeners added to and removed from `signal` (test instrumentation of one object). */
+function countAbortListeners(signal: AbortSignal, hooks: { onRemove?: (removed: number) => void } = {}) {
+  const live = new Set<unknown>();
+  const counts = { added: 0, removed: 0, active: () => live.size };
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions) => {
+    if (type === 'abort' && listener) {
+      counts.added++;
+      live.add(listener);
+    }
+    add(type, listener, options);
+  };
+  signal.removeEventListener = (type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions) => {
+    remove(type, listener, options);
+    if (type === 'abort' && live.delete(listener)) {
+      counts.removed++;
+      hooks.onRemove?.(counts.removed);
+    }
+  };
+  return counts;
+}
 
 describe('backend fallback', () => {
   const samples = freshPoolPerTest({ idleReleaseMs: 10_000 });

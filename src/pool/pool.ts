@@ -158,6 +158,8 @@ interface QueuedRequest {
   readonly resolve: (value: { output: RunOutput; run: RunResult; dispatchedAt: number }) => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
+  /** Removes the caller's abort listener: a long-lived signal must not keep every result reachable. */
+  stopListening?: () => void;
 }
 
 /** Settle with `promise`, or reject as soon as `signal` aborts (the work itself goes on for others). */
@@ -471,6 +473,7 @@ export class InferencePool extends EventTarget {
           return;
         }
         signal.addEventListener('abort', onAbort, { once: true });
+        item.stopListening = () => signal.removeEventListener('abort', onAbort);
       }
       this.#queue.push(item);
       // Queued first, then no longer "being prepared": a batch never leaves without it.
@@ -488,6 +491,7 @@ export class InferencePool extends EventTarget {
   #settle(item: QueuedRequest, action: () => void): void {
     if (item.settled) return;
     item.settled = true;
+    item.stopListening?.();
     action();
   }
 
