@@ -6,6 +6,8 @@ import { BagnetError } from '../src/core/errors.js';
 import { meanLogits, softmax } from '../src/core/evidence.js';
 import { configure, type PoolOptions } from '../src/pool/config.js';
 import { WorkerConnection } from '../src/pool/connection.js';
+import { loadManifest } from '../src/core/manifest.js';
+import type { WorkerStats } from '../src/core/protocol.js';
 import { classify, disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.js';
 import type { ClassificationResult } from '../src/core/result.js';
 import { injectFault, faultWorkerUrl } from './fixtures/faults.js';
@@ -219,8 +221,8 @@ describe('cancellation', () => {
 function countAbortListeners(signal: AbortSignal, hooks: { onRemove?: (removed: number) => void } = {}) {
   const live = new Set<unknown>();
   const counts = { added: 0, removed: 0, active: () => live.size };
-  const add = signal.addEventListener.bind(signal);
-  const remove = signal.removeEventListener.bind(signal);
+  const add = EventTarget.prototype.addEventListener.bind(signal);
+  const remove = EventTarget.prototype.removeEventListener.bind(signal);
   signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions) => {
     if (type === 'abort' && listener) {
       counts.added++;
@@ -312,12 +314,16 @@ describe('WebGPU with several models', () => {
 
 describe('faults', () => {
   const samples = freshPoolPerTest({ idleReleaseMs: 0 });
+  afterEach(() => configure({ maxRunPixels: undefined, workerTimeoutMs: undefined, sharedWorker: false }));
 
   it('a crashed worker rejects its pending requests with a typed error and is recreated', async () => {
     const sample = samples[1]!;
     await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
-    const big = noiseImage(400, 400, 9);
+    // Mid-batch, not while the model loads: big inputs run in tiles, and the worker reads messages between them.
+    configure({ maxRunPixels: 128 * 128 });
+    const big = noiseImage(700, 700, 9);
     const pending = [1, 2, 3].map(() => settle(classify(big, { model: NARROW_MODEL, backend: 'wasm' })));
+    while (getPool().snapshot().running === 0) await new Promise((r) => setTimeout(r, 5));
     await injectFault('crash');
     for (const outcome of await Promise.all(pending)) {
       const error = expectBagnetError(outcome, 'inference');
@@ -328,6 +334,32 @@ describe('faults', () => {
     expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
     expect((await getPool().stats()).workers).to.equal(1);
   });
+
+  for (const sharedWorker of [true, false]) {
+    it(`a ${sharedWorker ? 'shared' : 'dedicated'} worker that dies without a word mid-batch: its requests reject, a new worker starts`, async function () {
+      this.timeout(120_000);
+      // Browsers report such a death (out of memory, killed) to nobody: only the unanswered ping tells.
+      disposePool();
+      configure({ sharedWorker, workerTimeoutMs: 2000, maxRunPixels: 128 * 128 });
+      const sample = samples[4]!;
+      await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+      expect(getPool().snapshot().mode).to.equal(sharedWorker ? 'shared' : 'dedicated');
+      // Many tiles of a BagNet-33: seconds of runs, with the worker reading messages between them.
+      const pending = [1, 2].map((i) => settle(classify(noiseImage(700, 700, i), { model: NARROW_MODEL, backend: 'wasm' })));
+      while (getPool().snapshot().running === 0) await new Promise((r) => setTimeout(r, 5));
+      expect(await injectFault('exit')).to.equal(true);
+      const timeout = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000));
+      const outcomes = await Promise.race([Promise.all(pending), timeout]);
+      expect(outcomes, 'the requests still wait for a dead worker').to.not.equal('hung');
+      for (const outcome of outcomes as Awaited<typeof pending[number]>[]) {
+        expect(expectBagnetError(outcome, 'inference').message).to.match(/stopped unexpectedly: it did not answer/);
+      }
+      const again = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+      expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
+      const stats = await getPool().stats();
+      expect([stats.workers, stats.worker!.decoded], 'a new worker, which decoded only this image').to.deep.equal([1, 1]);
+    });
+  }
 
   it('terminating the worker mid-run rejects with "aborted" and the pool carries on', async () => {
     const pending = settle(classify(noiseImage(800, 800, 2), { model: NARROW_MODEL, backend: 'wasm' }));
@@ -365,6 +397,42 @@ describe('faults', () => {
 });
 
 describe('the worker connection', () => {
+  it('a shared worker client that leaves while its model loads or its image decodes leaves nothing behind', async function () {
+    this.timeout(60_000);
+    // Its own shared worker instance (another URL), so other clients' models do not count.
+    const url = new URL(`../src/worker/inference-worker.js?instance=${Math.random()}`, import.meta.url).href;
+    const settings = { cacheName: null, maxImagePixels: 1e6, maxDecodePixels: 1e7, maxRunPixels: 1e6 };
+    const events = { onBackend: () => undefined, onCrash: () => undefined };
+    const leaving = new WorkerConnection(url, true, settings, events);
+    const staying = new WorkerConnection(url, true, settings, events);
+    try {
+      const manifest = await loadManifest(DEFAULT_MODEL);
+      const key = `${manifest.url}|wasm|fp32`;
+      void leaving.request({ type: 'load', key, manifest: { ...manifest, provenance: undefined }, backend: 'wasm', precision: 'fp32' }).catch(() => undefined);
+      const samples = await loadSamples();
+      void leaving.request({ type: 'prepare', requestId: 1, source: { kind: 'url', url: samples[0]!.url }, input: manifest.input, patchSize: manifest.patchSize })
+        .catch(() => undefined);
+      await new Promise((r) => setTimeout(r)); // sent
+      leaving.terminate(); // says bye: the worker is still loading and decoding for it
+      let stats: WorkerStats;
+      const deadline = performance.now() + 30_000;
+      do {
+        await new Promise((r) => setTimeout(r, 50));
+        stats = await staying.request<WorkerStats>({ type: 'stats' });
+        expect(performance.now(), 'the load and the decode never finished').to.be.below(deadline);
+      } while (stats.sessionsCreated < 1 || stats.decoded < 1);
+      await new Promise((r) => setTimeout(r, 200));
+      stats = await staying.request<WorkerStats>({ type: 'stats' });
+      expect(stats.ports, 'only the staying client').to.equal(1);
+      expect(stats.sessions, 'the departed client holds no model').to.equal(0);
+      expect(stats.sessionsReleased).to.equal(stats.sessionsCreated);
+      expect([stats.prepared, stats.retained], 'nor an image').to.deep.equal([0, 0]);
+    } finally {
+      leaving.terminate();
+      staying.terminate();
+    }
+  });
+
   it('sends the messages of one task as one; a message that cannot be sent fails alone', async () => {
     const posts: unknown[] = [];
     const post = Worker.prototype.postMessage;

@@ -33,6 +33,8 @@ export type ToWorker =
   | { readonly type: 'cancel'; readonly job: number }
   | { readonly type: 'discard'; readonly requestIds: readonly number[] }
   | { readonly type: 'stats'; readonly id: number }
+  /** Are you there? (answered with `pong` at once, between runs) */
+  | { readonly type: 'ping' }
   | { readonly type: 'bye' };
 
 /** The manifest as plain data (what structured clone keeps of a validated manifest). */
@@ -113,7 +115,8 @@ export type FromWorker =
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly type: 'progress'; readonly id: number; readonly phase: ProgressPhase; readonly loaded: number; readonly total: number }
   | { readonly type: 'exact-level'; readonly id: number; readonly level: number; readonly map: Float32Array; readonly runs: number }
-  | { readonly type: 'backend'; readonly key: string; readonly requested: BackendPreference; readonly actual: ConcreteBackendName; readonly reason: string };
+  | { readonly type: 'backend'; readonly key: string; readonly requested: BackendPreference; readonly actual: ConcreteBackendName; readonly reason: string }
+  | { readonly type: 'pong' };
 
 export type ProgressPhase = 'download' | 'cache' | 'compile';
 
@@ -152,6 +155,7 @@ export function isToWorker(v: unknown): v is ToWorker {
     case 'cancel': return isId(v['job']);
     case 'discard': return isIdList(v['requestIds']);
     case 'stats': return isId(v['id']);
+    case 'ping': return true;
     case 'bye': return true;
     default: return false;
   }
@@ -164,6 +168,7 @@ export function isFromWorker(v: unknown): v is FromWorker {
     case 'reply': return isId(v['id']) && (v['ok'] === true || (v['ok'] === false && isRec(v['error'])));
     case 'progress': return isId(v['id']) && isStr(v['phase']) && typeof v['loaded'] === 'number' && typeof v['total'] === 'number';
     case 'backend': return isStr(v['key']) && isStr(v['actual']);
+    case 'pong': return true;
     case 'exact-level': return isId(v['id']) && isId(v['level']) && v['map'] instanceof Float32Array && isId(v['runs']);
     default: return false;
   }

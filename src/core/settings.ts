@@ -34,6 +34,7 @@ export const DEFAULT_POOL_SETTINGS = Object.freeze({
   idleReleaseMs: 10_000,
   maxBatch: 16,
   batchWindowMs: 20,
+  workerTimeoutMs: 30_000,
 });
 
 /** Classes `topk` lists when the caller does not say (or says something that is not a count). */

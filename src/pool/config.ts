@@ -22,6 +22,13 @@ export interface PoolOptions {
    * decoded, so they run as one batch. A lone request never waits.
    */
   batchWindowMs?: number;
+  /**
+   * How long (ms) the worker may leave the pool's ping unanswered, while requests wait on it, before
+   * it counts as crashed (default 30 s): its requests reject with `inference` and the next request
+   * starts a new worker. Browsers report a crashed shared worker (out of memory, killed) to nobody;
+   * a dedicated worker only for some causes. Longer than the longest single run on a slow device.
+   */
+  workerTimeoutMs?: number;
   /** Cache API bucket for model bytes, or `false` to disable caching. */
   cache?: string | false;
   /** Largest image decoded at full size, in pixels; larger ones are scaled down (aspect kept). */
@@ -45,6 +52,7 @@ export interface ResolvedPoolOptions extends WorkerSettings {
   readonly idleReleaseMs: number;
   readonly maxBatch: number;
   readonly batchWindowMs: number;
+  readonly workerTimeoutMs: number;
 }
 
 let current: PoolOptions = {};
@@ -53,7 +61,7 @@ let current: PoolOptions = {};
 export function configure(options: PoolOptions): void {
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels' || key === 'maxDecodePixels' || key === 'maxRunPixels' || key === 'batchWindowMs') {
+    if (key === 'numThreads' || key === 'idleReleaseMs' || key === 'maxBatch' || key === 'maxImagePixels' || key === 'maxDecodePixels' || key === 'maxRunPixels' || key === 'batchWindowMs' || key === 'workerTimeoutMs') {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         throw new TypeError(`configure(): ${key} must be a non-negative number, got ${String(value)}`);
       }
@@ -72,6 +80,7 @@ export function resolvePoolOptions(): ResolvedPoolOptions {
     idleReleaseMs: current.idleReleaseMs ?? DEFAULT_POOL_SETTINGS.idleReleaseMs,
     maxBatch: Math.max(1, Math.floor(current.maxBatch ?? DEFAULT_POOL_SETTINGS.maxBatch)),
     batchWindowMs: current.batchWindowMs ?? DEFAULT_POOL_SETTINGS.batchWindowMs,
+    workerTimeoutMs: current.workerTimeoutMs ?? DEFAULT_POOL_SETTINGS.workerTimeoutMs,
     cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_WORKER_SETTINGS.cacheName),
     maxImagePixels: current.maxImagePixels ?? DEFAULT_WORKER_SETTINGS.maxImagePixels,
     maxDecodePixels: current.maxDecodePixels ?? DEFAULT_WORKER_SETTINGS.maxDecodePixels,

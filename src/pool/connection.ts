@@ -1,6 +1,11 @@
 /**
  * One connection to the inference worker (dedicated, or a port of the shared worker): numbered
  * requests, their progress messages, and crash detection that rejects everything still pending.
+ *
+ * Crashes are detected two ways: the worker's `error` event (a dedicated worker's uncaught error, a
+ * script that fails to load), and a ping left unanswered while requests wait. The second is the only
+ * way to see a shared worker die (out of memory, killed): its `error` event reports script loading
+ * only, and Chromium fires no `close` event on its port (measured in Chromium 156).
  */
 import { BagnetError, deserializeError } from '../core/errors.js';
 import { isFromWorker, type FromWorker, type ProgressPhase, type ToWorker } from '../core/protocol.js';
@@ -24,6 +29,14 @@ export interface ConnectionEvents {
   onCrash(error: BagnetError): void;
 }
 
+/** Shared workers started by this page after a crash: a new name, so the browser starts a new instance. */
+let sharedGeneration = 0;
+
+export interface ConnectionOptions {
+  /** How long a ping may stay unanswered while requests wait, before the worker counts as crashed. */
+  readonly timeoutMs: number;
+}
+
 export class WorkerConnection {
   readonly mode: 'dedicated' | 'shared';
   readonly #postNow: (message: ToWorker | ToWorker[], transfer: Transferable[]) => void;
@@ -35,8 +48,15 @@ export class WorkerConnection {
   #closed = false;
   /** Why the connection closed: later requests reject with the same error. */
   #closedError: BagnetError | null = null;
+  readonly #timeoutMs: number;
+  /** When the worker last said anything, and when the unanswered ping (if any) left. */
+  #heardAt = 0;
+  #pingedAt: number | null = null;
+  #watch: ReturnType<typeof setInterval> | undefined;
 
-  constructor(url: string, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents) {
+  constructor(url: string, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents,
+              options: ConnectionOptions = { timeoutMs: 30_000 }) {
+    this.#timeoutMs = options.timeoutMs;
     const onMessage = (event: MessageEvent) => this.#receive(event.data);
     const onCrash = (event: Event) => {
       event.preventDefault(); // handled here: do not report it as the page's own uncaught error
@@ -44,7 +64,8 @@ export class WorkerConnection {
       this.#crash(new BagnetError('inference', `The inference worker stopped unexpectedly${detail}`));
     };
     if (shared && typeof SharedWorker !== 'undefined') {
-      const worker = new SharedWorker(url, { type: 'module', name: 'bagnet-elements' });
+      const name = sharedGeneration === 0 ? 'bagnet-elements' : `bagnet-elements-${sharedGeneration + 1}`;
+      const worker = new SharedWorker(url, { type: 'module', name });
       const port = worker.port;
       port.addEventListener('message', onMessage);
       port.addEventListener('messageerror', onCrash);
@@ -80,9 +101,39 @@ export class WorkerConnection {
     if (this.#closed) return Promise.reject(this.#closedError ?? new BagnetError('inference', 'The inference worker is gone'));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
+      if (this.#pending.size === 0) this.#startWatch();
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: options.onProgress, onLevel: options.onLevel });
       this.#post({ ...message, id } as ToWorker, options.transfer ?? []);
     });
+  }
+
+  /**
+   * While requests wait, ping the worker when it has been quiet for a while; a ping unanswered for
+   * `timeoutMs` means it is gone. Only an unanswered ping counts: a throttled timer in a background
+   * tab delays the verdict, it never causes a false one.
+   */
+  #startWatch(): void {
+    this.#heardAt = performance.now();
+    this.#pingedAt = null;
+    clearInterval(this.#watch);
+    this.#watch = setInterval(() => this.#checkAlive(), Math.max(50, this.#timeoutMs / 4));
+  }
+
+  #checkAlive(): void {
+    if (this.#pending.size === 0 || this.#closed) {
+      clearInterval(this.#watch);
+      this.#watch = undefined;
+      return;
+    }
+    const now = performance.now();
+    const pingAnswered = this.#pingedAt === null || this.#heardAt >= this.#pingedAt;
+    if (!pingAnswered && now - this.#pingedAt! > this.#timeoutMs) {
+      const seconds = (this.#timeoutMs / 1000).toFixed(1);
+      this.#crash(new BagnetError('inference', `The inference worker stopped unexpectedly: it did not answer for ${seconds} s`));
+    } else if (pingAnswered && now - this.#heardAt > this.#timeoutMs / 4) {
+      this.#pingedAt = now;
+      this.#post({ type: 'ping' }, []);
+    }
   }
 
   #post(message: ToWorker, transfer: Transferable[]): void {
@@ -116,7 +167,10 @@ export class WorkerConnection {
 
   #receive(data: unknown): void {
     if (!isFromWorker(data)) return; // not ours: ignore
+    this.#heardAt = performance.now();
     switch (data.type) {
+      case 'pong':
+        return;
       case 'progress':
         this.#pending.get(data.id)?.onProgress?.(data.phase, data.loaded, data.total);
         return;
@@ -138,6 +192,7 @@ export class WorkerConnection {
 
   #crash(error: BagnetError): void {
     if (this.#closed) return;
+    if (this.mode === 'shared') sharedGeneration++; // the next connection starts a new instance
     this.terminate(error);
     this.events.onCrash(error);
   }
@@ -147,6 +202,7 @@ export class WorkerConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#closedError = error;
+    clearInterval(this.#watch);
     this.#close();
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();

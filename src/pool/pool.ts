@@ -209,7 +209,7 @@ export class InferencePool extends EventTarget {
           this.#emitBackend({ model: entry.url, requested: message.requested, actual: message.actual, reason: message.reason });
         },
         onCrash: (error) => this.#forgetWorker(error),
-      });
+      }, { timeoutMs: this.options.workerTimeoutMs });
     }
     return this.#connection;
   }

@@ -171,6 +171,9 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       const stats: WorkerStats = { ...getHost().stats(), prepared: prepared.size, retained: retained.size, decoded, ports: endpoints.size };
       return reply(message.id, stats);
     }
+    case 'ping':
+      endpoint.postMessage({ type: 'pong' });
+      return;
     case 'bye':
       forget(port);
   }
