@@ -11,6 +11,12 @@ import {
   DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_BAD_STAGE, NARROW_MODEL, NARROW_WHOLE, noiseImage, RANDOM_BAGNET33, relativeError, serverHits,
 } from './helpers.js';
 
+/** Session runs of the narrow BagNet-33 in the worker (whole network, tiles and stages). */
+async function narrowRuns(): Promise<number> {
+  const stats = await getPool().stats();
+  return stats.worker?.models.find((m) => m.key.startsWith(NARROW_MODEL))?.runs ?? 0;
+}
+
 describe('exact full-resolution evidence', () => {
   beforeEach(() => {
     disposePool();
@@ -137,15 +143,48 @@ describe('exact full-resolution evidence', () => {
     expect([map.width, map.height]).to.deep.equal([300, 300]);
   });
 
-  it('can be cancelled between batches', async () => {
+  it('cancelled between batches, it stops running in the worker', async () => {
+    const image = noiseImage(300, 300, 2);
+    const full = await getPool().exactMap(image, { model: NARROW_MODEL, backend: 'wasm', classes: [1] });
+    const before = await narrowRuns();
     const controller = new AbortController();
-    const pending = getPool().exactMap(noiseImage(300, 300, 2), {
+    const pending = getPool().exactMap(image, {
       model: NARROW_MODEL, backend: 'wasm', classes: [1], signal: controller.signal,
-      onLevel: () => controller.abort(),
+      onLevel: () => controller.abort(), // after the first level
     });
     const error = await pending.then(() => null, (e: unknown) => e);
     expect((error as { type?: string }).type).to.equal('aborted');
+    const atRejection = await narrowRuns();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const settled = await narrowRuns();
+    expect(settled - atRejection, 'runs after the rejection (the one in flight)').to.be.at.most(1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await narrowRuns(), 'the worker stopped').to.equal(settled);
+    expect(settled - before, 'runs of the cancelled map').to.be.below(full.runs / 4);
     // The session is free again.
     expect((await classify(noiseImage(40, 40, 1), { model: NARROW_MODEL, backend: 'wasm' })).evidence.rows).to.equal(1);
+  });
+
+  it('cancelled in the middle of a large input\'s tiles, it stops within one tile', async function () {
+    this.timeout(120_000);
+    // Inputs over maxRunPixels run in tiles: one shift's run of this image is about a hundred of them.
+    configure({ maxRunPixels: 64 * 64 });
+    try {
+      await classify(noiseImage(40, 40, 1), { model: NARROW_MODEL, backend: 'wasm' }); // loaded
+      const before = await narrowRuns();
+      const controller = new AbortController();
+      const pending = getPool().exactMap(noiseImage(300, 300, 3), { model: NARROW_MODEL, backend: 'wasm', classes: [1], signal: controller.signal })
+        .then(() => null, (e: unknown) => e);
+      let atAbort = before;
+      while ((atAbort = await narrowRuns()) < before + 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      controller.abort();
+      expect(((await pending) as { type?: string }).type).to.equal('aborted');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const after = await narrowRuns();
+      // The abort reaches the worker while a tile runs: that one finishes, maybe one more started before the message.
+      expect(after - atAbort, 'tiles run after the abort').to.be.at.most(2);
+    } finally {
+      configure({ maxRunPixels: undefined });
+    }
   });
 });

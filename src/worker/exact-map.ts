@@ -23,8 +23,11 @@ export interface ExactMapModel {
   readonly backend: ConcreteBackendName;
   /** WASM threads (batches split best into multiples of them); 1 on WebGPU. */
   readonly parallelism: number;
-  /** The whole network on a batch of same-size inputs, queued with the session's other runs (tiled when large). */
-  runWhole(batch: Float32Array, dims: Dims): Promise<PatchLogits & { readonly backend: ConcreteBackendName }>;
+  /**
+   * The whole network on a batch of same-size inputs, queued with the session's other runs (tiled
+   * when large; `cancelled` is checked between tiles).
+   */
+  runWhole(batch: Float32Array, dims: Dims, cancelled?: () => boolean): Promise<PatchLogits & { readonly backend: ConcreteBackendName }>;
   /** The stage runner when the model has stages that load (made on first use), else null. */
   stages(): Promise<StageRunner | null>;
   /** The stages failed: release them, shift by shift from now on. */
@@ -93,7 +96,7 @@ async function shiftByShift(model: ExactMapModel, image: Float32Array, g: ShiftG
       const group = shifts.slice(start, start += size);
       const batch = new Float32Array(cropSize * group.length);
       group.forEach(([dy, dx], i) => writeShiftCrop(image, g, dy, dx, batch.subarray(i * cropSize, (i + 1) * cropSize)));
-      const out = await model.runWhole(batch, [group.length, g.channels, crop.height, crop.width]);
+      const out = await model.runWhole(batch, [group.length, g.channels, crop.height, crop.width], () => options.cancelled());
       backend = out.backend;
       runs++;
       const [, rows, cols, classCount] = out.dims;
@@ -178,6 +181,6 @@ interface Nchw {
   readonly dims: Dims;
 }
 
-function cancelled(): BagnetError {
+export function cancelled(): BagnetError {
   return new BagnetError('aborted', 'The exact map was cancelled');
 }

@@ -12,7 +12,7 @@ import {
   BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
 } from '../runtime/onnx.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
-import type { ExactMapModel } from './exact-map.js';
+import { cancelled as cancelledError, type ExactMapModel } from './exact-map.js';
 import { fetchModelBytes } from './model-bytes.js';
 
 export type PortId = number;
@@ -213,7 +213,7 @@ export class ModelHost {
    * each input in tiles whose cells are assembled into the whole grid (exactly the cells one run
    * would give: every cell depends on its own patch only).
    */
-  async #runBatch(key: string, batch: Float32Array, dims: Dims) {
+  async #runBatch(key: string, batch: Float32Array, dims: Dims, cancelled?: () => boolean) {
     const [n, channels, height, width] = dims;
     const model = this.#models.get(key);
     const tiles = model ? tilePlan(height, width, model.manifest, this.maxRunPixels) : null;
@@ -226,6 +226,7 @@ export class ModelHost {
       const image = batch.subarray(i * perImage, (i + 1) * perImage);
       const cells = [];
       for (const tile of tiles) {
+        if (cancelled?.()) throw cancelledError(); // a big input is many runs: stop within one
         const out = await this.#enqueueRun(key, cropTile(image, channels, height, width, tile), [1, channels, tile.height, tile.width]);
         cells.push({ data: out.data, rows: out.dims[1], cols: out.dims[2], classes: out.dims[3] });
         backend = out.backend;
@@ -267,11 +268,15 @@ export class ModelHost {
       classCount: model.classes,
       backend: model.session.backend,
       parallelism: model.session.parallelism,
-      runWhole: (batch, dims) => this.#runBatch(key, batch, dims),
+      runWhole: (batch, dims, cancelled) => this.#runBatch(key, batch, dims, cancelled),
       stages: () => this.#stagesFor(model).then((sessions) => sessions && {
         count: sessions.length,
         backend: sessions[0]!.backend,
-        run: (index, data, dims, classes) => this.#queued(model, () => sessions[index]!.run(data, dims, classes)),
+        run: (index, data, dims, classes) => this.#queued(model, async () => {
+          const output = await sessions[index]!.run(data, dims, classes);
+          model.runs++;
+          return output;
+        }),
       }),
       dropStages: () => this.#dropStages(model),
     };
