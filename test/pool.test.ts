@@ -262,11 +262,32 @@ describe('backend fallback', () => {
     expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })), 'inference');
   });
 
-  it('auto falls back to WASM after the WebGPU device is lost', async function () {
+  it('after a WebGPU device loss the next request runs on a new device, explicit webgpu included, again and again', async function () {
     this.timeout(300_000);
     const sample = samples[4]!;
+    const events: BackendEventDetail[] = [];
+    getPool().addEventListener('backend', (event) => events.push((event as CustomEvent<BackendEventDetail>).detail));
+    for (const backend of ['webgpu', 'auto', 'webgpu'] as const) {
+      expect((await classify(sample.url, { model: DEFAULT_MODEL, backend })).backend).to.equal('webgpu');
+      expect(await injectFault('lose-webgpu-device')).to.equal(true);
+      // The model that was on the lost device, and one loaded after the loss.
+      const again = await classify(sample.url, { model: DEFAULT_MODEL, backend });
+      expect(again.backend, `${backend} after a loss`).to.equal('webgpu');
+      expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
+      expect((await classify(noiseImage(40, 40, 1), { model: SYNTHETIC_MODEL, backend })).backend).to.equal('webgpu');
+    }
+    expect(events.filter((e) => e.actual === 'wasm'), 'never fell back').to.deep.equal([]);
+  });
+
+  it('when no new device comes after a loss: explicit webgpu gets a backend error, auto goes on on WASM', async function () {
+    this.timeout(300_000);
+    const sample = samples[4]!;
+    expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })).backend).to.equal('webgpu');
     expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' })).backend).to.equal('webgpu');
+    expect(await injectFault('refuse-new-webgpu-devices')).to.equal(true);
     expect(await injectFault('lose-webgpu-device')).to.equal(true);
+    const fixed = expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })), 'backend');
+    expect(fixed.message).to.match(/device was lost/);
     const after = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
     expect(after.backend).to.equal('wasm');
     expect(relativeError(after.logits, sample.logits)).to.be.at.most(1e-4);

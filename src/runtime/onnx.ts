@@ -35,6 +35,8 @@ export interface ModelSession {
    * 4-D output). `classes` feeds the last stage's `classes` input.
    */
   run(input: Float32Array, dims: readonly [number, number, number, number], classes?: readonly number[]): Promise<PatchLogits>;
+  /** True when its WebGPU device was lost since it was made: it can never run again (make a new one). */
+  lost(): boolean;
   release(): Promise<void>;
 }
 
@@ -98,8 +100,17 @@ export async function webgpuUnavailableReason(): Promise<string | null> {
   }
 }
 
+/**
+ * WebGPU device losses. After one, the next WebGPU session creation tries a new device, once: the
+ * sessions on the lost device are released first (onnxruntime makes a new device when its last
+ * session is gone). If that fails, WebGPU stays unavailable in this worker.
+ */
+let deviceLosses = 0;
 let deviceLost = false;
+let newDeviceTried = false;
 let watchingDevice = false;
+/** Live WebGPU sessions, with the device loss count when they were made. */
+const webgpuSessions = new Map<ModelSession, { losses: number; release: () => Promise<void> }>();
 
 interface DeviceLike {
   readonly lost?: Promise<{ reason?: string }>;
@@ -118,17 +129,16 @@ async function watchWebgpuDevice(): Promise<void> {
     const device = await webgpuDevice();
     device?.lost?.then((info) => {
       // 'destroyed' is a deliberate destroy() (onnxruntime releasing its device): the next session gets a new one.
-      if (info?.reason !== 'destroyed') deviceLost = true;
+      if (info?.reason !== 'destroyed') {
+        deviceLosses++;
+        deviceLost = true;
+        newDeviceTried = false;
+      }
       watchingDevice = false;
     });
   } catch {
     watchingDevice = false;
   }
-}
-
-/** True once the WebGPU device has been lost: WebGPU sessions of this thread are unusable. */
-export function isWebgpuDeviceLost(): boolean {
-  return deviceLost;
 }
 
 /** A file an ONNX model reads its weights from (ONNX external data), by the name the model uses. */
@@ -163,7 +173,16 @@ async function create(model: Uint8Array, backend: ConcreteBackend, externalData:
   if (backend === 'webgpu') {
     const reason = await webgpuUnavailableReason();
     if (reason) throw new BackendUnavailableError('webgpu', reason);
-    if (deviceLost) throw new BackendUnavailableError('webgpu', 'the WebGPU device was lost');
+    if (deviceLost) {
+      if (newDeviceTried) throw new BackendUnavailableError('webgpu', 'the WebGPU device was lost, and a new one could not be made');
+      newDeviceTried = true;
+      // Let go of the lost device: sessions on it can never run again, and hold it while they live.
+      for (const [session, { losses, release }] of webgpuSessions) {
+        if (losses === deviceLosses) continue;
+        webgpuSessions.delete(session);
+        await release().catch(() => undefined);
+      }
+    }
   }
   const ort = await ortFor(backend);
   const session = await ort.InferenceSession.create(model, {
@@ -172,8 +191,10 @@ async function create(model: Uint8Array, backend: ConcreteBackend, externalData:
     logSeverityLevel: 3, // errors only
     externalData,
   });
-  if (backend === 'webgpu') await watchWebgpuDevice();
-  return wrapSession(ort, session, backend, backend === 'wasm' ? ort.env.wasm.numThreads ?? 1 : 1);
+  if (backend !== 'webgpu') return wrapSession(ort, session, backend, ort.env.wasm.numThreads ?? 1);
+  deviceLost = false; // a session on a new device (or the first one)
+  await watchWebgpuDevice();
+  return wrapSession(ort, session, backend, 1);
 }
 
 function wrapSession(ort: typeof Ort, session: Ort.InferenceSession, backend: ConcreteBackend, parallelism: number): ModelSession {
@@ -195,14 +216,32 @@ function wrapSession(ort: typeof Ort, session: Ort.InferenceSession, backend: Co
       output.dispose();
     }
   };
-  // On WebGPU one thing at a time for the whole build (see `lanes`).
-  const exclusive = backend === 'webgpu';
-  return {
+  if (backend === 'wasm') {
+    return {
+      backend, parallelism, inputNames: [...session.inputNames], outputNames: [...session.outputNames],
+      run, lost: () => false, release: () => session.release(),
+    };
+  }
+  // On WebGPU one thing at a time for the whole build (see `lanes`); released once, whoever asks first
+  // (its owner, or a creation that needs the lost device gone).
+  let released: Promise<void> | null = null;
+  const releaseNow = () => (released ??= session.release());
+  const losses = deviceLosses;
+  const wrapped: ModelSession = {
     backend,
     parallelism,
     inputNames: [...session.inputNames],
     outputNames: [...session.outputNames],
-    run: (input, dims, classes) => (exclusive ? inLane(backend, () => run(input, dims, classes)) : run(input, dims, classes)),
-    release: () => (exclusive ? inLane(backend, () => session.release()) : session.release()),
+    run: (input, dims, classes) => inLane(backend, () => {
+      if (released) return Promise.reject(new Error('the session\'s WebGPU device was lost'));
+      return run(input, dims, classes);
+    }),
+    lost: () => losses < deviceLosses,
+    release: () => inLane(backend, () => {
+      webgpuSessions.delete(wrapped);
+      return releaseNow();
+    }),
   };
+  webgpuSessions.set(wrapped, { losses, release: releaseNow });
+  return wrapped;
 }

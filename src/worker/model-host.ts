@@ -1,15 +1,19 @@
 /**
  * Hosts model sessions inside the worker: one per (model URL, backend, precision) key, shared by
  * every client port, reference-counted, with runs on one session strictly one after another.
- * `auto` falls back from WebGPU to WASM at creation, when a run fails, and after a device loss.
+ * `auto` falls back from WebGPU to WASM at creation and when a run fails. After a WebGPU device loss
+ * the next run tries a session on a new device, once; if that fails, `auto` goes on on WASM and an
+ * explicit `webgpu` fails with a `backend` error.
  */
 import { BagnetError } from '../core/errors.js';
+import { checkInputSize } from '../core/manifest.js';
+import { DEFAULT_WORKER_SETTINGS } from '../core/settings.js';
 import { meanLogits } from '../core/evidence.js';
 import type {
   BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
 } from '../core/protocol.js';
 import {
-  BackendUnavailableError, createSession, isWebgpuDeviceLost, type ModelSession,
+  BackendUnavailableError, createSession, type ModelSession,
 } from '../runtime/onnx.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { cancelled as cancelledError, type ExactMapModel } from './exact-map.js';
@@ -35,7 +39,7 @@ interface HostedModel {
   readonly manifest: ManifestData;
   readonly requested: BackendPreference;
   session: ModelSession;
-  /** Kept only while a WebGPU session may still need to fall back to WASM. */
+  /** Kept only for a WebGPU session: to make it again after a device loss, or fall back to WASM. */
   bytes: Uint8Array | null;
   readonly refs: Map<PortId, number>;
   /** Serialises runs: ORT sessions must not run concurrently. */
@@ -55,7 +59,9 @@ export class ModelHost {
   constructor(private readonly cacheName: string | null,
               /** Inputs larger than this run in tiles (core/tiles.ts). */
               private readonly maxRunPixels: number,
-              private readonly onBackendChange: (change: BackendChange) => void) {}
+              private readonly onBackendChange: (change: BackendChange) => void,
+              /** A model whose inputs are all larger than this is refused at load (the pool's maxDecodePixels). */
+              private readonly maxInputPixels = DEFAULT_WORKER_SETTINGS.maxDecodePixels) {}
 
   async load(port: PortId, key: string, manifest: ManifestData, backend: BackendPreference,
              precision: string, events: HostEvents): Promise<LoadedModel> {
@@ -88,12 +94,17 @@ export class ModelHost {
     if (!file) {
       throw new BagnetError('model-invalid', `The model has no ${precision} file (it has: ${Object.keys(manifest.files).join(', ')})`);
     }
+    try {
+      checkInputSize(manifest.input, this.maxInputPixels); // before downloading a model that could never run
+    } catch (cause) {
+      throw new BagnetError('model-invalid', messageOf(cause), { cause });
+    }
     const { bytes, source } = await fetchModelBytes(file, { cacheName: this.cacheName, onProgress: events.progress });
     events.progress('compile', 0, 1);
     const { session, reason } = await this.#createSession(bytes, backend);
     const model: HostedModel = {
       key, manifest, requested: backend, session,
-      bytes: backend === 'auto' && session.backend === 'webgpu' ? bytes : null,
+      bytes: session.backend === 'webgpu' ? bytes : null,
       refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0,
     };
     try {
@@ -155,20 +166,42 @@ export class ModelHost {
     return classes;
   }
 
-  /** One run, with `auto`'s fallback to WASM when WebGPU fails. */
+  /** One run, with a new WebGPU device after a loss, and `auto`'s fallback to WASM when WebGPU fails. */
   async #runOn(model: HostedModel, data: Float32Array, dims: Dims) {
     const session = model.session;
     try {
       return await session.run(data, dims);
     } catch (error) {
-      if (model.requested !== 'auto' || session.backend !== 'webgpu' || !model.bytes) {
+      const recoverable = session.backend === 'webgpu' && model.bytes && (session.lost() || model.requested === 'auto');
+      if (!recoverable) {
         throw error instanceof BagnetError ? error
           : new BagnetError('inference', `The model failed on ${session.backend}: ${messageOf(error)}`, { cause: error });
       }
-      const reason = isWebgpuDeviceLost() ? 'the WebGPU device was lost' : `a WebGPU run failed: ${messageOf(error)}`;
-      await this.#switchToWasm(model, reason);
+      await this.#recover(model, session.lost() ? null : `a WebGPU run failed: ${messageOf(error)}`);
       return model.session.run(data, dims);
     }
+  }
+
+  /**
+   * A WebGPU session that cannot run: after a device loss (`runFailure` null), a session on a new
+   * device, tried once; else, or if that fails, WASM for `auto` and a `backend` error for `webgpu`.
+   */
+  async #recover(model: HostedModel, runFailure: string | null): Promise<void> {
+    let reason = runFailure;
+    if (reason === null) {
+      try {
+        const old = model.session;
+        model.session = await createSession(model.bytes!, 'webgpu');
+        this.#sessionsCreated++;
+        this.#releaseAll([old]);
+        this.#dropStages(model, true); // made on the lost device: made again when next needed
+        return;
+      } catch (error) {
+        reason = `the WebGPU device was lost, and a new one could not be used: ${messageOf(error)}`;
+      }
+    }
+    if (model.requested === 'auto') return this.#switchToWasm(model, reason);
+    throw new BagnetError('backend', `The model cannot run on webgpu: ${reason}`);
   }
 
   async #switchToWasm(model: HostedModel, reason: string): Promise<void> {
@@ -186,9 +219,7 @@ export class ModelHost {
     const model = this.#models.get(key);
     if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
     return this.#queued(model, async () => {
-      if (model.session.backend === 'webgpu' && isWebgpuDeviceLost() && model.requested === 'auto' && model.bytes) {
-        await this.#switchToWasm(model, 'the WebGPU device was lost');
-      }
+      if (model.session.backend === 'webgpu' && model.session.lost() && model.bytes) await this.#recover(model, null);
       const started = performance.now();
       const output = await this.#runOn(model, batch, dims);
       model.runs++;

@@ -68,12 +68,18 @@ describe('faults', () => {
     expect((await again).detail.evidence.rows).to.equal(2);
   });
 
-  it('the WebGPU device destroyed: the element says so and carries on on WASM', async function () {
+  it('the WebGPU device lost: the element goes on on a new device; when none comes, it says so and goes on on WASM', async function () {
     this.timeout(120_000);
     const element = mount({ model: DEFAULT_MODEL, backend: 'auto' });
     const first = next(element, 'bagnet-result');
     element.src = samples[6]!.url;
     expect((await first).detail.backend).to.equal('webgpu');
+    expect(await injectFault('lose-webgpu-device')).to.equal(true);
+    const renewed = next(element, 'bagnet-result');
+    element.src = samples[5]!.url;
+    expect((await renewed).detail.backend, 'a new device').to.equal('webgpu');
+    expect(relativeError((await renewed).detail.logits, samples[5]!.logits)).to.be.at.most(1e-4);
+    expect(await injectFault('refuse-new-webgpu-devices')).to.equal(true);
     expect(await injectFault('lose-webgpu-device')).to.equal(true);
     const backend = next(element, 'bagnet-backend');
     const second = next(element, 'bagnet-result');
