@@ -10,7 +10,7 @@ import { configure } from '../../src/pool/config.js';
 import { disposePool, getPool } from '../../src/pool/pool.js';
 import { faultWorkerUrl, injectFault } from '../fixtures/faults.js';
 import { DEFAULT_MODEL, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
-import { disableViewport, nextResult, rendered, stackViewport, wadouri } from './viewport.js';
+import { disableViewport, exactMapDone, nextResult, rendered, stackViewport, wadouri } from './viewport.js';
 
 interface Expected { rows: number; columns: number; frames: number[][] }
 let expected: Record<string, Expected>;
@@ -105,8 +105,7 @@ describe('Cornerstone3D plugin', () => {
   it('keeps the hottest point on the patch with the most evidence under zoom, pan, rotation and flip', async () => {
     const viewport = await open([wadouri('square')]);
     const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });
-    await nextResult(overlay);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // exact levels
+    await Promise.all([nextResult(overlay), exactMapDone(overlay)]);
     const check = async (what: string, change: () => void) => {
       const done = rendered(viewport);
       change();
@@ -129,8 +128,7 @@ describe('Cornerstone3D plugin', () => {
     it(`stays aligned with ${name === 'square-aniso' ? 'non-square pixels (1 × 0.5 mm)' : 'no pixel spacing (1 mm assumed)'}`, async () => {
       const viewport = await open([wadouri(name)]);
       const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });
-      await nextResult(overlay);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await Promise.all([nextResult(overlay), exactMapDone(overlay)]);
       const done = rendered(viewport);
       viewport.setZoom(1.7);
       viewport.render();

@@ -37,6 +37,19 @@ export function rendered(viewport: Types.IStackViewport): Promise<void> {
   return new Promise((resolve) => viewport.element.addEventListener(Enums.Events.IMAGE_RENDERED, () => resolve(), { once: true }));
 }
 
+/** The overlay's exact map at its final level (its `bagnet-refine` with `final`); rejects on its next error. */
+export function exactMapDone(overlay: BagnetOverlay): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onRefine = (e: Event) => {
+      if (!(e as CustomEvent<{ final: boolean }>).detail.final) return;
+      overlay.removeEventListener('bagnet-refine', onRefine);
+      resolve();
+    };
+    overlay.addEventListener('bagnet-refine', onRefine);
+    overlay.addEventListener('bagnet-error', (e) => reject(new Error((e as CustomEvent<{ message: string }>).detail.message)), { once: true });
+  });
+}
+
 /** The overlay's next result; rejects on its next error. */
 export function nextResult(overlay: BagnetOverlay): Promise<OverlayResultDetail> {
   return new Promise((resolve, reject) => {

@@ -73,15 +73,18 @@ type RunArgs = readonly [string, BackendPreference, number, 'viewport' | 'datase
 
 /**
  * Attach with `new BagnetOverlay(viewport, { model })`; `destroy()` detaches. Fires `bagnet-result`
- * (the result, with the `imageId` it is of) and `bagnet-error` (`{type, message, cause}`) on itself
- * and on the viewport element: the elements' event shapes.
+ * (the result, with the `imageId` it is of), `bagnet-refine` (the exact map got sharper: `{level,
+ * final}`) and `bagnet-error` (`{type, message, cause}`) on itself and on the viewport element: the
+ * elements' event shapes.
  */
 export class BagnetOverlay extends EventTarget {
   readonly viewport: Types.IStackViewport;
   #options: Resolved;
   readonly #canvas: HTMLCanvasElement;
   readonly #run = new AsyncRun<RunArgs, Classified>((args, signal) => this.#classify(args, signal), () => this.#runChanged());
-  readonly #exact = new ExactMapJob(() => this.#repaint());
+  readonly #exact = new ExactMapJob(() => this.#exactChanged());
+  /** The exact level last announced with `bagnet-refine`. */
+  #refinedTo: unknown = null;
   #painted: Painted | null = null;
   #destroyed = false;
   /** Callers of `refresh()` waiting for the run to settle. */
@@ -250,6 +253,13 @@ export class BagnetOverlay extends EventTarget {
     this.#repaint();
   }
 
+  #exactChanged(): void {
+    this.#repaint();
+    const level = this.#exact.level;
+    if (level && level !== this.#refinedTo) this.#emit('bagnet-refine', { level: level.level, final: level.level === 1 });
+    this.#refinedTo = level;
+  }
+
   #targetIndex(): number | null {
     const result = this.result;
     return result ? resolveTarget(this.#options.target, result) : null;
@@ -344,7 +354,7 @@ export class BagnetOverlay extends EventTarget {
     };
   }
 
-  #emit(type: 'bagnet-result' | 'bagnet-error', detail: object): void {
+  #emit(type: 'bagnet-result' | 'bagnet-refine' | 'bagnet-error', detail: object): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
     this.viewport.element.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
