@@ -7,6 +7,7 @@
  * manifest.labels[0];               // 'T-shirt/top'
  * manifest.files.fp32.url;          // 'http://host/models/default/model.onnx' (resolved)
  */
+import { BagnetError, toBagnetError } from './errors.js';
 
 /** How an image is brought to the model's input size before normalisation. */
 export type ResizePolicy =
@@ -306,6 +307,35 @@ export function validateManifest(json: Json, baseUrl?: string): BagnetManifest {
   return Object.freeze(manifest);
 }
 
+/**
+ * The fewest pixels a model input can have under `input.resize`: the fixed size of `stretch` and of
+ * a cropped `shorter-side`, `size`² for an uncropped one (a square image; longer ones give more),
+ * and 0 for `none` (the image's own size, bounded by the pool's image limits).
+ */
+export function minimumInputPixels(input: Pick<ManifestInput, 'resize'>): number {
+  const resize = input.resize;
+  switch (resize.mode) {
+    case 'none': return 0;
+    case 'stretch': return resize.width * resize.height;
+    case 'shorter-side': return (resize.crop ?? resize.size) ** 2;
+  }
+}
+
+/**
+ * Throws a {@link ManifestError} when every model input would be larger than `maxPixels` (the
+ * pool's `maxDecodePixels`): such a model could never classify an image, and its first image
+ * would fail allocating the input instead of saying why.
+ */
+export function checkInputSize(input: Pick<ManifestInput, 'resize'>, maxPixels: number): void {
+  const pixels = minimumInputPixels(input);
+  if (pixels <= maxPixels) return;
+  const resize = input.resize;
+  const size = resize.mode === 'stretch' ? `${resize.width}×${resize.height}`
+    : resize.mode === 'shorter-side' ? `at least ${resize.crop ?? resize.size}×${resize.crop ?? resize.size}` : '';
+  throw new ManifestError('input.resize', `asks for ${size} model inputs (${(pixels / 1e6).toFixed(1)} megapixels), over the `
+    + `${(maxPixels / 1e6).toFixed(1)} megapixel limit for decoding (configure maxDecodePixels)`);
+}
+
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
 /**
@@ -341,5 +371,15 @@ export class ManifestLoadError extends Error {
   override readonly name = 'ManifestLoadError';
   constructor(readonly url: string, detail: string, override readonly cause?: unknown) {
     super(`Could not load the model manifest ${url}: ${detail}`);
+  }
+}
+
+/** {@link loadManifest} with the library's error types: a wrong field is `model-invalid`, any other failure `model-load`. */
+export async function loadModelManifest(url: string): Promise<BagnetManifest> {
+  try {
+    return await loadManifest(url);
+  } catch (error) {
+    if (error instanceof ManifestError) throw new BagnetError('model-invalid', error.message, { cause: error });
+    throw toBagnetError(error, 'model-load');
   }
 }

@@ -15,7 +15,8 @@ export const BACKEND_PREFERENCES: readonly BackendPreference[] = Object.freeze([
 export type ImageSourceMessage =
   | { readonly kind: 'url'; readonly url: string }
   | { readonly kind: 'blob'; readonly blob: Blob }
-  | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap }
+  /** `imageWidth`/`imageHeight`: the image's own size when the page sent it scaled down (pool/image-input.ts). */
+  | { readonly kind: 'bitmap'; readonly bitmap: ImageBitmap; readonly imageWidth?: number; readonly imageHeight?: number }
   | { readonly kind: 'pixels'; readonly width: number; readonly height: number; readonly data: Uint8ClampedArray };
 
 export type ToWorker =
@@ -133,7 +134,8 @@ function isImageSource(v: unknown): v is ImageSourceMessage {
   switch (v['kind']) {
     case 'url': return isStr(v['url']);
     case 'blob': return typeof Blob !== 'undefined' && v['blob'] instanceof Blob;
-    case 'bitmap': return typeof ImageBitmap !== 'undefined' && v['bitmap'] instanceof ImageBitmap;
+    case 'bitmap': return typeof ImageBitmap !== 'undefined' && v['bitmap'] instanceof ImageBitmap
+      && (v['imageWidth'] === undefined || isId(v['imageWidth'])) && (v['imageHeight'] === undefined || isId(v['imageHeight']));
     case 'pixels': return isId(v['width']) && isId(v['height']) && v['data'] instanceof Uint8ClampedArray;
     default: return false;
   }

@@ -6,7 +6,7 @@
  */
 import { abortError, BagnetError } from '../core/errors.js';
 import { topK } from '../core/evidence.js';
-import { loadManifest, ManifestError, type BagnetManifest } from '../core/manifest.js';
+import { loadModelManifest, type BagnetManifest } from '../core/manifest.js';
 import type {
   BackendPreference, ConcreteBackendName, ExactMapReply, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
 } from '../core/protocol.js';
@@ -237,10 +237,9 @@ export class InferencePool extends EventTarget {
   #manifest(url: string): Promise<BagnetManifest> {
     let pending = this.#manifests.get(url);
     if (!pending) {
-      pending = loadManifest(url).catch((error: unknown) => {
+      pending = loadModelManifest(url).catch((error: unknown) => {
         this.#manifests.delete(url); // never keep a failure
-        if (error instanceof ManifestError) throw new BagnetError('model-invalid', error.message, { cause: error });
-        throw new BagnetError('model-load', error instanceof Error ? error.message : String(error), { cause: error });
+        throw error;
       });
       this.#manifests.set(url, pending);
     }
@@ -435,7 +434,7 @@ export class InferencePool extends EventTarget {
 
   /** Decode and preprocess `image` in the worker; the tensor stays there under `requestId`. */
   async #prepare(entry: ModelEntry, manifest: BagnetManifest, image: ImageInput, signal: AbortSignal | undefined) {
-    const { source, transfer } = await raceAbort(toSourceMessage(image), signal);
+    const { source, transfer } = await raceAbort(toSourceMessage(image, this.options), signal);
     const requestId = this.#nextRequestId++;
     const preparing = entry.connection.request<PreparedImage>(
       { type: 'prepare', requestId, source, input: manifest.input, patchSize: manifest.patchSize }, { transfer });

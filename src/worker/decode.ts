@@ -6,7 +6,10 @@ import { BagnetError } from '../core/errors.js';
 import type { ManifestInput } from '../core/manifest.js';
 import { pixelsToTensor, resizePlan, type ResizePlan } from '../core/preprocess.js';
 import type { ImageSourceMessage } from '../core/protocol.js';
-import { readImageHeader } from '../core/image-header.js';
+import {
+  FORMAT_NAMES, isHeaderReadOn, isUnreadable, readImageHeader, type ImageHeader,
+} from '../core/image-header.js';
+import { downscaleFor, overDecodeLimit } from '../core/image-limits.js';
 
 export interface DecodedTensor {
   readonly data: Float32Array;
@@ -39,7 +42,26 @@ async function fetchImage(url: string): Promise<Blob> {
     throw new BagnetError('image-load', `Could not fetch the image ${parsed.href} (network error or blocked by CORS)`, { cause });
   }
   if (!response.ok) throw new BagnetError('image-load', `Could not fetch the image ${parsed.href}: the server answered ${response.status}`);
-  return response.blob();
+  try {
+    return await response.blob();
+  } catch (cause) {
+    throw new BagnetError('image-load', `Could not fetch the image ${parsed.href}: the download broke off (${describe(cause)})`, { cause });
+  }
+}
+
+/** `what` (a URL, or "the …") at the start of a sentence. */
+const capitalised = (what: string) => what.replace(/^the /, 'The ');
+
+const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/** A blob's bytes; a file that cannot be read (moved, changed or deleted since it was picked) is an `image-load` error. */
+async function readBytes(blob: Blob, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await blob.arrayBuffer());
+  } catch (cause) {
+    throw new BagnetError('image-load', `Could not read ${what}: ${describe(cause)} `
+      + '(was the file changed or removed since it was picked?)', { cause });
+  }
 }
 
 export interface DecodeLimits {
@@ -60,6 +82,12 @@ const megapixels = (pixels: number) => `${(pixels / 1e6).toFixed(1)} megapixels`
 
 // Small files are read whole (the header is in there too), large ones only up to their header.
 const HEADER_BYTES = 256 * 1024;
+/**
+ * Reads past those first bytes, for a header that goes on (a JPEG's metadata before its frame
+ * header, an AVIF's boxes after its pixels): each a few bytes (at most 16 KB, or a box that
+ * holds the size), and never more than these, so a hostile file cannot make it walk on forever.
+ */
+const MAX_HEADER_READS = 256;
 
 /**
  * A whole PNG already in memory, decoded by WebCodecs from those bytes: `createImageBitmap(blob)` would
@@ -95,34 +123,55 @@ export function prefetchBlobs(blobs: readonly Blob[]): void {
   }
 }
 
+/** The file's header, read on through `blob` where it goes past `bytes`; refuses a file whose size cannot be known. */
+async function headerOf(blob: Blob, bytes: Uint8Array, what: string): Promise<ImageHeader> {
+  let read = readImageHeader(bytes, blob.size);
+  for (let reads = 0; isHeaderReadOn(read); reads++) {
+    if (reads === MAX_HEADER_READS) {
+      throw new BagnetError('image-invalid', `Could not decode ${what} as an image: its ${FORMAT_NAMES[read.format]} header `
+        + `goes on past ${MAX_HEADER_READS} reads without saying its size`);
+    }
+    read = read.resume(await readBytes(blob.slice(read.offset, read.offset + read.length), what));
+  }
+  // Unknown size, unknown memory: what cannot be measured is not decoded.
+  if (read === null) {
+    throw new BagnetError('image-invalid', `Could not decode ${what} as an image: not a format whose size can be read before `
+      + 'decoding (PNG, JPEG, GIF, WebP, BMP, ICO/CUR, AVIF or JPEG XL)');
+  }
+  if (isUnreadable(read)) {
+    throw new BagnetError('image-invalid', `Could not decode ${what} as an image: it looks like ${FORMAT_NAMES[read.format]}, `
+      + `but its size cannot be read (${read.unreadable})`);
+  }
+  return read;
+}
+
+/** Refuses an empty image, and one over `maxDecodePixels` (its pixels might not fit in memory). */
+function checkDecodeSize(width: number, height: number, what: string, limits: DecodeLimits): void {
+  const pixels = width * height;
+  if (pixels === 0) throw new BagnetError('image-invalid', `${capitalised(what)} is empty (${width}×${height})`);
+  const tooBig = overDecodeLimit(width, height, limits.maxDecodePixels);
+  if (tooBig) throw new BagnetError('image-invalid', `${capitalised(what)} is ${tooBig}`);
+}
+
 /** Decodes a file's bytes, checking its header first: refuse what is too big, scale down what is big. */
 async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promise<Decoded> {
   const early = prefetched.get(blob);
   prefetched.delete(blob);
   const bytes = await early?.catch(() => undefined)
-    ?? new Uint8Array(await (blob.size <= HEADER_BYTES ? blob : blob.slice(0, HEADER_BYTES)).arrayBuffer());
-  const header = readImageHeader(bytes);
-  if (header?.format === 'svg') {
+    ?? await readBytes(blob.size <= HEADER_BYTES ? blob : blob.slice(0, HEADER_BYTES), what);
+  const header = await headerOf(blob, bytes, what);
+  if (header.format === 'svg') {
     // No DOM here, and SVG can carry scripts and external references: only raster images are taken.
-    throw new BagnetError('image-invalid', `${what} is an SVG image: rasterise it (e.g. to PNG) first`);
+    throw new BagnetError('image-invalid', `${capitalised(what)} is an SVG image: rasterise it (e.g. to PNG) first`);
   }
-  let options = DECODE_OPTIONS;
-  let scale = 1;
-  if (header) {
-    const pixels = header.width * header.height;
-    if (pixels === 0) throw new BagnetError('image-invalid', `${what} is empty (${header.width}×${header.height})`);
-    if (pixels > limits.maxDecodePixels) {
-      throw new BagnetError('image-invalid', `${what} is ${header.width}×${header.height} (${megapixels(pixels)}), `
-        + `over the ${megapixels(limits.maxDecodePixels)} limit for decoding (configure maxDecodePixels)`);
-    }
-    if (pixels > limits.maxImagePixels) {
-      // Only the width: the browser keeps the aspect of the image as oriented (EXIF may swap the axes).
-      scale = Math.sqrt(pixels / limits.maxImagePixels);
-      options = { ...DECODE_OPTIONS, resizeWidth: Math.max(1, Math.round(header.width / scale)), resizeQuality: 'high' };
-    }
-  }
+  checkDecodeSize(header.width, header.height, what, limits);
+  const target = downscaleFor(header.width, header.height, limits.maxImagePixels);
+  // Both sides: the header's size is the one displayed (orientation applied), and giving both keeps
+  // the decoded pixels within the limit even for an image whose header misled us.
+  const options: ImageBitmapOptions = target.scale === 1 ? DECODE_OPTIONS
+    : { ...DECODE_OPTIONS, resizeWidth: target.width, resizeHeight: target.height, resizeQuality: 'high' };
   // A PNG with EXIF goes to createImageBitmap, whose option says how its orientation is applied.
-  if (header?.format === 'png' && !header.exif && scale === 1 && bytes.length === blob.size) {
+  if (header.format === 'png' && !header.exif && target.scale === 1 && bytes.length === blob.size) {
     const frame = await decodePngBytes(bytes);
     if (frame) return { image: frame, width: frame.displayWidth, height: frame.displayHeight };
   }
@@ -132,22 +181,33 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
   } catch (cause) {
     throw new BagnetError('image-invalid', `Could not decode ${what} as an image`, { cause });
   }
-  return { image, width: Math.round(image.width * scale), height: Math.round(image.height * scale) };
+  return { image, width: header.width, height: header.height };
 }
 
 async function decodeSource(source: ImageSourceMessage, limits: DecodeLimits): Promise<Decoded> {
   switch (source.kind) {
-    case 'bitmap':
-      return { image: source.bitmap, width: source.bitmap.width, height: source.bitmap.height };
+    case 'bitmap': {
+      // The page may have scaled it down already (image-input.ts): it says the image's own size.
+      const width = source.imageWidth ?? source.bitmap.width;
+      const height = source.imageHeight ?? source.bitmap.height;
+      try {
+        checkDecodeSize(width, height, 'the image', limits);
+      } catch (error) {
+        source.bitmap.close();
+        throw error;
+      }
+      return { image: source.bitmap, width, height };
+    }
     case 'pixels':
       if (source.data.length !== source.width * source.height * 4) {
         throw new BagnetError('image-invalid', `Pixel data has ${source.data.length} bytes, expected ${source.width}×${source.height}×4`);
       }
+      checkDecodeSize(source.width, source.height, 'the ImageData', limits);
       return { image: new ImageData(source.data as Uint8ClampedArray<ArrayBuffer>, source.width, source.height), width: source.width, height: source.height };
     case 'url':
       return decodeBlob(await fetchImage(source.url), source.url, limits);
     case 'blob':
-      return decodeBlob(source.blob, `The ${source.blob.type || 'untyped'} blob of ${source.blob.size} bytes`, limits);
+      return decodeBlob(source.blob, `the ${source.blob.type || 'untyped'} blob of ${source.blob.size} bytes`, limits);
   }
 }
 
@@ -187,10 +247,14 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
   const { image, width, height } = await decodeSource(source, limits);
   try {
     if (width === 0 || height === 0) throw new BagnetError('image-invalid', `The image is empty (${width}×${height})`);
-    const downscale = width * height > limits.maxImagePixels ? Math.sqrt((width * height) / limits.maxImagePixels) : 1;
-    const baseWidth = Math.max(1, Math.round(width / downscale));
-    const baseHeight = Math.max(1, Math.round(height / downscale));
+    const { scale: downscale, width: baseWidth, height: baseHeight } = downscaleFor(width, height, limits.maxImagePixels);
     const plan = resizePlan(baseWidth, baseHeight, input.resize);
+    if (plan.width * plan.height > limits.maxDecodePixels) {
+      // A shorter-side policy on a very long image: the model input itself would not fit.
+      throw new BagnetError('image-invalid', `The image is ${width}×${height}: resized for the model it would be `
+        + `${plan.width}×${plan.height} (${megapixels(plan.width * plan.height)}), over the ${megapixels(limits.maxDecodePixels)} `
+        + 'limit for decoding (configure maxDecodePixels)');
+    }
     if (plan.width < patchSize || plan.height < patchSize) {
       throw new BagnetError('image-invalid',
         `The image is ${plan.width}×${plan.height} pixels after resizing, smaller than the model's ${patchSize}×${patchSize} patch`);

@@ -55,7 +55,7 @@ function getHost(): ModelHost {
     });
     host = new ModelHost(settings.cacheName, settings.maxRunPixels, (change) => {
       for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'backend', ...change });
-    });
+    }, settings.maxDecodePixels);
   }
   return host;
 }

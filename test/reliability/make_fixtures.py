@@ -4,6 +4,7 @@ Images are made from the default model's sample images (PIL, zlib); model fixtur
 brightness model (onnx). Each file's expected handling is asserted in test/reliability/*.test.ts.
 """
 
+import ctypes
 import io
 import json
 import shutil
@@ -125,12 +126,148 @@ def models(out: Path) -> None:
     text = json.dumps({**manifest, "files": {"fp32": {"url": "model.onnx"}}})
     (target / "bagnet.json").write_text(text.replace(json.dumps(manifest["input"]["mean"]), "[NaN, NaN, NaN]"))
     folder("string-std", good, input={**manifest["input"], "std": ["NaN"] * len(manifest["input"]["std"])})
+    # Every input 100000×100000 (10 gigapixels): refused at load, never allocated.
+    folder("stretch-huge", good, input={**manifest["input"], "resize": {"mode": "stretch", "width": 100000, "height": 100000}})
+
+
+# ---- Encoders without a Python binding here: libavif 0.11 and libjxl 0.7 through ctypes.
+
+class _AvifRWData(ctypes.Structure):
+    _fields_ = [("data", ctypes.POINTER(ctypes.c_uint8)), ("size", ctypes.c_size_t)]
+
+
+def avif_gray(width: int, height: int, row) -> bytes:
+    """A gray AVIF, lossless: YUV 4:4:4 full range with neutral chroma, so RGB = Y exactly.
+
+    `row(y)` gives row y's bytes. Offsets from libavif 0.11's avif.h: avifImage {width, height, depth,
+    yuvFormat, yuvRange @16, yuvChromaSamplePosition, yuvPlanes[3] @24, yuvRowBytes[3] @48};
+    avifEncoder {codecChoice, maxThreads, speed @8, keyframeInterval, timescale (u64), minQuantizer @24,
+    maxQuantizer @28}.
+    """
+    lib = ctypes.CDLL("libavif.so.15")
+    lib.avifImageCreate.restype = ctypes.c_void_p
+    lib.avifImageCreate.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_int]
+    lib.avifImageAllocatePlanes.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.avifImageDestroy.argtypes = [ctypes.c_void_p]
+    lib.avifEncoderCreate.restype = ctypes.c_void_p
+    lib.avifEncoderWrite.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(_AvifRWData)]
+    lib.avifEncoderDestroy.argtypes = [ctypes.c_void_p]
+    lib.avifRWDataFree.argtypes = [ctypes.POINTER(_AvifRWData)]
+    lib.avifVersion.restype = ctypes.c_char_p
+    assert lib.avifVersion().startswith(b"0.11."), "the struct offsets below are libavif 0.11's"
+    image = lib.avifImageCreate(width, height, 8, 1)  # AVIF_PIXEL_FORMAT_YUV444
+    encoder = lib.avifEncoderCreate()
+    output = _AvifRWData()
+    try:
+        ctypes.c_int.from_address(image + 16).value = 1  # AVIF_RANGE_FULL
+        assert lib.avifImageAllocatePlanes(image, 1) == 0  # AVIF_PLANES_YUV
+        planes = (ctypes.c_void_p * 3).from_address(image + 24)
+        strides = (ctypes.c_uint32 * 3).from_address(image + 48)
+        neutral = bytes([128]) * width
+        for y in range(height):
+            ctypes.memmove(planes[0] + y * strides[0], row(y), width)
+            ctypes.memmove(planes[1] + y * strides[1], neutral, width)
+            ctypes.memmove(planes[2] + y * strides[2], neutral, width)
+        ctypes.c_int.from_address(encoder + 8).value = 10  # fastest
+        ctypes.c_int.from_address(encoder + 24).value = 0  # quantizer 0 and 0: lossless
+        ctypes.c_int.from_address(encoder + 28).value = 0
+        assert lib.avifEncoderWrite(encoder, image, ctypes.byref(output)) == 0, "avifEncoderWrite failed"
+        return ctypes.string_at(output.data, output.size)
+    finally:
+        lib.avifRWDataFree(ctypes.byref(output))
+        lib.avifEncoderDestroy(encoder)
+        lib.avifImageDestroy(image)
+
+
+class _JxlPixelFormat(ctypes.Structure):
+    _fields_ = [("num_channels", ctypes.c_uint32), ("data_type", ctypes.c_int), ("endianness", ctypes.c_int), ("align", ctypes.c_size_t)]
+
+
+def jxl_rgb(width: int, height: int, rgb: bytes) -> bytes:
+    """A JPEG XL (libjxl 0.7's defaults, effort 1). JxlBasicInfo: xsize @4, ysize @8 (the rest from JxlEncoderInitBasicInfo)."""
+    lib = ctypes.CDLL("libjxl.so.0.7")
+    lib.JxlEncoderCreate.restype = ctypes.c_void_p
+    lib.JxlEncoderCreate.argtypes = [ctypes.c_void_p]
+    lib.JxlEncoderSetBasicInfo.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.JxlEncoderSetColorEncoding.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.JxlEncoderFrameSettingsCreate.restype = ctypes.c_void_p
+    lib.JxlEncoderFrameSettingsCreate.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.JxlEncoderFrameSettingsSetOption.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]
+    lib.JxlEncoderAddImageFrame.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    lib.JxlEncoderCloseInput.argtypes = [ctypes.c_void_p]
+    lib.JxlEncoderProcessOutput.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)), ctypes.POINTER(ctypes.c_size_t)]
+    lib.JxlEncoderDestroy.argtypes = [ctypes.c_void_p]
+    encoder = lib.JxlEncoderCreate(None)
+    try:
+        info = ctypes.create_string_buffer(512)  # larger than JxlBasicInfo
+        lib.JxlEncoderInitBasicInfo(info)
+        ctypes.c_uint32.from_buffer(info, 4).value = width
+        ctypes.c_uint32.from_buffer(info, 8).value = height
+        assert lib.JxlEncoderSetBasicInfo(encoder, info) == 0
+        color = ctypes.create_string_buffer(512)
+        lib.JxlColorEncodingSetToSRGB(color, 0)
+        assert lib.JxlEncoderSetColorEncoding(encoder, color) == 0
+        settings = lib.JxlEncoderFrameSettingsCreate(encoder, None)
+        assert lib.JxlEncoderFrameSettingsSetOption(settings, 0, 1) == 0  # JXL_ENC_FRAME_SETTING_EFFORT
+        pixel_format = _JxlPixelFormat(3, 2, 0, 0)  # RGB, JXL_TYPE_UINT8
+        assert lib.JxlEncoderAddImageFrame(settings, ctypes.byref(pixel_format), rgb, len(rgb)) == 0
+        lib.JxlEncoderCloseInput(encoder)
+        out = bytearray()
+        chunk = (ctypes.c_uint8 * 65536)()
+        while True:
+            cursor = ctypes.cast(chunk, ctypes.POINTER(ctypes.c_uint8))
+            left = ctypes.c_size_t(len(chunk))
+            status = lib.JxlEncoderProcessOutput(encoder, ctypes.byref(cursor), ctypes.byref(left))
+            out += bytes(chunk[: len(chunk) - left.value])
+            if status != 2:  # JXL_ENC_NEED_MORE_OUTPUT
+                break
+        assert status == 0, "JxlEncoderProcessOutput failed"
+        return bytes(out)
+    finally:
+        lib.JxlEncoderDestroy(encoder)
+
+
+def jpeg_with_segments(image: Image.Image, segments: int) -> bytes:
+    """A JPEG with `segments` APP11 segments of 65000 bytes spliced after its APP0: the frame header
+    lies past the first 256 KB (as with a big ICC profile, XMP or a maker's preview)."""
+    data = io.BytesIO()
+    image.save(data, "JPEG", quality=95)
+    jpeg = data.getvalue()
+    assert jpeg[2:4] == b"\xff\xe0"
+    after_app0 = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    app11 = b"\xff\xeb" + struct.pack(">H", 65002) + b"\0" * 65000
+    return jpeg[:after_app0] + app11 * segments + jpeg[after_app0:]
+
+
+def limit_images(out: Path) -> None:
+    """Images whose size only a full header read finds (test/reliability/limits.test.ts)."""
+    sneaker = Image.open(SAMPLES / "14-sneaker.png").convert("L")
+    sneaker_rows = sneaker.tobytes()
+    (out / "uniform-2000.avif").write_bytes(avif_gray(2000, 2000, lambda y: bytes([200]) * 2000))
+    (out / "sneaker.avif").write_bytes(avif_gray(28, 28, lambda y: sneaker_rows[y * 28:(y + 1) * 28]))
+    (out / "uniform-2000.jxl").write_bytes(jxl_rgb(2000, 2000, bytes([200]) * (2000 * 2000 * 3)))
+    (out / "sneaker.jxl").write_bytes(jxl_rgb(28, 28, sneaker.convert("RGB").tobytes()))
+    (out / "app-segments-2000.jpg").write_bytes(jpeg_with_segments(Image.new("L", (2000, 2000), 200), 5))
+    (out / "app-segments-sneaker.jpg").write_bytes(jpeg_with_segments(sneaker, 5))
+    # A 10×10 screen holding a 2000×2000 frame: Chromium decodes the frame whole.
+    gif = io.BytesIO()
+    Image.new("L", (2000, 2000), 200).save(gif, "GIF")
+    frame = bytearray(gif.getvalue())
+    frame[6:10] = struct.pack("<HH", 10, 10)
+    (out / "small-screen-2000.gif").write_bytes(bytes(frame))
+    # Stored 400×100, shown 100×400 (EXIF orientation 6): scaled down at the size shown, not the size stored.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    wide = Image.new("L", (400, 100), 200)
+    wide.save(out / "exif-rotated-400x100.jpg", "JPEG", quality=95, exif=exif.tobytes())
+    wide.save(out / "exif-rotated-400x100.png", "PNG", exif=exif.tobytes())
 
 
 def main() -> None:
     out = ROOT / "build/reliability"
     out.mkdir(parents=True, exist_ok=True)
     images(out)
+    limit_images(out)
     models(out)
     print(f"reliability fixtures in {out}")
 
