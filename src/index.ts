@@ -2,6 +2,7 @@
 export { configure } from './pool/config.js';
 export type { PoolOptions } from './pool/config.js';
 export { classify, disposePool, getPool, InferencePool } from './pool/pool.js';
+export { clearModelCache, isModelCached } from './pool/model-cache.js';
 export type {
   BackendEventDetail, ClassifyOptions, ExactMap, ExactMapLevel, ExactMapOptions, ModelLease, PoolStats, ProgressInfo,
 } from './pool/pool.js';

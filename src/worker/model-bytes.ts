@@ -1,6 +1,7 @@
 /**
- * Model bytes: fetched once with progress, kept in the Cache API under a versioned key, verified
- * against the manifest's SHA-256. Works without the Cache API (or when it throws).
+ * Model bytes: fetched once with progress, kept in the Cache API under a versioned key (one entry per
+ * file: a new version deletes the older ones), verified against the manifest's SHA-256; files without
+ * one are revalidated with the server. Works without the Cache API (or when it throws).
  */
 import { BagnetError } from '../core/errors.js';
 import type { ModelFile } from '../core/manifest.js';
@@ -17,12 +18,23 @@ export interface FetchModelOptions {
   readonly storeInBackground?: boolean;
 }
 
-/** The cache key: the file URL plus its content version, so a new model never hits an old entry. */
-export function cacheKey(file: ModelFile): string | null {
-  const version = file.sha256 ?? (file.bytes === undefined ? null : `bytes-${file.bytes}`);
-  if (version === null) return null; // nothing to tell versions apart: do not cache
+const VERSION_PARAM = 'bagnet-cache';
+
+/**
+ * The cache key: the file URL plus its content version, so a new model never hits an old entry. A
+ * file without a SHA-256 has no version in its manifest: its one entry carries the response's
+ * validators (ETag, Last-Modified) and is revalidated with the server on every load.
+ */
+export function cacheKey(file: ModelFile): string {
   const url = new URL(file.url);
-  url.searchParams.set('bagnet-cache', version);
+  url.searchParams.set(VERSION_PARAM, file.sha256 ?? 'revalidate');
+  return url.href;
+}
+
+/** The file URL a cache key stands for: entries with the same one are versions of the same file. */
+function fileUrlOf(key: string): string {
+  const url = new URL(key);
+  url.searchParams.delete(VERSION_PARAM);
   return url.href;
 }
 
@@ -35,23 +47,64 @@ async function openCache(name: string | null): Promise<Cache | null> {
   }
 }
 
+/** Delete every cached version of the files that `keys` stand for, except the entry `keep`. */
+export async function deleteVersions(cache: Cache, keys: readonly string[], keep?: string): Promise<void> {
+  const files = new Set(keys.map(fileUrlOf));
+  for (const request of await cache.keys()) {
+    if (request.url !== keep && files.has(fileUrlOf(request.url))) await cache.delete(request);
+  }
+}
+
 async function sha256Hex(bytes: Uint8Array): Promise<string | null> {
   if (typeof crypto === 'undefined' || !crypto.subtle) return null; // insecure context: cannot verify
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function download(file: ModelFile, httpCache: RequestCache,
-                        onProgress?: (loaded: number, total: number) => void): Promise<Uint8Array> {
+async function request(url: string, init: RequestInit): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(file.url, { credentials: 'same-origin', cache: httpCache });
+    response = await fetch(url, { credentials: 'same-origin', ...init });
   } catch (cause) {
-    throw new BagnetError('model-load', `Could not fetch the model ${file.url} (network error or blocked by CORS)`, { cause });
+    throw new BagnetError('model-load', `Could not fetch the model ${url} (network error or blocked by CORS)`, { cause });
   }
   if (!response.ok) {
-    throw new BagnetError('model-load', `Could not fetch the model ${file.url}: the server answered ${response.status}`);
+    throw new BagnetError('model-load', `Could not fetch the model ${url}: the server answered ${response.status}`);
   }
+  return response;
+}
+
+/**
+ * Ask the server whether a cached file without SHA-256 changed: its new response (200), or null to
+ * use the cached bytes (304, offline, or any other answer: the entry is still the best there is).
+ */
+async function revalidate(url: string, cached: Headers): Promise<Response | null> {
+  const headers = new Headers();
+  const etag = cached.get('etag');
+  const modified = cached.get('last-modified');
+  if (etag) headers.set('if-none-match', etag);
+  if (modified) headers.set('if-modified-since', modified);
+  try {
+    // no-store: the answer must come from the server, not from the HTTP cache.
+    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store', headers });
+    return response.status === 200 ? response : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What tells this response's bytes from the next ones, or null (such a response is not cached). */
+function validatorsOf(response: Response): Record<string, string> | null {
+  const validators: Record<string, string> = {};
+  for (const name of ['etag', 'last-modified']) {
+    const value = response.headers.get(name);
+    if (value) validators[name] = value;
+  }
+  return Object.keys(validators).length ? validators : null;
+}
+
+async function readBody(response: Response, file: ModelFile,
+                        onProgress?: (loaded: number, total: number) => void): Promise<Uint8Array> {
   const header = Number(response.headers.get('content-length'));
   const total = file.bytes ?? (Number.isFinite(header) && header > 0 ? header : 0);
   if (!response.body) {
@@ -91,34 +144,46 @@ async function verify(file: ModelFile, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * The file's bytes. With a SHA-256 a cached entry is used without asking the server (the manifest
+ * names the version); without one, the entry is revalidated with a conditional request. A new
+ * version, once verified and stored, replaces the entries of the older ones.
+ */
 export async function fetchModelBytes(file: ModelFile, options: FetchModelOptions): Promise<ModelBytes> {
   const key = cacheKey(file);
-  const cache = key === null ? null : await openCache(options.cacheName);
-  if (cache && key) {
-    try {
-      const hit = await cache.match(key);
-      if (hit) {
+  const cache = await openCache(options.cacheName);
+  let fresh: Response | null = null; // the new version, when revalidation found one
+  if (cache) {
+    // A throwing cache is no cache.
+    const hit = await cache.match(key).catch(() => undefined);
+    if (hit && file.sha256 === undefined) fresh = await revalidate(file.url, hit.headers);
+    if (hit && !fresh) {
+      try {
         const bytes = new Uint8Array(await hit.arrayBuffer());
         options.onProgress?.('cache', bytes.byteLength, bytes.byteLength);
-        try {
-          await verify(file, bytes);
-          return { bytes, source: 'cache' };
-        } catch {
-          await cache.delete(key).catch(() => false); // a damaged entry: drop it and download again
-        }
+        await verify(file, bytes);
+        await deleteVersions(cache, [key], key).catch(() => undefined); // left by an interrupted update
+        return { bytes, source: 'cache' };
+      } catch {
+        await cache.delete(key).catch(() => false); // a damaged entry: drop it and download again
       }
-    } catch {
-      // A throwing cache is no cache.
     }
   }
   // Kept in the Cache API: skip the HTTP cache, or big models would be stored twice.
-  const httpCache: RequestCache = cache && key ? 'no-store' : 'default';
-  const bytes = await download(file, httpCache, (loaded, total) => options.onProgress?.('download', loaded, total));
+  const response = fresh ?? await request(file.url, { cache: cache ? 'no-store' : 'default' });
+  const bytes = await readBody(response, file, (loaded, total) => options.onProgress?.('download', loaded, total));
   await verify(file, bytes);
-  if (cache && key) {
+  if (cache) {
+    const validators = validatorsOf(response);
+    // Without a SHA-256 or validators an entry could never be told from a newer file: keep none.
+    const cacheable = file.sha256 !== undefined || validators !== null;
     // Quota exceeded or storage disabled: the model still loads, it just is not cached.
-    const stored = cache.put(key, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => undefined);
-    if (!options.storeInBackground) await stored;
+    const stored = cacheable
+      ? cache.put(key, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream', ...validators } })).catch(() => undefined)
+      : Promise.resolve();
+    // The older versions are dead weight now that these bytes are verified.
+    const settled = stored.then(() => deleteVersions(cache, [key], cacheable ? key : undefined)).catch(() => undefined);
+    if (!options.storeInBackground) await settled;
   }
   return { bytes, source: 'network' };
 }
