@@ -6,8 +6,10 @@ import { build, buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import {
   chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, slowResponses, strictCspForFixtures, typescriptSources, vendorOrt,
+  versionedModel, crossOriginWithoutCors, brokenBody,
 } from './scripts/server-options.mjs';
 import { orthancProxy } from './scripts/orthanc.mjs';
+import { networkLogPlugin } from './scripts/network-log.mjs';
 
 // React ships CommonJS only: bundle what the framework test uses into one ES module.
 buildSync({
@@ -56,9 +58,10 @@ export default {
   concurrency: 1,
   plugins: [
     cornerstoneVendor,
+    networkLogPlugin(),
     esbuildPlugin({ ts: true, target: 'es2022', tsconfig: fileURLToPath(new URL('./tsconfig.json', import.meta.url)) }),
   ],
-  middleware: [requestCounter(), slowResponses, orthancProxy(), crossOriginIsolation, strictCspForFixtures, vendorOrt, typescriptSources()],
+  middleware: [requestCounter(), slowResponses, orthancProxy(), crossOriginIsolation, versionedModel(), crossOriginWithoutCors, brokenBody, strictCspForFixtures, vendorOrt, typescriptSources()],
   // Exact heap sizes and gc() for the leak test.
   browsers: [chromeLauncher({
     launchOptions: { executablePath: chromiumPath(), args: [...chromiumArgs, '--enable-precise-memory-info', '--js-flags=--expose-gc'] },

@@ -1,5 +1,6 @@
 // Shared by the test runner and the demo server.
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Cross-origin isolation (COOP + COEP), so onnxruntime-web may use WASM threads. */
@@ -95,5 +96,125 @@ export async function slowResponses(context, next) {
   await next();
   context.path = '/__slow';
   context.set('Cache-Control', 'no-store');
+  return undefined;
+}
+
+/**
+ * Test-only: a model file that changes on the server. `/__versioned/model` serves version `a`
+ * (the synthetic-brightness fixture) or `b` (the same size, every weight doubled: twice the logits),
+ * each with its own ETag and Last-Modified, and answers If-None-Match / If-Modified-Since with 304.
+ * `/__versioned/checked` and `/__versioned/sized` are its manifest, with and without the current
+ * version's SHA-256 (no file extensions: the test runner lets browsers cache those for a year).
+ * `/__versioned?set=a|b&validators=both|etag|last-modified|none&offline=1` switches the version, the
+ * validators sent and whether model requests lose their connection (and clears the log);
+ * `/__versioned` lists the model requests since: their conditional headers and the status answered.
+ */
+export function versionedModel(rootDir = process.cwd()) {
+  let state = { version: 'a', validators: 'both', offline: false };
+  let log = [];
+  let versions; // read on first use: `npm run fixtures` makes the fixture after this module loads
+  const fixture = 'models/generated/synthetic-brightness';
+  const load = () => {
+    if (versions) return versions;
+    const a = readFileSync(join(rootDir, fixture, 'model.onnx'));
+    const b = Buffer.from(a);
+    const pattern = (value) => { const bytes = Buffer.alloc(4); bytes.writeFloatLE(value); return bytes; };
+    const weight = Math.fround(1 / 243); // the fixture's 9×9×3 mean (models/bagnet_tools/fixtures.py)
+    let doubled = 0;
+    for (const sign of [1, -1]) {
+      const from = pattern(sign * weight);
+      const to = pattern(2 * sign * weight);
+      for (let i = b.indexOf(from); i !== -1; i = b.indexOf(from, i + 4), doubled++) to.copy(b, i);
+    }
+    if (doubled !== 2 * 243) throw new Error(`versionedModel: ${fixture}/model.onnx is not the fixture it expects (${doubled} weights found)`);
+    const describe = (bytes, modified) => ({
+      bytes, sha256: createHash('sha256').update(bytes).digest('hex'), modified,
+    });
+    versions = {
+      a: describe(a, 'Mon, 01 Jan 2024 00:00:00 GMT'),
+      b: describe(b, 'Sat, 01 Jun 2024 00:00:00 GMT'),
+      manifest: JSON.parse(readFileSync(join(rootDir, fixture, 'bagnet.json'), 'utf8')),
+    };
+    return versions;
+  };
+  return (context, next) => {
+    if (context.path === '/__versioned') {
+      if (context.query.set) {
+        state = { version: context.query.set, validators: context.query.validators ?? 'both', offline: Boolean(context.query.offline) };
+        log = [];
+      }
+      context.set('Cache-Control', 'no-store');
+      context.body = { ...state, requests: log };
+      return undefined;
+    }
+    if (!context.path.startsWith('/__versioned/')) return next();
+    const { manifest, [state.version]: current } = load();
+    const name = context.path.slice('/__versioned/'.length);
+    context.set('Cache-Control', 'no-store');
+    if (name === 'checked' || name === 'sized') {
+      const fp32 = { url: 'model', bytes: current.bytes.length, ...(name === 'checked' ? { sha256: current.sha256 } : {}) };
+      context.body = { ...manifest, files: { fp32 } };
+      return undefined;
+    }
+    if (name !== 'model') return next();
+    const ifNoneMatch = context.get('If-None-Match');
+    const ifModifiedSince = context.get('If-Modified-Since');
+    if (state.offline) {
+      log.push({ ifNoneMatch, ifModifiedSince, status: 'dropped' });
+      context.status = 204; // for the runner's log: not a 404
+      context.respond = false;
+      context.req.socket.destroy();
+      return undefined;
+    }
+    const etag = `"${current.sha256.slice(0, 16)}"`;
+    const sendEtag = state.validators === 'both' || state.validators === 'etag';
+    const sendModified = state.validators === 'both' || state.validators === 'last-modified';
+    if (sendEtag) context.set('ETag', etag);
+    if (sendModified) context.set('Last-Modified', current.modified);
+    // If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    const unchanged = ifNoneMatch
+      ? sendEtag && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
+      : Boolean(ifModifiedSince) && sendModified && Date.parse(ifModifiedSince) >= Date.parse(current.modified);
+    log.push({ ifNoneMatch, ifModifiedSince, status: unchanged ? 304 : 200 });
+    if (unchanged) {
+      context.status = 304;
+      return undefined;
+    }
+    context.type = 'application/octet-stream';
+    context.body = current.bytes;
+    return undefined;
+  };
+}
+
+/**
+ * Test-only (test/reliability/limits.test.ts): `/__no-cors?path=/x.png` serves `/x.png` with
+ * `Cross-Origin-Resource-Policy: cross-origin` and no CORS headers. An `<img>` without `crossorigin`
+ * that loads it from the other host name (localhost ↔ 127.0.0.1, same port) is a cross-origin image
+ * the cross-origin-isolated test page may show (COEP require-corp accepts that CORP; the usual
+ * same-origin one blocks it) but not read: a tainted image.
+ */
+export async function crossOriginWithoutCors(context, next) {
+  if (context.path !== '/__no-cors') return next();
+  context.path = String(context.query.path);
+  await next();
+  context.path = '/__no-cors';
+  context.set('Cross-Origin-Resource-Policy', 'cross-origin');
+  context.remove('Access-Control-Allow-Origin');
+  context.set('Cache-Control', 'no-store');
+  return undefined;
+}
+
+/**
+ * Test-only: `/__broken-body` answers 200 with a Content-Length of 1 MB, sends 1 KB of it, then
+ * drops the connection: `fetch()` resolves with the headers, reading the body fails.
+ */
+export function brokenBody(context, next) {
+  if (context.path !== '/__broken-body') return next();
+  context.status = 200; // for the runner's log: not a 404
+  context.respond = false;
+  const { res } = context;
+  res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': String(1024 * 1024), 'Cache-Control': 'no-store' });
+  res.write(Buffer.alloc(1024));
+  setTimeout(() => res.destroy(), 50);
   return undefined;
 }

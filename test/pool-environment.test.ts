@@ -3,6 +3,7 @@
  * a strict CSP, and self-hosted asset locations.
  */
 import { expect } from '@esm-bundle/chai';
+import { executeServerCommand } from '@web/test-runner-commands';
 import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type ProgressInfo } from '../src/pool/pool.js';
 import { faultWorkerUrl } from './fixtures/faults.js';
@@ -83,24 +84,21 @@ describe('model bytes and the Cache API', () => {
 describe('main thread', () => {
   after(() => disposePool());
 
-  it('has no long task over 50 ms while a full-size BagNet-33 loads and runs', async function () {
+  // How long the main thread is blocked meanwhile is a figure of the bench (main_thread_max_longtask_ms),
+  // not a timed test: here, that the model's bytes, onnxruntime and its runs never touch the page.
+  it('a full-size BagNet-33 loads and runs without onnxruntime or the model on the main thread', async function () {
     this.timeout(300_000);
     disposePool();
     configure({ ...BASE, cache: 'bagnet-cache-test-3' });
-    const image = noiseImage(224, 224, 5); // the test's own work, before measuring
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    const longTasks: number[] = [];
-    const started = performance.now();
-    const observer = new PerformanceObserver((list) => list.getEntries().forEach((entry) => {
-      if (entry.startTime >= started) longTasks.push(entry.duration);
-    }));
-    observer.observe({ type: 'longtask' });
-    const result = await classify(image, { model: RANDOM_BAGNET33, backend: 'wasm' });
-    await new Promise((resolve) => setTimeout(resolve, 200)); // let the observer deliver
-    observer.disconnect();
+    await executeServerCommand('network-log-start');
+    const result = await classify(noiseImage(224, 224, 5), { model: RANDOM_BAGNET33, backend: 'wasm' });
     expect([result.evidence.rows, result.evidence.cols, result.evidence.classes]).to.deep.equal([24, 24, 1000]);
     expect(result.timings.inferenceMs, 'the model really ran').to.be.greaterThan(100);
-    expect(Math.max(0, ...longTasks), `long tasks: ${longTasks.join(', ')}`).to.be.below(50);
+    const requests = await executeServerCommand<{ url: string; target: string }[], undefined>('network-log-read');
+    const heavy = (url: string) => /onnxruntime-web|\.wasm$|\.onnx$/.test(new URL(url).pathname);
+    expect(requests.filter((r) => heavy(r.url) && r.target === 'worker').length, 'the worker fetched them').to.be.greaterThan(0);
+    expect(requests.filter((r) => heavy(r.url) && r.target !== 'worker').map((r) => r.url), 'fetched by the page').to.deep.equal([]);
+    expect(Object.keys(globalThis).filter((name) => /^ort$|onnx/i.test(name)), 'onnxruntime globals on the page').to.deep.equal([]);
   });
 });
 

@@ -6,8 +6,11 @@ import { expect } from '@esm-bundle/chai';
 import type { Types } from '@cornerstonejs/core';
 import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { BagnetCornerstonePanel, BagnetOverlay } from '../../src/plugins/cornerstone/index.js';
+import { executeServerCommand } from '@web/test-runner-commands';
+import { configure } from '../../src/pool/config.js';
+import { disposePool } from '../../src/pool/pool.js';
 import { DEFAULT_MODEL, usePagePool } from '../helpers.js';
-import { disableViewport, fixtureUrl, nextResult, stackViewport, wadouri } from './viewport.js';
+import { disableViewport, exactMapDone, fixtureUrl, nextResult, stackViewport, wadouri } from './viewport.js';
 
 /** Sum of the overlay canvas's alpha: what it drew. */
 function overlayPixels(overlay: BagnetOverlay): Uint8ClampedArray {
@@ -75,30 +78,38 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     expect(panel.shadowRoot!.querySelector('[role="alert"]')!.textContent).to.match(/Unsupported photometric interpretation/);
   });
 
-  it('privacy: requests nothing but the image and the model\'s assets, all same-origin', async () => {
-    await fetch('/__requests?reset=1');
-    performance.clearResourceTimings();
+  it('privacy: requests nothing but the image and the model\'s assets, all same-origin (page and worker)', async () => {
+    // Every request of the browser, from the page and from its workers, to any origin (DevTools Protocol).
+    await executeServerCommand('network-log-start');
     const viewport = await open([wadouri('ct16-signed')]);
-    // A model URL this page has not loaded yet, so its assets are fetched during the test.
+    // A model URL and a worker this page has not loaded yet, so their assets are fetched during the test.
+    disposePool();
+    configure({ cache: false, workerUrl: new URL(`../../src/worker/inference-worker.js?privacy=${Date.now()}`, import.meta.url).href });
     const model = `${DEFAULT_MODEL}?privacy=${Date.now()}`;
     const overlay = new BagnetOverlay(viewport, { model, backend: 'wasm', resolution: 'exact' });
-    cleanups.push(() => overlay.destroy());
-    await nextResult(overlay);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the exact levels' runs too
-    const { requests } = await (await fetch('/__requests?reset=1')).json() as { requests: { method: string; url: string }[] };
-    const urls = requests.map((r) => r.url).filter((url) => !url.startsWith('/__requests'));
-    expect(urls).to.include(new URL(fixtureUrl('ct16-signed')).pathname);
-    expect(urls.some((url) => url.startsWith('/models/default/bagnet.json?privacy='))).to.equal(true);
+    cleanups.push(() => {
+      overlay.destroy();
+      disposePool();
+      configure({ cache: 'bagnet-test-cache', workerUrl: undefined });
+    });
+    await Promise.all([nextResult(overlay), exactMapDone(overlay)]);
+    const requests = (await executeServerCommand<{ url: string; method: string; target: string }[], undefined>('network-log-read'))
+      .filter((r) => !r.url.startsWith('data:') && !r.url.startsWith('blob:'));
+    const foreign = requests.filter((r) => new URL(r.url).origin !== location.origin);
+    expect(foreign, 'cross-origin requests').to.deep.equal([]);
+    const paths = requests.map((r) => new URL(r.url).pathname);
+    expect(paths).to.include(new URL(fixtureUrl('ct16-signed')).pathname);
+    // The worker's own requests are seen: the model file is fetched there, with the ORT binary.
+    expect(requests.filter((r) => r.target === 'worker').map((r) => new URL(r.url).pathname)).to.include.members(['/models/default/model.onnx']);
     const allowed = [
       /^\/build\/dicom\/ct16-signed\.dcm$/, // the image source
       /^\/models\/default\//, // the model's manifest and ONNX file
-      /^\/node_modules\/onnxruntime-web\/dist\//, // onnxruntime-web's wasm
+      /^\/node_modules\/onnxruntime-web\/dist\//, // onnxruntime-web's module and wasm
+      /^\/src\/|^\/node_modules\/|^\/__web-dev-server/, // the worker's modules (served as sources by the test server)
     ];
-    const others = urls.filter((url) => !allowed.some((pattern) => pattern.test(url)));
-    expect(others, 'requests besides the image and the model').to.deep.equal([]);
+    const others = paths.filter((path) => !allowed.some((pattern) => pattern.test(path)));
+    expect(others, 'requests besides the image, the model and the code').to.deep.equal([]);
     expect(requests.every((r) => r.method === 'GET'), 'nothing is sent anywhere').to.equal(true);
-    const foreign = performance.getEntriesByType('resource').map((e) => e.name).filter((name) => !name.startsWith(location.origin));
-    expect(foreign, 'cross-origin requests').to.deep.equal([]);
   });
 
   it('end to end: a fixture uploaded to a real Orthanc, loaded over DICOMweb (WADO-RS), gets the overlay', async function () {

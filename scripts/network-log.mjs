@@ -1,0 +1,48 @@
+// Test-only: every request the browser makes, from any page, iframe, dedicated or shared worker, to
+// any origin, seen over the Chrome DevTools Protocol (the server's own log sees only requests to it,
+// and a page's resource timings only its own). Tests call it with `executeServerCommand`:
+// 'network-log-start' (clears the log), 'network-log-read' → [{ url, method, target }].
+
+/** The @web/test-runner plugin. */
+export function networkLogPlugin() {
+  /** Per browser: the requests seen since the last start. */
+  const logs = new WeakMap();
+
+  async function watch(browser) {
+    const log = { requests: [] };
+    logs.set(browser, log);
+    const root = await browser.target().createCDPSession();
+    const connection = root.connection();
+    const attach = async (session) => {
+      session.on('Target.attachedToTarget', (event) => {
+        const child = connection.session(event.sessionId);
+        if (!child) return;
+        child.on('Network.requestWillBeSent', ({ request }) =>
+          log.requests.push({ url: request.url, method: request.method, target: event.targetInfo.type }));
+        void (async () => {
+          await child.send('Network.enable').catch(() => undefined);
+          await attach(child); // its own workers and frames
+          await child.send('Runtime.runIfWaitingForDebugger').catch(() => undefined);
+        })();
+      });
+      await session.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true })
+        .catch(() => undefined);
+    };
+    await attach(root);
+    return log;
+  }
+
+  return {
+    name: 'network-log',
+    async executeCommand({ command, session }) {
+      if (command !== 'network-log-start' && command !== 'network-log-read') return undefined;
+      const browser = session.browser.getPage(session.id).browser();
+      const log = logs.get(browser) ?? await watch(browser);
+      if (command === 'network-log-start') {
+        log.requests = [];
+        return true;
+      }
+      return log.requests;
+    },
+  };
+}
