@@ -98,7 +98,9 @@ function readThrough(file: Uint8Array, first = file.length): { result: Exclude<H
 
 const sizeOf = (file: Uint8Array, first?: number) => {
   const { result } = readThrough(file, first);
-  return result && !isUnreadable(result) ? { format: result.format, width: result.width, height: result.height } : result;
+  if (!result || isUnreadable(result)) return result;
+  const { format, width, height, decodePixels } = result;
+  return { format, width, height, ...(decodePixels === undefined ? {} : { decodePixels }) };
 };
 
 describe('core/image-header', () => {
@@ -202,7 +204,11 @@ describe('core/image-header', () => {
     expect(sizeOf(avif(avifMeta([ispe(30000, 20000)])))).to.deep.equal({ format: 'avif', width: 30000, height: 20000 });
     expect(sizeOf(avif(avifMeta([ispe(400, 100), irot(1)])))).to.deep.equal({ format: 'avif', width: 100, height: 400 });
     expect(sizeOf(avif(avifMeta([ispe(400, 100), irot(2)])))).to.deep.equal({ format: 'avif', width: 400, height: 100 });
-    expect(sizeOf(avif(avifMeta([ispe(400, 100), clap(300, 50), irot(3)])))).to.deep.equal({ format: 'avif', width: 50, height: 300 });
+    // The crop shows 300×50; the decoder works on the whole 400×100, and the limit is checked against that.
+    expect(sizeOf(avif(avifMeta([ispe(400, 100), clap(300, 50), irot(3)])))).to.deep.equal({ format: 'avif', width: 50, height: 300, decodePixels: 40_000 });
+    // A tiny crop of a huge image, and a small canvas over a huge tile (a grid's tiles are in ipco too).
+    expect(sizeOf(avif(avifMeta([ispe(30000, 30000), clap(100, 100)])))).to.deep.equal({ format: 'avif', width: 100, height: 100, decodePixels: 9e8 });
+    expect(sizeOf(avif(avifMeta([ispe(64, 64)], [ispe(30000, 30000)])))).to.deep.equal({ format: 'avif', width: 64, height: 64, decodePixels: 9e8 });
     // A thumbnail (not the primary item) does not count...
     expect(sizeOf(avif(avifMeta([ispe(4000, 3000)], [ispe(160, 120)])))).to.deep.equal({ format: 'avif', width: 4000, height: 3000 });
     // ...but without a primary item's size, the largest of all does.

@@ -22,6 +22,11 @@ export interface ImageHeader {
   readonly height: number;
   /** PNG: an `eXIf` chunk comes before the pixels (its orientation may rotate the image). */
   readonly exif?: boolean;
+  /**
+   * Pixels the decoder works on when more than `width`×`height` shows (AVIF: the largest image of the
+   * file, uncropped, grid tiles included): what the decoding limit is checked against.
+   */
+  readonly decodePixels?: number;
 }
 
 /** The header goes on past the bytes given: read `length` bytes at `offset` of the file and pass them to `resume`. */
@@ -58,7 +63,7 @@ export function readImageHeader(bytes: Uint8Array, fileSize = bytes.length): Hea
   const b = new Bytes(bytes, 0);
   const has = (n: number) => bytes.length >= n;
   if (has(24) && bytes[0] === 0x89 && b.ascii(1, 3) === 'PNG') return pngChunks(b, fileSize, b.u32(16), b.u32(20), 8, false, undefined);
-  if (has(10) && (b.ascii(0, 6) === 'GIF87a' || b.ascii(0, 6) === 'GIF89a')) return gifHeader(b, fileSize);
+  if (has(13) && (b.ascii(0, 6) === 'GIF87a' || b.ascii(0, 6) === 'GIF89a')) return gifHeader(b, fileSize);
   if (has(26) && b.ascii(0, 2) === 'BM') return { format: 'bmp', ...bmpInfoSize(b, 14, false) };
   if (has(30) && b.ascii(0, 4) === 'RIFF' && b.ascii(8, 4) === 'WEBP') return webpHeader(b);
   if (has(4) && bytes[0] === 0xff && bytes[1] === 0xd8) return jpegSegments(b, 2, fileSize, undefined);
@@ -378,16 +383,19 @@ function children(b: Bytes, from: number, end: number): Box[] {
 function avifSize(found: FoundBoxes): HeaderRead {
   const item = found.meta ? primaryItemSize(found.meta) : null;
   const track = found.moov ? largestTrackSize(found.moov) : null;
-  const best = [item, track].filter((size): size is { width: number; height: number } => size !== null)
+  const best = [item, track].filter((size): size is AvifSize => size !== null)
     .sort((x, y) => y.width * y.height - x.width * x.height)[0];
   return best ? { format: 'avif', ...best } : unreadable('avif', 'no image size (ispe) for its primary item or tracks');
 }
 
-function primaryItemSize(meta: Bytes): { width: number; height: number } | null {
+type AvifSize = { width: number; height: number; decodePixels?: number };
+
+function primaryItemSize(meta: Bytes): AvifSize | null {
   // `meta` is a full box: version and flags first.
   const boxes = children(meta, meta.start + 4, meta.end);
   const pitm = boxes.find((box) => box.type === 'pitm');
-  const primary = pitm && meta.has(pitm.body, 6) ? (meta.u8(pitm.body) === 0 ? meta.u16(pitm.body + 4) : meta.u32(pitm.body + 4)) : undefined;
+  const primary = pitm && meta.has(pitm.body, meta.u8(pitm.body) === 0 ? 6 : 8)
+    ? (meta.u8(pitm.body) === 0 ? meta.u16(pitm.body + 4) : meta.u32(pitm.body + 4)) : undefined;
   const iprp = boxes.find((box) => box.type === 'iprp');
   if (!iprp) return null;
   const iprpBoxes = children(meta, iprp.body, iprp.end);
@@ -399,11 +407,11 @@ function primaryItemSize(meta: Bytes): { width: number; height: number } | null 
     .map((index) => properties[index - 1]).filter((box): box is Box => box !== undefined);
   const own = associated.find((box) => box.type === 'ispe');
   const size = own && ispe(own);
-  if (!size) {
-    // No primary item's size: the largest of them all (never smaller than what is decoded).
-    const sizes = properties.filter((box) => box.type === 'ispe').map(ispe).filter((s) => s !== null);
-    return sizes.sort((x, y) => y.width * y.height - x.width * x.height)[0] ?? null;
-  }
+  // The decoder works on whole images (before a crop, and every tile of a grid): the largest bounds it.
+  const largest = properties.filter((box) => box.type === 'ispe').map(ispe).filter((s) => s !== null)
+    .sort((x, y) => y.width * y.height - x.width * x.height)[0];
+  if (!size) return largest ?? null; // no primary item's size: the largest of them all
+  const decodePixels = Math.max(size.width * size.height, largest ? largest.width * largest.height : 0);
   let { width, height } = size;
   const clap = associated.find((box) => box.type === 'clap');
   if (clap && meta.has(clap.body, 16)) {
@@ -414,7 +422,8 @@ function primaryItemSize(meta: Bytes): { width: number; height: number } | null 
   }
   const irot = associated.find((box) => box.type === 'irot');
   const quarterTurn = irot !== undefined && meta.has(irot.body, 1) && (meta.u8(irot.body) & 1) === 1;
-  return quarterTurn ? { width: height, height: width } : { width, height };
+  const decoded = decodePixels > width * height ? { decodePixels } : {};
+  return quarterTurn ? { width: height, height: width, ...decoded } : { width, height, ...decoded };
 }
 
 /** The 1-based `ipco` indices `ipma` associates with `item`. */

@@ -14,11 +14,15 @@ export function downscaleFor(width: number, height: number, maxImagePixels: numb
   return { scale, width: Math.max(1, Math.round(width / scale)), height: Math.max(1, Math.round(height / scale)) };
 }
 
-const megapixels = (pixels: number) => `${(pixels / 1e6).toFixed(1)} megapixels`;
+export const megapixels = (pixels: number): string => `${(pixels / 1e6).toFixed(1)} megapixels`;
 
-/** Why an image of this size is not decoded (its pixels might not fit in memory), or null: "W×H (N megapixels), over…". */
-export function overDecodeLimit(width: number, height: number, maxDecodePixels: number): string | null {
-  const pixels = width * height;
-  if (pixels <= maxDecodePixels) return null;
-  return `${width}×${height} (${megapixels(pixels)}), over the ${megapixels(maxDecodePixels)} limit for decoding (configure maxDecodePixels)`;
+/**
+ * Why an image of this size is not decoded (its pixels might not fit in memory), or null: "W×H (N
+ * megapixels), over…". `decodePixels`: what the decoder works on, when more than what shows.
+ */
+export function overDecodeLimit(width: number, height: number, maxDecodePixels: number, decodePixels = width * height): string | null {
+  if (decodePixels <= maxDecodePixels) return null;
+  const decoded = decodePixels > width * height ? `, decoded from ${megapixels(decodePixels)}` : '';
+  return `${width}×${height} (${megapixels(width * height)}${decoded}), over the ${megapixels(maxDecodePixels)} limit `
+    + 'for decoding (configure maxDecodePixels)';
 }

@@ -8,6 +8,7 @@
  * manifest.files.fp32.url;          // 'http://host/models/default/model.onnx' (resolved)
  */
 import { BagnetError, toBagnetError } from './errors.js';
+import { megapixels } from './image-limits.js';
 
 /** How an image is brought to the model's input size before normalisation. */
 export type ResizePolicy =
@@ -332,7 +333,7 @@ export function checkInputSize(input: Pick<ManifestInput, 'resize'>, maxPixels: 
   const resize = input.resize;
   const size = resize.mode === 'stretch' ? `${resize.width}×${resize.height}`
     : resize.mode === 'shorter-side' ? `at least ${resize.crop ?? resize.size}×${resize.crop ?? resize.size}` : '';
-  throw new ManifestError('input.resize', `asks for ${size} model inputs (${(pixels / 1e6).toFixed(1)} megapixels), over the `
+  throw new ManifestError('input.resize', `asks for ${size} model inputs (${megapixels(pixels)}), over the `
     + `${(maxPixels / 1e6).toFixed(1)} megapixel limit for decoding (configure maxDecodePixels)`);
 }
 

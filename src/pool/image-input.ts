@@ -5,7 +5,6 @@
 import { BagnetError } from '../core/errors.js';
 import { downscaleFor, overDecodeLimit } from '../core/image-limits.js';
 import type { ImageSourceMessage } from '../core/protocol.js';
-import { DEFAULT_WORKER_SETTINGS } from '../core/settings.js';
 
 export type ImageInput =
   | string
@@ -92,7 +91,7 @@ async function bitmapOf(source: CanvasImageSource | ImageData, width: number, he
   }
 }
 
-export async function toSourceMessage(image: ImageInput, limits: ImageLimits = DEFAULT_WORKER_SETTINGS): Promise<PreparedSource> {
+export async function toSourceMessage(image: ImageInput, limits: ImageLimits): Promise<PreparedSource> {
   if (typeof image === 'string' || image instanceof URL) return { source: { kind: 'url', url: resolveImageUrl(image) }, transfer: [] };
   if (image instanceof Blob) return { source: { kind: 'blob', blob: image }, transfer: [] };
   if (typeof ImageData !== 'undefined' && image instanceof ImageData) {

@@ -7,9 +7,9 @@ import type { ManifestInput } from '../core/manifest.js';
 import { pixelsToTensor, resizePlan, type ResizePlan } from '../core/preprocess.js';
 import type { ImageSourceMessage } from '../core/protocol.js';
 import {
-  FORMAT_NAMES, isHeaderReadOn, isUnreadable, readImageHeader, type ImageHeader,
+  FORMAT_NAMES, isHeaderReadOn, isUnreadable, readImageHeader, type HeaderRead, type ImageHeader,
 } from '../core/image-header.js';
-import { downscaleFor, overDecodeLimit } from '../core/image-limits.js';
+import { downscaleFor, megapixels, overDecodeLimit } from '../core/image-limits.js';
 
 export interface DecodedTensor {
   readonly data: Float32Array;
@@ -78,7 +78,6 @@ interface Decoded {
   readonly height: number;
 }
 
-const megapixels = (pixels: number) => `${(pixels / 1e6).toFixed(1)} megapixels`;
 
 // Small files are read whole (the header is in there too), large ones only up to their header.
 const HEADER_BYTES = 256 * 1024;
@@ -125,13 +124,24 @@ export function prefetchBlobs(blobs: readonly Blob[]): void {
 
 /** The file's header, read on through `blob` where it goes past `bytes`; refuses a file whose size cannot be known. */
 async function headerOf(blob: Blob, bytes: Uint8Array, what: string): Promise<ImageHeader> {
-  let read = readImageHeader(bytes, blob.size);
+  // A field read past the bytes given (a header cut short in a way not foreseen) is a damaged file.
+  const damaged = (parse: () => HeaderRead): HeaderRead => {
+    try {
+      return parse();
+    } catch (cause) {
+      if (!(cause instanceof RangeError)) throw cause;
+      throw new BagnetError('image-invalid', `Could not decode ${what} as an image: its header is damaged`, { cause });
+    }
+  };
+  let read = damaged(() => readImageHeader(bytes, blob.size));
   for (let reads = 0; isHeaderReadOn(read); reads++) {
     if (reads === MAX_HEADER_READS) {
       throw new BagnetError('image-invalid', `Could not decode ${what} as an image: its ${FORMAT_NAMES[read.format]} header `
         + `goes on past ${MAX_HEADER_READS} reads without saying its size`);
     }
-    read = read.resume(await readBytes(blob.slice(read.offset, read.offset + read.length), what));
+    const { resume } = read;
+    const more = await readBytes(blob.slice(read.offset, read.offset + read.length), what);
+    read = damaged(() => resume(more));
   }
   // Unknown size, unknown memory: what cannot be measured is not decoded.
   if (read === null) {
@@ -145,11 +155,13 @@ async function headerOf(blob: Blob, bytes: Uint8Array, what: string): Promise<Im
   return read;
 }
 
-/** Refuses an empty image, and one over `maxDecodePixels` (its pixels might not fit in memory). */
-function checkDecodeSize(width: number, height: number, what: string, limits: DecodeLimits): void {
-  const pixels = width * height;
-  if (pixels === 0) throw new BagnetError('image-invalid', `${capitalised(what)} is empty (${width}×${height})`);
-  const tooBig = overDecodeLimit(width, height, limits.maxDecodePixels);
+/**
+ * Refuses an empty image, and one over `maxDecodePixels` (its pixels might not fit in memory);
+ * `decodePixels`: what the decoder works on when more than what shows (an AVIF's crop or grid).
+ */
+function checkDecodeSize(width: number, height: number, what: string, limits: DecodeLimits, decodePixels = width * height): void {
+  if (width * height === 0) throw new BagnetError('image-invalid', `${capitalised(what)} is empty (${width}×${height})`);
+  const tooBig = overDecodeLimit(width, height, limits.maxDecodePixels, decodePixels);
   if (tooBig) throw new BagnetError('image-invalid', `${capitalised(what)} is ${tooBig}`);
 }
 
@@ -164,12 +176,12 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
     // No DOM here, and SVG can carry scripts and external references: only raster images are taken.
     throw new BagnetError('image-invalid', `${capitalised(what)} is an SVG image: rasterise it (e.g. to PNG) first`);
   }
-  checkDecodeSize(header.width, header.height, what, limits);
+  checkDecodeSize(header.width, header.height, what, limits, header.decodePixels);
   const target = downscaleFor(header.width, header.height, limits.maxImagePixels);
-  // Both sides: the header's size is the one displayed (orientation applied), and giving both keeps
-  // the decoded pixels within the limit even for an image whose header misled us.
+  // The header's size is the one displayed (orientation applied): only the width, so the browser
+  // keeps the aspect of what it decodes, whatever our reading of the header missed.
   const options: ImageBitmapOptions = target.scale === 1 ? DECODE_OPTIONS
-    : { ...DECODE_OPTIONS, resizeWidth: target.width, resizeHeight: target.height, resizeQuality: 'high' };
+    : { ...DECODE_OPTIONS, resizeWidth: target.width, resizeQuality: 'high' };
   // A PNG with EXIF goes to createImageBitmap, whose option says how its orientation is applied.
   if (header.format === 'png' && !header.exif && target.scale === 1 && bytes.length === blob.size) {
     const frame = await decodePngBytes(bytes);
@@ -181,7 +193,8 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
   } catch (cause) {
     throw new BagnetError('image-invalid', `Could not decode ${what} as an image`, { cause });
   }
-  return { image, width: header.width, height: header.height };
+  // The image's own size, from what was decoded (the header only bounded it).
+  return { image, width: Math.round(image.width * target.scale), height: Math.round(image.height * target.scale) };
 }
 
 async function decodeSource(source: ImageSourceMessage, limits: DecodeLimits): Promise<Decoded> {
