@@ -181,8 +181,9 @@ describe('exact full-resolution evidence', () => {
       expect(((await pending) as { type?: string }).type).to.equal('aborted');
       await new Promise((resolve) => setTimeout(resolve, 500));
       const after = await narrowRuns();
-      // The abort reaches the worker while a tile runs: that one finishes, maybe one more started before the message.
-      expect(after - atAbort, 'tiles run after the abort').to.be.at.most(2);
+      // The abort reaches the worker while a tile runs (each a few ms): a few more may start before the
+      // message arrives; without the check between tiles the rest of the shift's ~100 tiles ran.
+      expect(after - atAbort, 'tiles run after the abort').to.be.at.most(10);
     } finally {
       configure({ maxRunPixels: undefined });
     }

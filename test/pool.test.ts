@@ -382,6 +382,17 @@ describe('faults', () => {
     });
   }
 
+  it('a live worker busy with one run longer than workerTimeoutMs is not taken for dead', async function () {
+    this.timeout(120_000);
+    // A WASM run blocks the worker (no answer to pings): the worker announces each run and how long it may take.
+    configure({ workerTimeoutMs: 200, maxRunPixels: 4096 * 4096 });
+    await classify(noiseImage(40, 40, 1), { model: NARROW_MODEL, backend: 'wasm' });
+    const result = await classify(noiseImage(1200, 1200, 2), { model: NARROW_MODEL, backend: 'wasm' });
+    expect(result.timings.inferenceMs, 'one run, well over the timeout').to.be.greaterThan(2 * 200);
+    expect(result.timings.batchSize).to.equal(1);
+    expect((await getPool().stats()).worker!.models[0]!.runs, 'one run (no tiles)').to.equal(2); // the small image, this one
+  });
+
   it('terminating the worker mid-run rejects with "aborted" and the pool carries on', async () => {
     const pending = settle(classify(noiseImage(800, 800, 2), { model: NARROW_MODEL, backend: 'wasm' }));
     while (getPool().snapshot().running === 0) await new Promise((r) => setTimeout(r, 5));

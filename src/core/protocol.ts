@@ -117,7 +117,9 @@ export type FromWorker =
   | { readonly type: 'progress'; readonly id: number; readonly phase: ProgressPhase; readonly loaded: number; readonly total: number }
   | { readonly type: 'exact-level'; readonly id: number; readonly level: number; readonly map: Float32Array; readonly runs: number }
   | { readonly type: 'backend'; readonly key: string; readonly requested: BackendPreference; readonly actual: ConcreteBackendName; readonly reason: string }
-  | { readonly type: 'pong' };
+  | { readonly type: 'pong' }
+  /** A session run starts and may block the worker for up to `ms` (no answers to pings meanwhile). */
+  | { readonly type: 'busy'; readonly ms: number };
 
 export type ProgressPhase = 'download' | 'cache' | 'compile';
 
@@ -171,6 +173,7 @@ export function isFromWorker(v: unknown): v is FromWorker {
     case 'progress': return isId(v['id']) && isStr(v['phase']) && typeof v['loaded'] === 'number' && typeof v['total'] === 'number';
     case 'backend': return isStr(v['key']) && isStr(v['actual']);
     case 'pong': return true;
+    case 'busy': return typeof v['ms'] === 'number' && v['ms'] >= 0;
     case 'exact-level': return isId(v['id']) && isId(v['level']) && v['map'] instanceof Float32Array && isId(v['runs']);
     default: return false;
   }

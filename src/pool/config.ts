@@ -26,7 +26,8 @@ export interface PoolOptions {
    * How long (ms) the worker may leave the pool's ping unanswered, while requests wait on it, before
    * it counts as crashed (default 30 s): its requests reject with `inference` and the next request
    * starts a new worker. Browsers report a crashed shared worker (out of memory, killed) to nobody;
-   * a dedicated worker only for some causes. Longer than the longest single run on a slow device.
+   * a dedicated worker only for some causes. Runs and session creations, which block the worker, are
+   * announced by it with how long they may take, and do not count.
    */
   workerTimeoutMs?: number;
   /** Cache API bucket for model bytes, or `false` to disable caching. */

@@ -9,7 +9,7 @@
  */
 import { BagnetError, deserializeError } from '../core/errors.js';
 import { isFromWorker, type FromWorker, type ProgressPhase, type ToWorker } from '../core/protocol.js';
-import type { WorkerSettings } from '../core/settings.js';
+import { DEFAULT_POOL_SETTINGS, type WorkerSettings } from '../core/settings.js';
 
 type Pending = {
   resolve(value: unknown): void;
@@ -52,10 +52,15 @@ export class WorkerConnection {
   /** When the worker last said anything, and when the unanswered ping (if any) left. */
   #heardAt = 0;
   #pingedAt: number | null = null;
+  /** Until when the worker may be silent: it announced a blocking step (`busy`) and sent nothing since. */
+  #busyUntil = 0;
+  #checkedAt = 0;
+  /** Whether this connection ever heard its worker (a shared one that never answers may be hung, not gone). */
+  #heardAny = false;
   #watch: ReturnType<typeof setInterval> | undefined;
 
   constructor(url: string, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents,
-              options: ConnectionOptions = { timeoutMs: 30_000 }) {
+              options: ConnectionOptions = { timeoutMs: DEFAULT_POOL_SETTINGS.workerTimeoutMs }) {
     this.#timeoutMs = options.timeoutMs;
     const onMessage = (event: MessageEvent) => this.#receive(event.data);
     const onCrash = (event: Event) => {
@@ -109,14 +114,20 @@ export class WorkerConnection {
 
   /**
    * While requests wait, ping the worker when it has been quiet for a while; a ping unanswered for
-   * `timeoutMs` means it is gone. Only an unanswered ping counts: a throttled timer in a background
-   * tab delays the verdict, it never causes a false one.
+   * `timeoutMs` means it is gone. Only an unanswered ping counts, and not while the worker said it
+   * runs a session (`busy`: a WASM run blocks it, and a batch may take longer than the timeout).
+   * After a gap in this page's own timers (a background tab, a frozen page, a long task) the
+   * worker's answer may still be on its way: ping again rather than judge.
    */
   #startWatch(): void {
-    this.#heardAt = performance.now();
+    this.#heardAt = this.#checkedAt = performance.now();
     this.#pingedAt = null;
     clearInterval(this.#watch);
-    this.#watch = setInterval(() => this.#checkAlive(), Math.max(50, this.#timeoutMs / 4));
+    this.#watch = setInterval(() => this.#checkAlive(), this.#interval);
+  }
+
+  get #interval(): number {
+    return Math.max(50, this.#timeoutMs / 4);
   }
 
   #checkAlive(): void {
@@ -126,7 +137,13 @@ export class WorkerConnection {
       return;
     }
     const now = performance.now();
+    const gap = now - this.#checkedAt > 2 * this.#interval;
+    this.#checkedAt = now;
     const pingAnswered = this.#pingedAt === null || this.#heardAt >= this.#pingedAt;
+    if (gap || now < this.#busyUntil) {
+      if (!pingAnswered) this.#pingedAt = null; // judged afresh from the next ping
+      return;
+    }
     if (!pingAnswered && now - this.#pingedAt! > this.#timeoutMs) {
       const seconds = (this.#timeoutMs / 1000).toFixed(1);
       this.#crash(new BagnetError('inference', `The inference worker stopped unexpectedly: it did not answer for ${seconds} s`));
@@ -168,8 +185,12 @@ export class WorkerConnection {
   #receive(data: unknown): void {
     if (!isFromWorker(data)) return; // not ours: ignore
     this.#heardAt = performance.now();
+    this.#heardAny = true;
+    // The worker announces a block (`busy`) just before it; whatever it sends next comes after it.
+    this.#busyUntil = data.type === 'busy' ? this.#heardAt + data.ms : 0;
     switch (data.type) {
       case 'pong':
+      case 'busy':
         return;
       case 'progress':
         this.#pending.get(data.id)?.onProgress?.(data.phase, data.loaded, data.total);
@@ -192,7 +213,9 @@ export class WorkerConnection {
 
   #crash(error: BagnetError): void {
     if (this.#closed) return;
-    if (this.mode === 'shared') sharedGeneration++; // the next connection starts a new instance
+    // A shared worker that died is gone: the next connection under its name starts a new instance. One
+    // that never answered this connection may be hung, and would be joined again: use a new name.
+    if (this.mode === 'shared' && !this.#heardAny) sharedGeneration++;
     this.terminate(error);
     this.events.onCrash(error);
   }

@@ -108,7 +108,8 @@ export async function webgpuUnavailableReason(): Promise<string | null> {
 let deviceLosses = 0;
 let deviceLost = false;
 let newDeviceTried = false;
-let watchingDevice = false;
+/** The device being watched (by identity: a new one is watched too). */
+let watchedDevice: DeviceLike | null = null;
 /** Live WebGPU sessions, with the device loss count when they were made. */
 const webgpuSessions = new Map<ModelSession, { losses: number; release: () => Promise<void> }>();
 
@@ -121,24 +122,23 @@ async function webgpuDevice(): Promise<DeviceLike | undefined> {
   return (await ort.env.webgpu.device) as DeviceLike | undefined;
 }
 
-/** Watch the WebGPU device ORT uses, once it exists, so a loss is noticed before the next run. */
+/**
+ * Watch the WebGPU device ORT uses, once it exists, so a loss is noticed before the next run; each
+ * new device too (ORT makes one after the last session of the old one is released).
+ */
 async function watchWebgpuDevice(): Promise<void> {
-  if (watchingDevice) return;
-  watchingDevice = true;
-  try {
-    const device = await webgpuDevice();
-    device?.lost?.then((info) => {
-      // 'destroyed' is a deliberate destroy() (onnxruntime releasing its device): the next session gets a new one.
-      if (info?.reason !== 'destroyed') {
-        deviceLosses++;
-        deviceLost = true;
-        newDeviceTried = false;
-      }
-      watchingDevice = false;
-    });
-  } catch {
-    watchingDevice = false;
-  }
+  const device = await webgpuDevice().catch(() => undefined);
+  if (!device || device === watchedDevice) return;
+  watchedDevice = device;
+  device.lost?.then((info) => {
+    // 'destroyed' is a deliberate destroy() (onnxruntime releasing its device): the next session gets a new one.
+    if (info?.reason !== 'destroyed') {
+      deviceLosses++;
+      deviceLost = true;
+      newDeviceTried = false;
+    }
+    if (watchedDevice === device) watchedDevice = null;
+  });
 }
 
 /** A file an ONNX model reads its weights from (ONNX external data), by the name the model uses. */

@@ -53,9 +53,15 @@ function getHost(): ModelHost {
       ...(settings.wasmPaths === undefined ? {} : { wasmPaths: settings.wasmPaths }),
       ...(settings.numThreads === undefined ? {} : { numThreads: settings.numThreads }),
     });
-    host = new ModelHost(settings.cacheName, settings.maxRunPixels, (change) => {
-      for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'backend', ...change });
-    }, settings.maxDecodePixels);
+    host = new ModelHost(settings, {
+      backendChanged: (change) => {
+        for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'backend', ...change });
+      },
+      // Every client: a run of anyone's model blocks the worker for all of them.
+      busy: (expectedMs) => {
+        for (const endpoint of endpoints.values()) endpoint.postMessage({ type: 'busy', ms: expectedMs });
+      },
+    });
   }
   return host;
 }

@@ -7,13 +7,14 @@
  */
 import { BagnetError } from '../core/errors.js';
 import { checkInputSize } from '../core/manifest.js';
-import { DEFAULT_WORKER_SETTINGS } from '../core/settings.js';
+import type { ModelFile } from '../core/manifest.js';
+import type { WorkerSettings } from '../core/settings.js';
 import { meanLogits } from '../core/evidence.js';
 import type {
   BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
 } from '../core/protocol.js';
 import {
-  BackendUnavailableError, createSession, type ModelSession,
+  BackendUnavailableError, createSession, type ExternalFile, type ModelSession,
 } from '../runtime/onnx.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { cancelled as cancelledError, type ExactMapModel } from './exact-map.js';
@@ -25,6 +26,16 @@ type Dims = readonly [number, number, number, number];
 
 export interface HostEvents {
   progress(phase: ProgressPhase, loaded: number, total: number): void;
+}
+
+/** What the host tells every client. */
+export interface HostChanges {
+  backendChanged(change: BackendChange): void;
+  /**
+   * The worker is about to block for up to about `expectedMs` (a WASM run, a session creation: they
+   * do not yield): clients waiting for an answer should not take the silence for a crash.
+   */
+  busy(expectedMs: number): void;
 }
 
 export interface BackendChange {
@@ -39,13 +50,15 @@ interface HostedModel {
   readonly manifest: ManifestData;
   readonly requested: BackendPreference;
   session: ModelSession;
-  /** Kept only for a WebGPU session: to make it again after a device loss, or fall back to WASM. */
-  bytes: Uint8Array | null;
+  /** Its ONNX file: read again (normally from the Cache API) to remake a WebGPU session or fall back to WASM. */
+  readonly file: ModelFile;
   readonly refs: Map<PortId, number>;
   /** Serialises runs: ORT sessions must not run concurrently. */
   queue: Promise<unknown>;
   runs: number;
   classes: number;
+  /** The slowest time per input element of its runs so far: how long the next one may take. */
+  msPerPixel: number;
   /** The exact map's stage sessions (manifest.stages), made on first use; null: shift by shift. */
   stages?: Promise<ModelSession[] | null>;
 }
@@ -56,12 +69,17 @@ export class ModelHost {
   #sessionsCreated = 0;
   #sessionsReleased = 0;
 
-  constructor(private readonly cacheName: string | null,
-              /** Inputs larger than this run in tiles (core/tiles.ts). */
-              private readonly maxRunPixels: number,
-              private readonly onBackendChange: (change: BackendChange) => void,
-              /** A model whose inputs are all larger than this is refused at load (the pool's maxDecodePixels). */
-              private readonly maxInputPixels = DEFAULT_WORKER_SETTINGS.maxDecodePixels) {}
+  readonly cacheName: string | null;
+  /** Inputs larger than this run in tiles (core/tiles.ts). */
+  readonly maxRunPixels: number;
+  /** A model whose inputs are all larger than this is refused at load (the pool's maxDecodePixels). */
+  readonly maxInputPixels: number;
+
+  constructor(settings: Pick<WorkerSettings, 'cacheName' | 'maxRunPixels' | 'maxDecodePixels'>, private readonly events: HostChanges) {
+    this.cacheName = settings.cacheName;
+    this.maxRunPixels = settings.maxRunPixels;
+    this.maxInputPixels = settings.maxDecodePixels;
+  }
 
   async load(port: PortId, key: string, manifest: ManifestData, backend: BackendPreference,
              precision: string, events: HostEvents): Promise<LoadedModel> {
@@ -104,8 +122,8 @@ export class ModelHost {
     const { session, reason } = await this.#createSession(bytes, backend);
     const model: HostedModel = {
       key, manifest, requested: backend, session,
-      bytes: session.backend === 'webgpu' ? bytes : null,
-      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0,
+      file,
+      refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0, msPerPixel: 0,
     };
     try {
       model.classes = await this.#checkContract(model);
@@ -121,9 +139,7 @@ export class ModelHost {
   async #createSession(bytes: Uint8Array, backend: BackendPreference): Promise<{ session: ModelSession; reason: string }> {
     const attempt = async (name: ConcreteBackendName) => {
       try {
-        const session = await createSession(bytes, name);
-        this.#sessionsCreated++;
-        return session;
+        return await this.#newSession(bytes, name);
       } catch (cause) {
         if (cause instanceof BackendUnavailableError) throw new BagnetError('backend', cause.message, { cause });
         throw new BagnetError('model-invalid', `onnxruntime could not load the model on ${name}: ${messageOf(cause)}`, { cause });
@@ -150,7 +166,7 @@ export class ModelHost {
     const channels = manifest.input.channels;
     let output;
     try {
-      output = await this.#runOn(model, new Float32Array(channels * q * q), [1, channels, q, q]);
+      output = await this.#timed(model, [1, channels, q, q], () => this.#runOn(model, new Float32Array(channels * q * q), [1, channels, q, q]));
     } catch (cause) {
       throw new BagnetError('model-invalid', `The model does not run on a ${channels}×${q}×${q} input `
         + `(does patchSize ${q} or input.channels ${channels} match the ONNX file?): ${messageOf(cause)}`, { cause });
@@ -172,7 +188,7 @@ export class ModelHost {
     try {
       return await session.run(data, dims);
     } catch (error) {
-      const recoverable = session.backend === 'webgpu' && model.bytes && (session.lost() || model.requested === 'auto');
+      const recoverable = session.backend === 'webgpu' && (session.lost() || model.requested === 'auto');
       if (!recoverable) {
         throw error instanceof BagnetError ? error
           : new BagnetError('inference', `The model failed on ${session.backend}: ${messageOf(error)}`, { cause: error });
@@ -191,8 +207,7 @@ export class ModelHost {
     if (reason === null) {
       try {
         const old = model.session;
-        model.session = await createSession(model.bytes!, 'webgpu');
-        this.#sessionsCreated++;
+        model.session = await this.#newSession(await this.#bytesOf(model), 'webgpu');
         this.#releaseAll([old]);
         this.#dropStages(model, true); // made on the lost device: made again when next needed
         return;
@@ -204,14 +219,30 @@ export class ModelHost {
     throw new BagnetError('backend', `The model cannot run on webgpu: ${reason}`);
   }
 
+  /**
+   * A session, announced as blocking the worker for a while: creating one (onnxruntime's graph
+   * optimisation, the first one's runtime start) does not yield. Generously: a second per MB of
+   * model and external data on top of 30 s, as no history tells how long it takes here.
+   */
+  async #newSession(bytes: Uint8Array, backend: ConcreteBackendName, externalData: ExternalFile[] = []): Promise<ModelSession> {
+    const megabytes = (bytes.length + externalData.reduce((sum, file) => sum + file.data.length, 0)) / 1e6;
+    this.events.busy(30_000 + 1000 * megabytes);
+    const session = await createSession(bytes, backend, externalData);
+    this.#sessionsCreated++;
+    return session;
+  }
+
+  /** The model's ONNX bytes again (not kept in memory beside its session: a big model is tens of MB). */
+  async #bytesOf(model: HostedModel): Promise<Uint8Array> {
+    return (await fetchModelBytes(model.file, { cacheName: this.cacheName })).bytes;
+  }
+
   async #switchToWasm(model: HostedModel, reason: string): Promise<void> {
     const old = model.session;
-    model.session = await createSession(model.bytes!, 'wasm');
-    this.#sessionsCreated++;
-    model.bytes = null;
+    model.session = await this.#newSession(await this.#bytesOf(model), 'wasm');
     this.#releaseAll([old]);
     this.#dropStages(model, true); // made on WebGPU: made again on WASM when next needed
-    this.onBackendChange({ key: model.key, requested: model.requested, actual: 'wasm', reason });
+    this.events.backendChanged({ key: model.key, requested: model.requested, actual: 'wasm', reason });
   }
 
   /** One queued run on the model's session (runs of a session never overlap). */
@@ -219,12 +250,25 @@ export class ModelHost {
     const model = this.#models.get(key);
     if (!model) return Promise.reject(new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)'));
     return this.#queued(model, async () => {
-      if (model.session.backend === 'webgpu' && model.session.lost() && model.bytes) await this.#recover(model, null);
+      if (model.session.backend === 'webgpu' && model.session.lost()) await this.#recover(model, null);
       const started = performance.now();
-      const output = await this.#runOn(model, batch, dims);
+      const output = await this.#timed(model, dims, () => this.#runOn(model, batch, dims));
       model.runs++;
       return { ...output, backend: model.session.backend, inferenceMs: performance.now() - started };
     });
+  }
+
+  /**
+   * One session run on an input of `dims`, announced with how long it may block the worker (four
+   * times the slowest time per input pixel this model has taken, at least a second), and learnt from.
+   */
+  async #timed<T>(model: HostedModel, dims: readonly number[], run: () => Promise<T>): Promise<T> {
+    const pixels = dims.reduce((a, b) => a * b, 1);
+    this.events.busy(Math.max(1000, 4 * model.msPerPixel * pixels));
+    const started = performance.now();
+    const output = await run();
+    model.msPerPixel = Math.max(model.msPerPixel, (performance.now() - started) / pixels);
+    return output;
   }
 
   /** `work` after everything queued on the model's sessions (ORT runs must not overlap). */
@@ -304,7 +348,7 @@ export class ModelHost {
         count: sessions.length,
         backend: sessions[0]!.backend,
         run: (index, data, dims, classes) => this.#queued(model, async () => {
-          const output = await sessions[index]!.run(data, dims, classes);
+          const output = await this.#timed(model, dims, () => sessions[index]!.run(data, dims, classes));
           model.runs++;
           return output;
         }),
@@ -327,8 +371,8 @@ export class ModelHost {
           if (external && weights?.precision !== external.precision) {
             weights = { ...external, bytes: fetchModelBytes(model.manifest.files[external.precision]!, { cacheName: this.cacheName }).then((w) => w.bytes) };
           }
-          sessions.push(await createSession(bytes, model.session.backend, external ? [{ path: external.path, data: await weights!.bytes }] : []));
-          this.#sessionsCreated++;
+          const data = external ? [{ path: external.path, data: await weights!.bytes }] : [];
+          sessions.push(await this.#newSession(bytes, model.session.backend, data));
         }
       } catch {
         this.#releaseAll(sessions);
@@ -374,7 +418,6 @@ export class ModelHost {
   }
 
   async #release(model: HostedModel): Promise<void> {
-    model.bytes = null;
     this.#dropStages(model);
     try {
       await model.session.release();
