@@ -15,6 +15,8 @@ export function networkLogPlugin() {
     const connection = root.connection();
     const attach = async (session) => {
       session.on('Target.attachedToTarget', (event) => {
+        // (puppeteer makes a session for every target attached with `flatten`; without one there is
+        // nothing to resume it with.)
         const child = connection.session(event.sessionId);
         if (!child) return;
         child.on('Network.requestWillBeSent', ({ request }) =>

@@ -102,15 +102,21 @@ export async function slowResponses(context, next) {
 /**
  * Test-only: a model file that changes on the server. `/__versioned/model` serves version `a`
  * (the synthetic-brightness fixture) or `b` (the same size, every weight doubled: twice the logits),
- * each with its own ETag and Last-Modified, and answers If-None-Match / If-Modified-Since with 304.
+ * each with its own ETag and Last-Modified, and answers If-None-Match / If-Modified-Since with 304
+ * and HEAD with the headers only (Koa drops the body and keeps its Content-Length).
  * `/__versioned/checked` and `/__versioned/sized` are its manifest, with and without the current
  * version's SHA-256 (no file extensions: the test runner lets browsers cache those for a year).
- * `/__versioned?set=a|b&validators=both|etag|last-modified|none&offline=1` switches the version, the
- * validators sent and whether model requests lose their connection (and clears the log);
- * `/__versioned` lists the model requests since: their conditional headers and the status answered.
+ * `/__versioned?set=a|b&validators=both|etag|last-modified|none&offline=1&conditional=reject&head=405&expose=1`
+ * switches the version, the validators sent, whether model requests lose their connection, whether
+ * the ones with If-None-Match / If-Modified-Since do (as a fetch whose CORS preflight fails does),
+ * the status HEAD gets instead of 200, and whether ETag is exposed to other origins (and clears the
+ * log); `/__versioned` lists the model requests since: their method, conditional headers and the
+ * status answered. Every `/__versioned/*` answer allows any origin (`Access-Control-Allow-Origin: *`,
+ * as S3, Hugging Face and most CDNs do), and a preflight (OPTIONS) gets nothing more: a request from
+ * the other host name (localhost ↔ 127.0.0.1, same port) that needs one fails, as it would there.
  */
 export function versionedModel(rootDir = process.cwd()) {
-  let state = { version: 'a', validators: 'both', offline: false };
+  let state = { version: 'a', validators: 'both', offline: false, conditional: 'answer', head: 200, expose: false };
   let log = [];
   let versions; // read on first use: `npm run fixtures` makes the fixture after this module loads
   const fixture = 'models/generated/synthetic-brightness';
@@ -140,7 +146,10 @@ export function versionedModel(rootDir = process.cwd()) {
   return (context, next) => {
     if (context.path === '/__versioned') {
       if (context.query.set) {
-        state = { version: context.query.set, validators: context.query.validators ?? 'both', offline: Boolean(context.query.offline) };
+        state = {
+          version: context.query.set, validators: context.query.validators ?? 'both', offline: Boolean(context.query.offline),
+          conditional: context.query.conditional ?? 'answer', head: Number(context.query.head ?? 200), expose: Boolean(context.query.expose),
+        };
         log = [];
       }
       context.set('Cache-Control', 'no-store');
@@ -151,6 +160,14 @@ export function versionedModel(rootDir = process.cwd()) {
     const { manifest, [state.version]: current } = load();
     const name = context.path.slice('/__versioned/'.length);
     context.set('Cache-Control', 'no-store');
+    context.set('Access-Control-Allow-Origin', '*');
+    if (state.expose) context.set('Access-Control-Expose-Headers', 'ETag');
+    if (context.method === 'OPTIONS') {
+      // A preflight: no Access-Control-Allow-Headers / -Methods, so the request it asks for fails.
+      if (name === 'model') log.push({ method: 'OPTIONS', status: 204 });
+      context.status = 204;
+      return undefined;
+    }
     if (name === 'checked' || name === 'sized') {
       const fp32 = { url: 'model', bytes: current.bytes.length, ...(name === 'checked' ? { sha256: current.sha256 } : {}) };
       context.body = { ...manifest, files: { fp32 } };
@@ -159,11 +176,21 @@ export function versionedModel(rootDir = process.cwd()) {
     if (name !== 'model') return next();
     const ifNoneMatch = context.get('If-None-Match');
     const ifModifiedSince = context.get('If-Modified-Since');
-    if (state.offline) {
-      log.push({ ifNoneMatch, ifModifiedSince, status: 'dropped' });
+    const { method } = context;
+    // The log names only the conditional headers a request carried.
+    const entry = (status) => ({ method, ...(ifNoneMatch ? { ifNoneMatch } : {}), ...(ifModifiedSince ? { ifModifiedSince } : {}), status });
+    const refused = state.conditional === 'reject' && Boolean(ifNoneMatch || ifModifiedSince);
+    if (state.offline || refused) {
+      log.push(entry(state.offline ? 'dropped' : 'refused'));
       context.status = 204; // for the runner's log: not a 404
       context.respond = false;
       context.req.socket.destroy();
+      return undefined;
+    }
+    if (method === 'HEAD' && state.head !== 200) {
+      log.push(entry(state.head));
+      if (state.head === 405) context.set('Allow', 'GET');
+      context.status = state.head;
       return undefined;
     }
     const etag = `"${current.sha256.slice(0, 16)}"`;
@@ -175,7 +202,7 @@ export function versionedModel(rootDir = process.cwd()) {
     const unchanged = ifNoneMatch
       ? sendEtag && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
       : Boolean(ifModifiedSince) && sendModified && Date.parse(ifModifiedSince) >= Date.parse(current.modified);
-    log.push({ ifNoneMatch, ifModifiedSince, status: unchanged ? 304 : 200 });
+    log.push(entry(unchanged ? 304 : 200));
     if (unchanged) {
       context.status = 304;
       return undefined;

@@ -1,7 +1,8 @@
 /**
  * Model bytes: fetched once with progress, kept in the Cache API under a versioned key (one entry per
- * file: a new version deletes the older ones), verified against the manifest's SHA-256; files without
- * one are revalidated with the server. Works without the Cache API (or when it throws).
+ * file: a new version, once stored, deletes the older ones), verified against the manifest's SHA-256;
+ * files without one are revalidated with the server by a HEAD request. Works without the Cache API (or
+ * when it throws).
  */
 import { BagnetError } from '../core/errors.js';
 import type { ModelFile } from '../core/manifest.js';
@@ -23,7 +24,7 @@ const VERSION_PARAM = 'bagnet-cache';
 /**
  * The cache key: the file URL plus its content version, so a new model never hits an old entry. A
  * file without a SHA-256 has no version in its manifest: its one entry carries the response's
- * validators (ETag, Last-Modified) and is revalidated with the server on every load.
+ * validators (ETag, Last-Modified, Content-Length) and is revalidated with the server on every load.
  */
 export function cacheKey(file: ModelFile): string {
   const url = new URL(file.url);
@@ -74,33 +75,78 @@ async function request(url: string, init: RequestInit): Promise<Response> {
   return response;
 }
 
+/** Where an entry keeps the server's Content-Length (of the bytes as sent, maybe compressed). */
+const STORED_LENGTH = 'x-bagnet-content-length';
+
 /**
- * Ask the server whether a cached file without SHA-256 changed: its new response (200), or null to
- * use the cached bytes (304, offline, or any other answer: the entry is still the best there is).
+ * What tells this response's bytes from the next ones (the ETag when it is readable: same-origin, or
+ * exposed by Access-Control-Expose-Headers; the Last-Modified, always readable; the Content-Length),
+ * or null when it has neither an ETag nor a Last-Modified (such a response is not cached).
  */
-async function revalidate(url: string, cached: Headers): Promise<Response | null> {
-  const headers = new Headers();
-  const etag = cached.get('etag');
-  const modified = cached.get('last-modified');
-  if (etag) headers.set('if-none-match', etag);
-  if (modified) headers.set('if-modified-since', modified);
+function validatorsOf(response: Response): Record<string, string> | null {
+  const etag = response.headers.get('etag');
+  const modified = response.headers.get('last-modified');
+  if (!etag && !modified) return null;
+  const length = response.headers.get('content-length');
+  return { ...(etag ? { etag } : {}), ...(modified ? { 'last-modified': modified } : {}), ...(length ? { [STORED_LENGTH]: length } : {}) };
+}
+
+/** Weak comparison (RFC 9110 8.8.3.2): a compressing server or CDN may make a strong ETag weak. */
+const opaqueTag = (etag: string) => etag.trim().replace(/^W\//, '');
+
+/**
+ * Whether a HEAD response names the version an entry holds: the ETags when both have one, else the
+ * Last-Modified dates, and the Content-Lengths when both have one. Nothing to compare: a new version.
+ */
+function sameVersion(stored: Headers, current: Headers): boolean {
+  const [storedTag, currentTag] = [stored.get('etag'), current.get('etag')];
+  const [storedDate, currentDate] = [stored.get('last-modified'), current.get('last-modified')];
+  const [storedLength, currentLength] = [stored.get(STORED_LENGTH), current.get('content-length')];
+  // A HEAD answered with Content-Length: 0 by a careless server says nothing about the file.
+  if (Number(storedLength) > 0 && Number(currentLength) > 0 && Number(storedLength) !== Number(currentLength)) return false;
+  if (storedTag && currentTag) return opaqueTag(storedTag) === opaqueTag(currentTag);
+  if (storedDate && currentDate) return storedDate === currentDate || Date.parse(storedDate) === Date.parse(currentDate);
+  return false;
+}
+
+const sameOrigin = (url: string) => typeof location !== 'undefined' && new URL(url).origin === location.origin;
+
+/** A GET past the HTTP cache: its response when it is 200, else null (offline, any error). */
+async function getIfOk(url: string, headers?: Headers): Promise<Response | null> {
   try {
-    // no-store: the answer must come from the server, not from the HTTP cache.
-    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store', headers });
+    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store', ...(headers ? { headers } : {}) });
     return response.status === 200 ? response : null;
   } catch {
     return null;
   }
 }
 
-/** What tells this response's bytes from the next ones, or null (such a response is not cached). */
-function validatorsOf(response: Response): Record<string, string> | null {
-  const validators: Record<string, string> = {};
-  for (const name of ['etag', 'last-modified']) {
-    const value = response.headers.get(name);
-    if (value) validators[name] = value;
+/**
+ * Ask the server whether a cached file without SHA-256 changed: the new version's response (a GET,
+ * 200), or null to use the cached bytes (unchanged, offline, or any error: the entry is still the
+ * best there is). A HEAD request without headers of its own, so a host on another origin needs no
+ * CORS preflight (If-None-Match would need one, which hosts that only allow the origin refuse); its
+ * validators are compared with the stored ones. A host that refuses HEAD (405, 501) gets a
+ * conditional GET instead, for a same-origin file only (on another origin it could need a preflight).
+ * no-store: every answer must come from the server, not from the HTTP cache.
+ */
+async function revalidate(url: string, cached: Headers): Promise<Response | null> {
+  let head: Response;
+  try {
+    head = await fetch(url, { method: 'HEAD', credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    return null;
   }
-  return Object.keys(validators).length ? validators : null;
+  if (head.ok) return sameVersion(cached, head.headers) ? null : getIfOk(url);
+  if ((head.status === 405 || head.status === 501) && sameOrigin(url)) {
+    const headers = new Headers();
+    const etag = cached.get('etag');
+    const modified = cached.get('last-modified');
+    if (etag) headers.set('if-none-match', etag);
+    if (modified) headers.set('if-modified-since', modified);
+    return getIfOk(url, headers);
+  }
+  return null;
 }
 
 async function readBody(response: Response, file: ModelFile,
@@ -146,8 +192,9 @@ async function verify(file: ModelFile, bytes: Uint8Array): Promise<void> {
 
 /**
  * The file's bytes. With a SHA-256 a cached entry is used without asking the server (the manifest
- * names the version); without one, the entry is revalidated with a conditional request. A new
- * version, once verified and stored, replaces the entries of the older ones.
+ * names the version); without one, the entry is revalidated with the server (see `revalidate`). A new
+ * version, once downloaded, verified and stored, replaces the entries of the older ones; a cache hit
+ * deletes nothing (during a rollout, a page with the old manifest must not delete the new version).
  */
 export async function fetchModelBytes(file: ModelFile, options: FetchModelOptions): Promise<ModelBytes> {
   const key = cacheKey(file);
@@ -162,7 +209,6 @@ export async function fetchModelBytes(file: ModelFile, options: FetchModelOption
         const bytes = new Uint8Array(await hit.arrayBuffer());
         options.onProgress?.('cache', bytes.byteLength, bytes.byteLength);
         await verify(file, bytes);
-        await deleteVersions(cache, [key], key).catch(() => undefined); // left by an interrupted update
         return { bytes, source: 'cache' };
       } catch {
         await cache.delete(key).catch(() => false); // a damaged entry: drop it and download again

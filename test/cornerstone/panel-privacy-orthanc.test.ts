@@ -105,7 +105,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
       /^\/build\/dicom\/ct16-signed\.dcm$/, // the image source
       /^\/models\/default\//, // the model's manifest and ONNX file
       /^\/node_modules\/onnxruntime-web\/dist\//, // onnxruntime-web's module and wasm
-      /^\/src\/|^\/node_modules\/|^\/__web-dev-server/, // the worker's modules (served as sources by the test server)
+      /^\/src\/(worker|core|runtime)\//, // the worker's modules (served as sources by the test server)
     ];
     const others = paths.filter((path) => !allowed.some((pattern) => pattern.test(path)));
     expect(others, 'requests besides the image, the model and the code').to.deep.equal([]);

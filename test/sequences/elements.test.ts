@@ -350,7 +350,6 @@ function setUp(): Real {
     }
   }
   stage.append(slots.c, slots.h, slots.p, spacer, slots.lazy);
-  stage.addEventListener('bagnet-backend', (e) => console.log('DEBUG backend', (e.target as HTMLElement).id, JSON.stringify((e as CustomEvent).detail)));
   document.body.append(stage);
   return { slots, stage, spacer, lastEvent };
 }
