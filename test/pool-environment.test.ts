@@ -77,6 +77,7 @@ describe('model bytes and the Cache API', () => {
     configure({ ...BASE, workerUrl: faultWorkerUrl(['break-cache-api']), cache: 'bagnet-cache-test-2' });
     const result = await classify(image, { model: NARROW_MODEL, backend: 'wasm' });
     expect(result.evidence.rows).to.equal(2); // floor((48-33)/8)+1
+    disposePool();
     configure({ workerUrl: undefined }); // the package's own worker again
   });
 });
@@ -171,6 +172,65 @@ describe('self-hosting', () => {
     expect(result.topk[0]!.index).to.equal(samples[1]!.predicted);
     expect(await serverHits('/test/fixtures/custom-worker.js')).to.equal(1);
     expect(await serverHits(wasm)).to.equal(1);
+    disposePool();
     configure({ workerUrl: undefined, wasmPaths: undefined });
+  });
+});
+
+describe('configure() and when the worker starts', () => {
+  const CUSTOM_PATH = '/test/fixtures/custom-worker.js';
+  let CUSTOM = CUSTOM_PATH;
+  let samples: Sample[];
+  before(async () => { samples = await loadSamples(); });
+  beforeEach(async () => {
+    disposePool();
+    configure({ ...BASE, cache: 'bagnet-cache-test-6', workerUrl: undefined, wasmPaths: undefined });
+    await serverHits(CUSTOM_PATH, true);
+    CUSTOM = `${CUSTOM_PATH}?test=${Math.random()}`; // a URL the browser has not cached
+  });
+  afterEach(() => {
+    disposePool();
+    configure({ workerUrl: undefined, wasmPaths: undefined });
+    document.body.replaceChildren();
+  });
+
+  it('applies when it comes later in the task of the first request (ES imports run first)', async () => {
+    const pending = classify(samples[2]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    configure({ workerUrl: CUSTOM });
+    expect((await pending).topk[0]!.index).to.equal(samples[2]!.predicted);
+    expect(await serverHits(CUSTOM_PATH), 'the worker came from configure()\'s URL').to.equal(1);
+  });
+
+  it('applies to an element put on the page before it, in the same task', async () => {
+    await import('../src/register.js');
+    const element = document.createElement('bagnet-classifier') as HTMLElement & { src: string; backend: string };
+    element.setAttribute('model', DEFAULT_MODEL);
+    element.backend = 'wasm';
+    element.src = samples[3]!.url;
+    const result = new Promise<CustomEvent>((resolve) => element.addEventListener('bagnet-result', (e) => resolve(e as CustomEvent), { once: true }));
+    document.body.append(element);
+    configure({ workerUrl: CUSTOM }); // as `import 'bagnet-elements/register'; configure(...)` in one module
+    expect((await result).detail.topk[0].index).to.equal(samples[3]!.predicted);
+    expect(await serverHits(CUSTOM_PATH)).to.equal(1);
+  });
+
+  it('throws, saying why, when asset locations change after the worker started; other options do not', async () => {
+    await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    let error: unknown;
+    try {
+      configure({ workerUrl: CUSTOM });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error, 'a BagnetError').to.have.property('type', 'backend');
+    expect((error as Error).message).to.match(/came after the inference worker started.*disposePool\(\) first/s);
+    expect(() => configure({ wasmPaths: '/vendor/ort/' })).to.throw(/wasmPaths/);
+    // The same location, and options that are not asset locations, are fine.
+    configure({ workerUrl: getPool().options.workerUrl, maxBatch: 8, idleReleaseMs: 10_000 });
+    expect(getPool().options.workerUrl).to.not.match(/custom-worker/);
+    disposePool();
+    configure({ workerUrl: CUSTOM }); // no worker: applies to the next one
+    await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    expect(await serverHits(CUSTOM_PATH)).to.equal(1);
   });
 });

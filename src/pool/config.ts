@@ -2,6 +2,7 @@
  * `configure()`: where the worker and the ORT assets live, and how the pool behaves. Call it before
  * the first model loads; nothing is ever fetched from a CDN.
  */
+import { BagnetError } from '../core/errors.js';
 import { DEFAULT_POOL_SETTINGS, DEFAULT_WORKER_SETTINGS, type WorkerSettings } from '../core/settings.js';
 
 export interface PoolOptions {
@@ -58,7 +59,20 @@ export interface ResolvedPoolOptions extends WorkerSettings {
 
 let current: PoolOptions = {};
 
-/** Set pool options (merged with earlier calls). Takes effect for the next pool: see `disposePool()`. */
+/** Where the page's pool started its current worker from (null while it has none). */
+let started: Pick<ResolvedPoolOptions, 'workerUrl' | 'wasmPaths'> | null = null;
+
+/** Called by the page's pool when its worker starts (with its options) and ends (null). */
+export function pageWorkerStarted(options: ResolvedPoolOptions | null): void {
+  started = options && { workerUrl: options.workerUrl, ...(options.wasmPaths === undefined ? {} : { wasmPaths: options.wasmPaths }) };
+}
+
+/**
+ * Set pool options (merged with earlier calls). They apply to the page's pool whenever they come
+ * before it starts its worker (the worker starts in a task after the first request); the worker's
+ * own settings (limits, cache, threads) to the next worker. Asset locations (`workerUrl`,
+ * `wasmPaths`) that differ from those of the running worker throw: they could not take effect.
+ */
 export function configure(options: PoolOptions): void {
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
@@ -68,23 +82,32 @@ export function configure(options: PoolOptions): void {
       }
     }
   }
+  if (started) {
+    const next = resolvePoolOptions({ ...current, ...options });
+    const moved = (['workerUrl', 'wasmPaths'] as const).filter((key) => next[key] !== started![key]);
+    if (moved.length) {
+      throw new BagnetError('backend', `configure({ ${moved.join(', ')} }) came after the inference worker started `
+        + `(from ${started.workerUrl}${started.wasmPaths ? `, wasm from ${started.wasmPaths}` : ''}), so it could not take effect. `
+        + 'Call configure() before the first element or classify() runs (in the same module is enough), or disposePool() first.');
+    }
+  }
   current = { ...current, ...options };
 }
 
-export function resolvePoolOptions(): ResolvedPoolOptions {
-  const workerUrl = current.workerUrl ?? new URL('../worker/inference-worker.js', import.meta.url);
+export function resolvePoolOptions(options: PoolOptions = current): ResolvedPoolOptions {
+  const workerUrl = options.workerUrl ?? new URL('../worker/inference-worker.js', import.meta.url);
   return {
     workerUrl: new URL(String(workerUrl), globalThis.location?.href).href,
-    ...(current.wasmPaths === undefined ? {} : { wasmPaths: current.wasmPaths }),
-    ...(current.numThreads === undefined ? {} : { numThreads: current.numThreads }),
-    sharedWorker: current.sharedWorker ?? DEFAULT_POOL_SETTINGS.sharedWorker,
-    idleReleaseMs: current.idleReleaseMs ?? DEFAULT_POOL_SETTINGS.idleReleaseMs,
-    maxBatch: Math.max(1, Math.floor(current.maxBatch ?? DEFAULT_POOL_SETTINGS.maxBatch)),
-    batchWindowMs: current.batchWindowMs ?? DEFAULT_POOL_SETTINGS.batchWindowMs,
-    workerTimeoutMs: current.workerTimeoutMs ?? DEFAULT_POOL_SETTINGS.workerTimeoutMs,
-    cacheName: current.cache === false ? null : (current.cache ?? DEFAULT_WORKER_SETTINGS.cacheName),
-    maxImagePixels: current.maxImagePixels ?? DEFAULT_WORKER_SETTINGS.maxImagePixels,
-    maxDecodePixels: current.maxDecodePixels ?? DEFAULT_WORKER_SETTINGS.maxDecodePixels,
-    maxRunPixels: current.maxRunPixels ?? DEFAULT_WORKER_SETTINGS.maxRunPixels,
+    ...(options.wasmPaths === undefined ? {} : { wasmPaths: options.wasmPaths }),
+    ...(options.numThreads === undefined ? {} : { numThreads: options.numThreads }),
+    sharedWorker: options.sharedWorker ?? DEFAULT_POOL_SETTINGS.sharedWorker,
+    idleReleaseMs: options.idleReleaseMs ?? DEFAULT_POOL_SETTINGS.idleReleaseMs,
+    maxBatch: Math.max(1, Math.floor(options.maxBatch ?? DEFAULT_POOL_SETTINGS.maxBatch)),
+    batchWindowMs: options.batchWindowMs ?? DEFAULT_POOL_SETTINGS.batchWindowMs,
+    workerTimeoutMs: options.workerTimeoutMs ?? DEFAULT_POOL_SETTINGS.workerTimeoutMs,
+    cacheName: options.cache === false ? null : (options.cache ?? DEFAULT_WORKER_SETTINGS.cacheName),
+    maxImagePixels: options.maxImagePixels ?? DEFAULT_WORKER_SETTINGS.maxImagePixels,
+    maxDecodePixels: options.maxDecodePixels ?? DEFAULT_WORKER_SETTINGS.maxDecodePixels,
+    maxRunPixels: options.maxRunPixels ?? DEFAULT_WORKER_SETTINGS.maxRunPixels,
   };
 }

@@ -13,7 +13,7 @@ import type {
 import { BACKEND_PREFERENCES } from '../core/protocol.js';
 import type { ClassificationResult } from '../core/result.js';
 import { topKCount } from '../core/settings.js';
-import { resolvePoolOptions, type ResolvedPoolOptions } from './config.js';
+import { pageWorkerStarted, resolvePoolOptions, type ResolvedPoolOptions } from './config.js';
 import { WorkerConnection } from './connection.js';
 import { toSourceMessage, type ImageInput } from './image-input.js';
 
@@ -174,7 +174,10 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 }
 
 export class InferencePool extends EventTarget {
-  readonly options: ResolvedPoolOptions;
+  /** Options given to the constructor: fixed. Otherwise `configure()`'s, read when the worker starts. */
+  readonly #given: ResolvedPoolOptions | null;
+  /** The options the current worker started with. */
+  #started: ResolvedPoolOptions | null = null;
   #connection: WorkerConnection | null = null;
   readonly #models = new Map<string, ModelEntry>();
   readonly #manifests = new Map<string, Promise<BagnetManifest>>();
@@ -188,15 +191,25 @@ export class InferencePool extends EventTarget {
   #runs = 0;
   #disposed = false;
 
-  constructor(options: ResolvedPoolOptions = resolvePoolOptions()) {
+  constructor(options?: ResolvedPoolOptions) {
     super();
-    this.options = options;
+    this.#given = options ?? null;
+  }
+
+  /**
+   * The pool's options: those its worker started with; before it starts, `configure()`'s as they
+   * are now (so a `configure()` call takes effect whenever it comes before the worker starts).
+   */
+  get options(): ResolvedPoolOptions {
+    return this.#given ?? this.#started ?? resolvePoolOptions();
   }
 
   #getConnection(): WorkerConnection {
     if (this.#disposed) throw new BagnetError('aborted', 'The inference pool was disposed');
     if (!this.#connection || this.#connection.closed) {
-      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, wasmPaths, numThreads } = this.options;
+      this.#started = this.#given ?? resolvePoolOptions();
+      if (singleton === this) pageWorkerStarted(this.#started);
+      const { workerUrl, sharedWorker, cacheName, maxImagePixels, maxDecodePixels, maxRunPixels, wasmPaths, numThreads } = this.#started;
       this.#connection = new WorkerConnection(workerUrl, sharedWorker, {
         cacheName, maxImagePixels, maxDecodePixels, maxRunPixels,
         ...(wasmPaths === undefined ? {} : { wasmPaths }),
@@ -218,6 +231,8 @@ export class InferencePool extends EventTarget {
   #forgetWorker(error: BagnetError): void {
     const dead = this.#connection;
     this.#connection = null;
+    this.#started = null; // the next worker starts with configure()'s options as they are then
+    if (singleton === this) pageWorkerStarted(null);
     for (const entry of [...this.#models.values()]) {
       if (entry.connection !== dead) continue;
       clearTimeout(entry.idleTimer);
@@ -262,6 +277,12 @@ export class InferencePool extends EventTarget {
       throw new BagnetError('model-load', `Not a valid model URL: ${String(model)}`, { cause });
     }
     const key = `${url}|${backend}|${precision}`;
+    if (!this.#connection || this.#connection.closed) {
+      // The worker starts in a task of its own: a `configure()` later in the task that made this
+      // request (the module that imported the elements, say) still applies to it.
+      await nextTask();
+      if (signal?.aborted) throw abortError(signal.reason);
+    }
     let entry = this.#models.get(key);
     if (!entry) entry = this.#createEntry(key, url, backend, precision);
     entry.refs++;
@@ -585,6 +606,18 @@ export class InferencePool extends EventTarget {
     singleton = null;
     for (const client of [...clients]) client.onDispose?.();
   }
+}
+
+/** A new task, after the current one (and its microtasks) ends. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 function partition<T>(items: T[], predicate: (item: T) => boolean): [T[], T[]] {
