@@ -214,6 +214,24 @@ describe('configure() and when the worker starts', () => {
     expect(await serverHits(CUSTOM_PATH)).to.equal(1);
   });
 
+  // What a bundler that copied the worker as a plain asset (or a wrong workerUrl) gives.
+  for (const [what, workerUrl, reason] of [
+    ['a worker URL that answers 404', '/test/fixtures/not-there-worker.js', /from http:\/\/[^ ]+\/test\/fixtures\/not-there-worker\.js: the server answered 404/],
+    ['a worker URL that serves HTML', '/test/fixtures/pool-client.html', /pool-client\.html: it is served as "text\/html[^"]*", not JavaScript/],
+    ['a worker whose import does not resolve', '/test/fixtures/broken-import-worker.js', /broken-import-worker\.js: the module or one of its imports failed to load/],
+  ] as const) {
+    it(`${what}: the error says which URL failed and why, and the next worker works`, async () => {
+      configure({ workerUrl });
+      const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }).then(() => null, (e: unknown) => e);
+      expect(outcome).to.have.property('type', 'inference');
+      expect((outcome as Error).message).to.match(reason);
+      expect((outcome as Error).message).to.match(/Using a bundler/);
+      disposePool();
+      configure({ workerUrl: undefined });
+      expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
+    });
+  }
+
   it('throws, saying why, when asset locations change after the worker started; other options do not', async () => {
     await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
     let error: unknown;

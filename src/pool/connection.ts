@@ -29,6 +29,23 @@ export interface ConnectionEvents {
   onCrash(error: BagnetError): void;
 }
 
+/** Why a worker module at `url` did not start, from what fetching it again tells. */
+async function whyWorkerFailed(url: string): Promise<string> {
+  const failed = `The inference worker did not start from ${url}`;
+  const help = ' (see "Using a bundler" in the README; configure({ workerUrl }) points at your own copy)';
+  let response: Response;
+  try {
+    response = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+  } catch (cause) {
+    return `${failed}: it could not be fetched (${cause instanceof Error ? cause.message : String(cause)})${help}`;
+  }
+  if (!response.ok) return `${failed}: the server answered ${response.status}${help}`;
+  const type = response.headers.get('content-type') ?? '';
+  if (!/javascript|ecmascript/i.test(type)) return `${failed}: it is served as "${type || 'no type'}", not JavaScript${help}`;
+  return `${failed}: the module or one of its imports failed to load, or it threw as it started (an import the `
+    + `bundler did not resolve, such as a bare "onnxruntime-web"?)${help}`;
+}
+
 /** Shared workers started by this page after a crash: a new name, so the browser starts a new instance. */
 let sharedGeneration = 0;
 
@@ -65,6 +82,11 @@ export class WorkerConnection {
     const onMessage = (event: MessageEvent) => this.#receive(event.data);
     const onCrash = (event: Event) => {
       event.preventDefault(); // handled here: do not report it as the page's own uncaught error
+      if (!this.#heardAny) {
+        // It never said a word: most likely it never started. Say which URL and why.
+        void whyWorkerFailed(url).then((why) => this.#crash(new BagnetError('inference', why)));
+        return;
+      }
       const detail = event instanceof ErrorEvent && event.message ? `: ${event.message}` : '';
       this.#crash(new BagnetError('inference', `The inference worker stopped unexpectedly${detail}`));
     };
