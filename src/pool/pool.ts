@@ -6,6 +6,7 @@
  */
 import { abortError, BagnetError } from '../core/errors.js';
 import { topK } from '../core/evidence.js';
+import { nextTask } from '../core/next-task.js';
 import { loadModelManifest, type BagnetManifest } from '../core/manifest.js';
 import type {
   BackendPreference, ConcreteBackendName, ExactMapReply, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
@@ -606,18 +607,6 @@ export class InferencePool extends EventTarget {
     singleton = null;
     for (const client of [...clients]) client.onDispose?.();
   }
-}
-
-/** A new task, after the current one (and its microtasks) ends. */
-function nextTask(): Promise<void> {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
 }
 
 function partition<T>(items: T[], predicate: (item: T) => boolean): [T[], T[]] {

@@ -10,6 +10,7 @@ import { checkInputSize } from '../core/manifest.js';
 import type { ModelFile } from '../core/manifest.js';
 import type { WorkerSettings } from '../core/settings.js';
 import { meanLogits } from '../core/evidence.js';
+import { nextTask } from '../core/next-task.js';
 import type {
   BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
 } from '../core/protocol.js';
@@ -276,7 +277,7 @@ export class ModelHost {
     const job = model.queue.then(async () => {
       // A WASM run does not yield: let messages in between runs (cancellations, new images, a
       // tiled job's neighbours), or a long job would hold the worker until its last run.
-      await yieldToEventLoop();
+      await nextTask();
       return work();
     });
     model.queue = job.catch(() => undefined);
@@ -450,21 +451,6 @@ export class ModelHost {
       sessionsReleased: this.#sessionsReleased,
     };
   }
-}
-
-/**
- * A new task after everything already queued (messages, timers). Not `scheduler.yield()`: its
- * continuation goes ahead of other tasks, so it would not let them in.
- */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
 }
 
 export function messageOf(error: unknown): string {
