@@ -1,9 +1,10 @@
 // `npm run build` makes two things in dist/:
 // 1. the npm package: ES modules that mirror src/ (the worker at the relative URL the pool expects),
 //    with lit and onnxruntime-web left to the user's bundler, and the Cornerstone3D plugin; type declarations come from tsc;
-// 2. the one-tag embed bundle dist/bagnet-elements.js: everything included, the worker and each
-//    onnxruntime-web build in chunks of their own, the .wasm binaries copied beside them, so the
-//    folder can be served as it is.
+// 2. the one-tag embed bundle dist/embed/bagnet-elements.js: everything included, the worker
+//    (bagnet-worker.js) and each onnxruntime-web build in chunks of their own, the .wasm binaries
+//    copied beside them, so the folder can be served as it is. The npm package leaves the .wasm
+//    out (onnxruntime-web has them); `npx bagnet-elements-assets <dir>` copies the whole set.
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { esbuildTypescript } from './scripts/rollup-esbuild.mjs';
 import { bundledWorker, copyOrtWasm, esbuildMinify } from './scripts/rollup-plugins.mjs';
@@ -14,6 +15,7 @@ const npmPackage = {
     index: 'src/index.ts',
     register: 'src/register.ts',
     'worker/inference-worker': 'src/worker/inference-worker.ts',
+    'pool/bagnet-worker': 'src/pool/bagnet-worker.ts',
     'plugins/cornerstone/index': 'src/plugins/cornerstone/index.ts',
   },
   // Cornerstone3D is the host viewer's: a peer dependency of the plugin, never bundled.
@@ -25,7 +27,7 @@ const npmPackage = {
 const embed = {
   input: { 'bagnet-elements': 'src/embed.ts' },
   output: {
-    dir: 'dist',
+    dir: 'dist/embed',
     format: 'es',
     sourcemap: true,
     entryFileNames: '[name].js',
@@ -34,11 +36,11 @@ const embed = {
   },
   plugins: [
     esbuildTypescript(),
-    bundledWorker({ entry: 'src/worker/inference-worker.ts', fileName: 'bagnet-elements.worker.js' }),
+    bundledWorker({ entry: 'src/pool/bagnet-worker.ts', fileName: 'bagnet-worker.js' }),
     nodeResolve({ browser: true, exportConditions: ['production'] }),
     noEvalInOrt(), // a strict CSP (no 'unsafe-eval') must hold for the WebGPU build too
     esbuildMinify(),
-    copyOrtWasm({ files: ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.wasm'], outDir: 'dist' }),
+    copyOrtWasm({ files: ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.wasm'], outDir: 'dist/embed' }),
   ],
 };
 

@@ -9,7 +9,7 @@ const config: StorybookConfig = {
   addons: ['@storybook/addon-docs'],
   core: { disableTelemetry: true, disableWhatsNewNotifications: true },
   staticDirs: [
-    { from: '../dist', to: '/bagnet' },
+    { from: '../dist/embed', to: '/bagnet' },
     { from: '../models/default', to: '/models/default' },
     { from: '../models/generated', to: '/models/generated' },
     { from: '../stories/assets', to: '/assets' },

@@ -5,17 +5,20 @@ import { dirname, join } from 'node:path';
 import { transform } from 'esbuild';
 
 /**
- * The pool finds its worker at `new URL('../worker/inference-worker.js', import.meta.url)`. In a
- * bundle, emit the worker as its own chunk and point that URL at it.
+ * The pool finds its worker at `new URL('./bagnet-worker.js', import.meta.url)`. In a bundle, emit
+ * the worker as its own chunk and point that URL at it.
  */
 export function bundledWorker({ entry, fileName }) {
-  const pattern = /new URL\(\s*(['"])\.\.\/worker\/inference-worker\.js\1\s*,\s*import\.meta\.url\s*\)/;
+  const pattern = /new URL\(\s*(['"])\.\/bagnet-worker\.js\1\s*,\s*import\.meta\.url\s*\)/g;
   return {
     name: 'bundled-worker',
     transform(code) {
-      if (!pattern.test(code)) return null;
+      if (!code.match(pattern)) return null;
       const ref = this.emitFile({ type: 'chunk', id: entry, fileName });
-      return { code: code.replace(pattern, `new URL(import.meta.ROLLUP_FILE_URL_${ref})`), map: null };
+      // The path left in a string (to explain a failure) names the worker chunk too.
+      const rewritten = code.replace(pattern, `new URL(import.meta.ROLLUP_FILE_URL_${ref})`)
+        .replace(/(['"])\.\/bagnet-worker\.js\1/g, `'./${fileName}'`);
+      return { code: rewritten, map: null };
     },
   };
 }

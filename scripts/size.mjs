@@ -28,7 +28,7 @@ export async function coreGzipBytes() {
 }
 
 function embedFiles() {
-  const dist = join(root, 'dist');
+  const dist = join(root, 'dist', 'embed');
   return readdirSync(dist).filter((f) => /^(bagnet-|ort-).*\.(js|wasm)$/.test(f)).map((name) => {
     const data = readFileSync(join(dist, name));
     return { name, raw: statSync(join(dist, name)).size, gzip: gzip(data) };
@@ -43,7 +43,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(`| **total** | | **${kb(core.total)}** (target ≤ 32 KB) |`);
   try {
     const files = embedFiles();
-    console.log('\n| dist/ (embed bundle, after `npm run build`) | raw | gzip |\n|---|---|---|');
+    console.log('\n| dist/embed/ (embed bundle, after `npm run build`) | raw | gzip |\n|---|---|---|');
     for (const f of files) console.log(`| ${f.name} | ${kb(f.raw)} | ${kb(f.gzip)} |`);
   } catch {
     console.log('\n(no dist/: run `npm run build` for the embed bundle sizes)');

@@ -14,7 +14,8 @@ const TYPES = {
  */
 export async function startStaticServer(root, { headers = {} } = {}) {
   const server = createServer((request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname));
+    const pathname = decodeURIComponent(new URL(request.url, 'http://x').pathname);
+    const path = normalize(pathname.endsWith('/') ? `${pathname}index.html` : pathname); // a folder serves its index.html
     const file = join(root, path);
     if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
       response.writeHead(404).end();

@@ -23,7 +23,7 @@ interface Args {
 }
 
 // The plugin's pool uses the worker of the one-tag bundle the catalogue serves at ./bagnet/.
-configure({ workerUrl: './bagnet/bagnet-elements.worker.js' });
+configure({ workerUrl: './bagnet/bagnet-worker.js' });
 
 let engine: RenderingEngine | null = null;
 let counter = 0;

@@ -6,7 +6,11 @@ import { BagnetError } from '../core/errors.js';
 import { DEFAULT_POOL_SETTINGS, DEFAULT_WORKER_SETTINGS, type WorkerSettings } from '../core/settings.js';
 
 export interface PoolOptions {
-  /** URL of the inference worker module (default: `../worker/inference-worker.js` beside this package). */
+  /**
+   * URL of the inference worker module. By default the pool starts the package's own worker with
+   * `new Worker(new URL('../worker/inference-worker.js', import.meta.url))`, which bundlers (Vite,
+   * webpack, Parcel, Next.js) follow and bundle; set this to use a copy of your own instead.
+   */
   workerUrl?: string | URL;
   /** Folder URL that serves onnxruntime-web's `.wasm` files (default: beside the ORT module). */
   wasmPaths?: string;
@@ -49,7 +53,8 @@ export interface PoolOptions {
 
 /** Every option with its value or default; the worker's part is what the pool sends it. */
 export interface ResolvedPoolOptions extends WorkerSettings {
-  readonly workerUrl: string;
+  /** The worker module's absolute URL; undefined for the package's own worker (wherever the bundler put it). */
+  readonly workerUrl?: string;
   readonly sharedWorker: boolean;
   readonly idleReleaseMs: number;
   readonly maxBatch: number;
@@ -60,11 +65,11 @@ export interface ResolvedPoolOptions extends WorkerSettings {
 let current: PoolOptions = {};
 
 /** Where the page's pool started its current worker from (null while it has none). */
-let started: Pick<ResolvedPoolOptions, 'workerUrl' | 'wasmPaths'> | null = null;
+let started: { workerUrl: string | undefined; wasmPaths: string | undefined } | null = null;
 
 /** Called by the page's pool when its worker starts (with its options) and ends (null). */
 export function pageWorkerStarted(options: ResolvedPoolOptions | null): void {
-  started = options && { workerUrl: options.workerUrl, ...(options.wasmPaths === undefined ? {} : { wasmPaths: options.wasmPaths }) };
+  started = options && { workerUrl: options.workerUrl, wasmPaths: options.wasmPaths };
 }
 
 /**
@@ -87,7 +92,7 @@ export function configure(options: PoolOptions): void {
     const moved = (['workerUrl', 'wasmPaths'] as const).filter((key) => next[key] !== started![key]);
     if (moved.length) {
       throw new BagnetError('backend', `configure({ ${moved.join(', ')} }) came after the inference worker started `
-        + `(from ${started.workerUrl}${started.wasmPaths ? `, wasm from ${started.wasmPaths}` : ''}), so it could not take effect. `
+        + `(from ${started.workerUrl ?? "the package's own worker"}${started.wasmPaths ? `, wasm from ${started.wasmPaths}` : ''}), so it could not take effect. `
         + 'Call configure() before the first element or classify() runs (in the same module is enough), or disposePool() first.');
     }
   }
@@ -95,9 +100,8 @@ export function configure(options: PoolOptions): void {
 }
 
 export function resolvePoolOptions(options: PoolOptions = current): ResolvedPoolOptions {
-  const workerUrl = options.workerUrl ?? new URL('../worker/inference-worker.js', import.meta.url);
   return {
-    workerUrl: new URL(String(workerUrl), globalThis.location?.href).href,
+    ...(options.workerUrl === undefined ? {} : { workerUrl: new URL(String(options.workerUrl), globalThis.location?.href).href }),
     ...(options.wasmPaths === undefined ? {} : { wasmPaths: options.wasmPaths }),
     ...(options.numThreads === undefined ? {} : { numThreads: options.numThreads }),
     sharedWorker: options.sharedWorker ?? DEFAULT_POOL_SETTINGS.sharedWorker,

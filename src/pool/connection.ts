@@ -29,8 +29,28 @@ export interface ConnectionEvents {
   onCrash(error: BagnetError): void;
 }
 
+/**
+ * The package's own worker. Bundlers (Vite, webpack, Parcel, Next.js) bundle a worker, imports and
+ * all, only where they see this literal pattern, so it stays literal, here and nowhere else (the
+ * embed build's rollup plugin rewrites the same text).
+ */
+function startOwnWorker(shared: false, name: string): Worker;
+function startOwnWorker(shared: true, name: string): SharedWorker;
+function startOwnWorker(shared: boolean, name: string): Worker | SharedWorker {
+  return shared
+    ? new SharedWorker(new URL('./bagnet-worker.js', import.meta.url), { type: 'module', name })
+    : new Worker(new URL('./bagnet-worker.js', import.meta.url), { type: 'module', name });
+}
+
+/**
+ * Where the package's own worker is when no bundler moved it (only to explain a failure: a path in a
+ * variable, so that bundlers do not copy the file as an asset).
+ */
+const OWN_WORKER_PATH = './bagnet-worker.js';
+
 /** Why a worker module at `url` did not start, from what fetching it again tells. */
-async function whyWorkerFailed(url: string): Promise<string> {
+async function whyWorkerFailed(given: string | undefined): Promise<string> {
+  const url = given ?? new URL(OWN_WORKER_PATH, import.meta.url).href;
   const failed = `The inference worker did not start from ${url}`;
   const help = ' (see "Using a bundler" in the README; configure({ workerUrl }) points at your own copy)';
   let response: Response;
@@ -76,7 +96,8 @@ export class WorkerConnection {
   #heardAny = false;
   #watch: ReturnType<typeof setInterval> | undefined;
 
-  constructor(url: string, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents,
+  /** `url`: a worker module of the page's choosing; undefined for the package's own worker. */
+  constructor(url: string | undefined, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents,
               options: ConnectionOptions = { timeoutMs: DEFAULT_POOL_SETTINGS.workerTimeoutMs }) {
     this.#timeoutMs = options.timeoutMs;
     const onMessage = (event: MessageEvent) => this.#receive(event.data);
@@ -92,7 +113,7 @@ export class WorkerConnection {
     };
     if (shared && typeof SharedWorker !== 'undefined') {
       const name = sharedGeneration === 0 ? 'bagnet-elements' : `bagnet-elements-${sharedGeneration + 1}`;
-      const worker = new SharedWorker(url, { type: 'module', name });
+      const worker = url === undefined ? startOwnWorker(true, name) : new SharedWorker(url, { type: 'module', name });
       const port = worker.port;
       port.addEventListener('message', onMessage);
       port.addEventListener('messageerror', onCrash);
@@ -108,7 +129,7 @@ export class WorkerConnection {
         port.close();
       };
     } else {
-      const worker = new Worker(url, { type: 'module', name: 'bagnet-elements' });
+      const worker = url === undefined ? startOwnWorker(false, 'bagnet-elements') : new Worker(url, { type: 'module', name: 'bagnet-elements' });
       worker.addEventListener('message', onMessage);
       worker.addEventListener('messageerror', onCrash);
       worker.addEventListener('error', onCrash);

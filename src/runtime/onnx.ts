@@ -2,11 +2,12 @@
  * The only module that imports onnxruntime-web. Everything above it sees plain typed arrays and
  * our own types, never `ort.Tensor` or `ort.InferenceSession`.
  *
- * Two ORT builds, each loaded only when first needed: the plain WASM build for the `wasm` backend
- * (a 14 MB binary, and measurably faster on CPU than the instrumented WebGPU build) and the WebGPU
- * build for `webgpu` (27 MB).
+ * Two ORT builds (ort-builds.ts), each binary fetched only when first needed: the plain WASM build
+ * for the `wasm` backend (a 14 MB binary, and measurably faster on CPU than the instrumented WebGPU
+ * build) and the WebGPU build for `webgpu` (27 MB).
  */
 import type * as Ort from 'onnxruntime-web';
+import { ORT_BUILDS } from './ort-builds.js';
 
 /** Backends a session can run on (`auto` is resolved above this layer, by the worker's host). */
 export type ConcreteBackend = 'webgpu' | 'wasm';
@@ -54,10 +55,6 @@ export const ORT_WASM_FILES: Readonly<Record<ConcreteBackend, string>> = Object.
   webgpu: 'ort-wasm-simd-threaded.asyncify.wasm',
 });
 
-const BUILDS: Readonly<Record<ConcreteBackend, () => Promise<typeof Ort>>> = Object.freeze({
-  wasm: () => import('onnxruntime-web/wasm'),
-  webgpu: () => import('onnxruntime-web/webgpu'),
-});
 
 let settings: RuntimeSettings | null = null;
 const builds = new Map<ConcreteBackend, Promise<typeof Ort>>();
@@ -70,11 +67,13 @@ export function applyRuntimeSettings(value: RuntimeSettings = {}): void {
 function ortFor(backend: ConcreteBackend): Promise<typeof Ort> {
   let build = builds.get(backend);
   if (!build) {
-    build = BUILDS[backend]().then((ort) => {
+    build = Promise.resolve(ORT_BUILDS[backend] as typeof Ort).then((ort) => {
       const chosen = settings ?? {};
       const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
       const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-      ort.env.wasm.numThreads = chosen.numThreads ?? (isolated ? Math.max(1, cores) : 1);
+      // Only the WASM build gets threads: a thread worker can then tell whose it is (ort-thread.ts),
+      // and the WebGPU build computes on the GPU.
+      ort.env.wasm.numThreads = backend === 'webgpu' ? 1 : chosen.numThreads ?? (isolated ? Math.max(1, cores) : 1);
       // ORT's own warnings (node placement on WebGPU, …) would reach the page's console as errors.
       ort.env.logLevel = 'error';
       if (chosen.wasmPaths !== undefined) {

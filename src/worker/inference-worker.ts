@@ -8,6 +8,7 @@ import {
 } from '../core/protocol.js';
 import { DEFAULT_WORKER_SETTINGS, type WorkerSettings } from '../core/settings.js';
 import { applyRuntimeSettings } from '../runtime/onnx.js';
+import { isOrtThread } from '../runtime/ort-thread.js';
 import { decodeToTensor, prefetchBlobs } from './decode.js';
 import { computeExactMap } from './exact-map.js';
 import { ModelHost, type PortId } from './model-host.js';
@@ -226,7 +227,9 @@ const scope = globalThis as unknown as {
   addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
 };
 
-if (typeof (globalThis as { SharedWorkerGlobalScope?: unknown }).SharedWorkerGlobalScope !== 'undefined'
+if (isOrtThread) {
+  // One of onnxruntime's WASM threads, started from this file: its thread code runs, ours does not.
+} else if (typeof (globalThis as { SharedWorkerGlobalScope?: unknown }).SharedWorkerGlobalScope !== 'undefined'
     && globalThis instanceof (globalThis as unknown as { SharedWorkerGlobalScope: { new(): unknown } }).SharedWorkerGlobalScope) {
   scope.onconnect = (event) => {
     const port = event.ports[0]!;

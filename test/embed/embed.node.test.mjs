@@ -1,5 +1,5 @@
 // The one-tag embed, as a user deploys it: a plain static server (no dev server, no transforms)
-// serving the repository, a page with one <script> for dist/bagnet-elements.js, and the default model.
+// serving the repository, a page with one <script> for dist/embed/bagnet-elements.js, and the default model.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ let browser;
 let base;
 
 before(async () => {
-  assert.ok(existsSync(join(root, 'dist/bagnet-elements.js')), 'run `npm run build` first');
+  assert.ok(existsSync(join(root, 'dist/embed/bagnet-elements.js')), 'run `npm run build` first');
   server = await startStaticServer(root);
   base = server.url;
   browser = await puppeteer.launch({ executablePath: chromiumPath(), args: chromiumArgs });
@@ -26,7 +26,7 @@ after(async () => {
   server?.close();
 });
 
-test('a page with only dist/bagnet-elements.js classifies with the default model', { timeout: 180_000 }, async () => {
+test('a page with only dist/embed/bagnet-elements.js classifies with the default model', { timeout: 180_000 }, async () => {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (error) => errors.push(error.message));
@@ -43,8 +43,8 @@ test('a page with only dist/bagnet-elements.js classifies with the default model
   await page.waitForFunction(() => document.querySelector('bagnet-heatmap')?.shadowRoot?.querySelector('canvas[part="heatmap"]'));
   // Only the bundle's own files, the model and the image: nothing from src/, node_modules or elsewhere.
   const scripts = requested.filter((p) => p.endsWith('.js'));
-  assert.ok(scripts.every((p) => p.startsWith('/dist/') && !p.slice(6).includes('/')), scripts.join(', '));
-  assert.ok(requested.includes('/dist/ort-wasm-simd-threaded.wasm') || requested.includes('/dist/ort-wasm-simd-threaded.asyncify.wasm'));
+  assert.ok(scripts.every((p) => p.startsWith('/dist/embed/') && !p.slice(12).includes('/')), scripts.join(', '));
+  assert.ok(requested.includes('/dist/embed/ort-wasm-simd-threaded.wasm') || requested.includes('/dist/embed/ort-wasm-simd-threaded.asyncify.wasm'));
   assert.deepEqual(errors.filter((e) => !e.includes('favicon') && !e.includes('404')), []);
 });
 

@@ -9,11 +9,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { emvalInvokerFactory } from '../../scripts/no-eval-emval.mjs';
 
-const dist = fileURLToPath(new URL('../../dist/', import.meta.url));
+const dist = fileURLToPath(new URL('../../dist/embed/', import.meta.url));
 
 test('no eval or new Function anywhere in the built bundle', () => {
   const files = readdirSync(dist).filter((name) => name.endsWith('.js'));
-  assert.ok(files.some((name) => name.startsWith('ort-')), 'run `npm run build` first');
+  assert.ok(files.includes('bagnet-worker.js'), 'run `npm run build` first');
   for (const name of files) {
     const code = readFileSync(join(dist, name), 'utf8');
     assert.doesNotMatch(code, /new Function\s*\(/, `${name} has new Function`);

@@ -202,7 +202,7 @@ describe('hostile content', () => {
   });
 
   it('the worker rejects messages outside its protocol, acts on none, and keeps serving', async () => {
-    const worker = new Worker(resolvePoolOptions().workerUrl, { type: 'module' });
+    const worker = new Worker(new URL('../../src/worker/inference-worker.js', import.meta.url), { type: 'module' });
     const replies: { id?: number; ok?: boolean; error?: { message: string } }[] = [];
     worker.addEventListener('message', (event) => replies.push(event.data));
     const malformed: unknown[] = [

@@ -45,10 +45,10 @@ export class BagnetClassifier extends BagnetElementBase {
   static override styles = classifierStyles;
 
   /** How many classes to list. */
-  @property({ attribute: 'top-k', type: Number, reflect: true }) topK = DEFAULT_TOP_K;
+  @property({ attribute: 'top-k', type: Number, reflect: true, useDefault: true }) topK = DEFAULT_TOP_K;
 
   /** Offer a file chooser, drag-and-drop and paste. */
-  @property({ type: Boolean, reflect: true }) picker = false;
+  @property({ type: Boolean, reflect: true, useDefault: true }) picker = false;
 
   /** Text alternative of the image. */
   @property() alt = '';

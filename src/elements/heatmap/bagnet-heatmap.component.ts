@@ -72,34 +72,34 @@ export class BagnetHeatmap extends BagnetElementBase {
   static override styles = heatmapStyles;
 
   /** The class to explain: an index or a label. Default: the top-1 class. */
-  @property({ reflect: true }) target = '';
+  @property({ reflect: true, useDefault: true }) target = '';
 
   /** `rdbu` (the authors' RdBu_r), `coolwarm`, `bwr`, `viridis`, `magma` or `gray`. */
-  @property({ reflect: true }) colormap: ColormapName = HEATMAP_DEFAULTS.colormap;
+  @property({ reflect: true, useDefault: true }) colormap: ColormapName = HEATMAP_DEFAULTS.colormap;
 
   /** The colour scale is ±(this percentile of |evidence|). */
-  @property({ type: Number, reflect: true }) percentile = HEATMAP_DEFAULTS.percentile;
+  @property({ type: Number, reflect: true, useDefault: true }) percentile = HEATMAP_DEFAULTS.percentile;
 
   /** A fixed colour scale ±scale (to compare images); overrides `percentile` when > 0. */
-  @property({ type: Number, reflect: true }) scale = 0;
+  @property({ type: Number, reflect: true, useDefault: true }) scale = 0;
 
   /** Heatmap opacity in `overlay` mode. */
-  @property({ type: Number, reflect: true }) opacity = 0.75;
+  @property({ type: Number, reflect: true, useDefault: true }) opacity = 0.75;
 
   /** `overlay` (map over the image), `side-by-side`, or `edges` (the image's edges over the map, as in the paper). */
-  @property({ reflect: true }) mode: HeatmapMode = 'overlay';
+  @property({ reflect: true, useDefault: true }) mode: HeatmapMode = 'overlay';
 
   /** Show `all` evidence, only `positive` or only `negative`. */
-  @property({ reflect: true }) sign: SignFilter = 'all';
+  @property({ reflect: true, useDefault: true }) sign: SignFilter = 'all';
 
   /** Evidence magnitude below which the map is blank (appendix A.1); 0 = off. */
-  @property({ type: Number, reflect: true }) threshold = 0;
+  @property({ type: Number, reflect: true, useDefault: true }) threshold = 0;
 
   /** `clip` (keep values above the threshold) or `binary` (±1 above, 0 below). */
-  @property({ attribute: 'threshold-mode', reflect: true }) thresholdMode: ThresholdMode = 'clip';
+  @property({ attribute: 'threshold-mode', reflect: true, useDefault: true }) thresholdMode: ThresholdMode = 'clip';
 
   /** `fast`: the stride map of the classification itself; `exact`: the full-resolution map, refined progressively. */
-  @property({ reflect: true }) resolution: HeatmapResolution = 'fast';
+  @property({ reflect: true, useDefault: true }) resolution: HeatmapResolution = 'fast';
 
   /** The image's accessible description. */
   @property() alt = '';

@@ -58,10 +58,10 @@ export class BagnetPatches extends BagnetElementBase {
   static override styles = patchesStyles;
 
   /** The class: an index or a label. Default: the single image's top-1 class, or the first label for a set. */
-  @property({ reflect: true }) target = '';
+  @property({ reflect: true, useDefault: true }) target = '';
 
   /** How many patches per group. */
-  @property({ type: Number, reflect: true }) count = 8;
+  @property({ type: Number, reflect: true, useDefault: true }) count = 8;
 
   /** A set of images (URLs, files, …, optionally with true labels): patches across all of them. */
   @property({ attribute: false }) images: readonly (ImageInput | LabelledImage)[] = [];
@@ -70,13 +70,13 @@ export class BagnetPatches extends BagnetElementBase {
   @property({ attribute: 'srcset' }) srcset = '';
 
   /** `patches` or `misclassification` (true vs. predicted class, for a single image with `true-label`). */
-  @property({ reflect: true }) view: 'patches' | 'misclassification' = 'patches';
+  @property({ reflect: true, useDefault: true }) view: 'patches' | 'misclassification' = 'patches';
 
   /** The single image's true class (index or label), for the misclassification view. */
-  @property({ attribute: 'true-label', reflect: true }) trueLabel = '';
+  @property({ attribute: 'true-label', reflect: true, useDefault: true }) trueLabel = '';
 
   /** Accept dropped image files into the set. */
-  @property({ type: Boolean, reflect: true }) picker = false;
+  @property({ type: Boolean, reflect: true, useDefault: true }) picker = false;
 
   protected readonly classification = new ClassificationController(this, {
     inputs: () => {

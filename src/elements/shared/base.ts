@@ -13,22 +13,22 @@ import type { ClassificationController, ClassificationSource, ElementState } fro
 
 export abstract class BagnetElementBase extends LitElement implements ClassificationSource {
   /** URL of the model's manifest (`bagnet.json`). */
-  @property({ reflect: true }) model = '';
+  @property({ reflect: true, useDefault: true }) model = '';
 
   /** URL of the image to classify (http(s) or relative). The `image` property takes precedence. */
-  @property({ reflect: true }) src = '';
+  @property({ reflect: true, useDefault: true }) src = '';
 
   /** An image object: HTMLImageElement, ImageBitmap, Blob/File, canvas, OffscreenCanvas or ImageData. */
   @property({ attribute: false }) image: ImageInput | null = null;
 
   /** `auto` (WebGPU, falling back to WASM), `webgpu` or `wasm`. */
-  @property({ reflect: true }) backend: BackendPreference = 'auto';
+  @property({ reflect: true, useDefault: true }) backend: BackendPreference = 'auto';
 
   /** `eager` starts at once; `lazy` waits until the element is near the viewport. */
-  @property({ reflect: true }) loading: 'lazy' | 'eager' = 'eager';
+  @property({ reflect: true, useDefault: true }) loading: 'lazy' | 'eager' = 'eager';
 
   /** The id of another bagnet element whose result to reuse instead of running the model. */
-  @property({ attribute: 'for', reflect: true }) htmlFor = '';
+  @property({ attribute: 'for', reflect: true, useDefault: true }) htmlFor = '';
 
   /** Like `for`, by reference: the element whose result to reuse (also across shadow roots). */
   @property({ attribute: false }) resultFrom: Element | null = null;

@@ -35,7 +35,7 @@ export class BagnetCornerstonePanel extends LitElement {
   @property({ attribute: false }) overlay: BagnetOverlay | null = null;
 
   /** `idle` (no overlay), `loading`, `result` or `error`: reflected, for styling and tests. */
-  @property({ reflect: true }) state: 'idle' | 'loading' | 'result' | 'error' = 'idle';
+  @property({ reflect: true, useDefault: true }) state: 'idle' | 'loading' | 'result' | 'error' = 'idle';
 
   @state() private result: ClassificationResult | null = null;
   @state() private error = '';

@@ -1,0 +1,2 @@
+// All an app needs: the import (the model folder is in public/).
+import 'bagnet-elements/register';
