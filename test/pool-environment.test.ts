@@ -232,6 +232,25 @@ describe('configure() and when the worker starts', () => {
     });
   }
 
+  // What a bundler that left onnxruntime-web's binary behind (or a wrong wasmPaths) gives.
+  for (const [what, wasmPaths, reason] of [
+    ['a wasm folder that answers 404', '/test/fixtures/no-such-folder/',
+      /binary did not load from http:\/\/[^ ]+\/test\/fixtures\/no-such-folder\/ort-wasm-simd-threaded\.wasm: the server answered 404/],
+    ['a wasm file that is an HTML page', '/test/fixtures/not-wasm/',
+      /not-wasm\/ort-wasm-simd-threaded\.wasm: it is not WebAssembly \(served as "[^"]*", starting "<!doctype html> "\)/],
+  ] as const) {
+    it(`${what}: the error says which URL failed and why, and the next worker works`, async () => {
+      configure({ wasmPaths });
+      const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }).then(() => null, (e: unknown) => e);
+      expect(outcome).to.have.property('type', 'backend');
+      expect((outcome as Error).message).to.match(reason);
+      expect((outcome as Error).message).to.match(/Using a bundler/);
+      disposePool();
+      configure({ wasmPaths: undefined });
+      expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
+    });
+  }
+
   it('throws, saying why, when asset locations change after the worker started; other options do not', async () => {
     await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
     let error: unknown;

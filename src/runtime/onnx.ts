@@ -1,6 +1,6 @@
 /**
- * The only module that imports onnxruntime-web. Everything above it sees plain typed arrays and
- * our own types, never `ort.Tensor` or `ort.InferenceSession`.
+ * The one door to onnxruntime-web (its builds are imported by ort-builds.ts). Everything above it
+ * sees plain typed arrays and our own types, never `ort.Tensor` or `ort.InferenceSession`.
  *
  * Two ORT builds (ort-builds.ts), each binary fetched only when first needed: the plain WASM build
  * for the `wasm` backend (a 14 MB binary, and measurably faster on CPU than the instrumented WebGPU
@@ -86,6 +86,39 @@ function ortFor(backend: ConcreteBackend): Promise<typeof Ort> {
     build.catch(() => builds.delete(backend)); // a failed import may be retried
   }
   return build;
+}
+
+/** The builds that made a session: their binary loaded. */
+const binaryLoaded = new Set<ConcreteBackend>();
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d]; // "\0asm"
+
+/**
+ * Why onnxruntime's binary did not load, from what fetching it again tells; null when it is fine (the
+ * failure was something else). Its URL: the configured one, else the last .wasm this worker asked for
+ * (a bundler names the file, so only the request knows it).
+ */
+async function whyBinaryFailed(ort: typeof Ort): Promise<string | null> {
+  const configured = ort.env.wasm.wasmPaths;
+  const url = typeof configured === 'object' && configured.wasm !== undefined ? String(configured.wasm)
+    : globalThis.performance?.getEntriesByType('resource').map((entry) => entry.name)
+      .filter((name) => new URL(name).pathname.endsWith('.wasm')).at(-1);
+  if (url === undefined) return null;
+  const failed = `onnxruntime-web's WebAssembly binary did not load from ${url}`;
+  const help = ' (see "Using a bundler" in the README; configure({ wasmPaths }) names a folder that serves it)';
+  let response: Response;
+  try {
+    response = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+  } catch (cause) {
+    return `${failed}: it could not be fetched (${cause instanceof Error ? cause.message : String(cause)})${help}`;
+  }
+  if (!response.ok) return `${failed}: the server answered ${response.status}${help}`;
+  const reader = response.body?.getReader();
+  const first = (await reader?.read())?.value ?? new Uint8Array();
+  await reader?.cancel().catch(() => undefined);
+  if (WASM_MAGIC.every((byte, i) => first[i] === byte)) return null;
+  const start = new TextDecoder().decode(first.subarray(0, 16)).replace(/\s+/g, ' ');
+  return `${failed}: it is not WebAssembly (served as "${response.headers.get('content-type') ?? 'no type'}", starting "${start}")${help}`;
 }
 
 /** Why WebGPU cannot be used here, or null when an adapter is available. */
@@ -184,12 +217,20 @@ async function create(model: Uint8Array, backend: ConcreteBackend, externalData:
     }
   }
   const ort = await ortFor(backend);
-  const session = await ort.InferenceSession.create(model, {
-    executionProviders: [backend],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3, // errors only
-    externalData,
-  });
+  let session: Ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(model, {
+      executionProviders: [backend],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3, // errors only
+      externalData,
+    });
+  } catch (error) {
+    const why = binaryLoaded.has(backend) ? null : await whyBinaryFailed(ort);
+    if (why) throw new BackendUnavailableError(backend, why);
+    throw error;
+  }
+  binaryLoaded.add(backend);
   if (backend !== 'webgpu') return wrapSession(ort, session, backend, ort.env.wasm.numThreads ?? 1);
   deviceLost = false; // a session on a new device (or the first one)
   await watchWebgpuDevice();
