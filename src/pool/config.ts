@@ -8,8 +8,8 @@ import { DEFAULT_POOL_SETTINGS, DEFAULT_WORKER_SETTINGS, type WorkerSettings } f
 export interface PoolOptions {
   /**
    * URL of the inference worker module. By default the pool starts the package's own worker with
-   * `new Worker(new URL('../worker/inference-worker.js', import.meta.url))`, which bundlers (Vite,
-   * webpack, Parcel, Next.js) follow and bundle; set this to use a copy of your own instead.
+   * `new Worker(new URL('./bagnet-worker.js', import.meta.url))`, which bundlers (Vite,
+   * webpack, Next.js) follow and bundle; set this to use a copy of your own instead.
    */
   workerUrl?: string | URL;
   /** Folder URL that serves onnxruntime-web's `.wasm` files (default: beside the ORT module). */

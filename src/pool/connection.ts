@@ -30,7 +30,7 @@ export interface ConnectionEvents {
 }
 
 /**
- * The package's own worker. Bundlers (Vite, webpack, Parcel, Next.js) bundle a worker, imports and
+ * The package's own worker. Bundlers (Vite, webpack, Next.js, Parcel) bundle a worker, imports and
  * all, only where they see this literal pattern, so it stays literal, here and nowhere else (the
  * embed build's rollup plugin rewrites the same text).
  */
