@@ -4,6 +4,7 @@
  */
 import '../src/register.js';
 import { classify, configure, disposePool, getPool, loadManifest, type Timings } from '../src/index.js';
+import { findDamage } from '../src/core/image-integrity.js';
 import { bruteForceMap } from '../test/reference.js';
 
 const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
@@ -47,6 +48,44 @@ async function timed<T>(work: () => Promise<T>): Promise<number> {
   return performance.now() - started;
 }
 
+/**
+ * What checking a file's structure before decoding costs (src/core/image-integrity.ts) on a JPEG of
+ * about 20 MB: reading the whole Blob and walking its markers, beside decoding the same file.
+ */
+async function imagesSection(results: Record<string, number | string>, runs: number): Promise<void> {
+  step('image integrity: a 20 MB JPEG');
+  const canvas = new OffscreenCanvas(4800, 3600);
+  const context = canvas.getContext('2d')!;
+  const noise = context.createImageData(canvas.width, canvas.height);
+  let state = 7;
+  for (let i = 0; i < noise.data.length; i++) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    noise.data[i] = (i & 3) === 3 ? 255 : state >>> 24;
+  }
+  context.putImageData(noise, 0, 0);
+  const jpeg = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.97 });
+  const walk: number[] = [];
+  const readAndWalk: number[] = [];
+  const decode: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    let bytes = new Uint8Array();
+    const read = await timed(async () => { bytes = new Uint8Array(await jpeg.arrayBuffer()); });
+    const started = performance.now();
+    if (findDamage(bytes, 'jpeg') !== null) throw new Error('the benchmark JPEG is damaged');
+    const walked = performance.now() - started;
+    const decoded = await timed(async () => (await createImageBitmap(jpeg)).close());
+    if (i === 0) continue; // warm-up
+    walk.push(walked);
+    readAndWalk.push(read + walked);
+    decode.push(decoded);
+  }
+  results['image_integrity_jpeg_mb'] = round(jpeg.size / 1e6, 1);
+  results['image_integrity_jpeg_walk_ms'] = round(median(walk));
+  results['image_integrity_jpeg_read_walk_ms'] = round(median(readAndWalk));
+  results['image_decode_jpeg_ms'] = round(median(decode));
+  results['image_integrity_over_decode'] = round(median(readAndWalk) / median(decode), 3);
+}
+
 async function run(): Promise<Record<string, number | string>> {
   const results: Record<string, number | string> = {};
   const params = new URLSearchParams(location.search);
@@ -56,6 +95,7 @@ async function run(): Promise<Record<string, number | string>> {
   if (sections.has('pool')) await poolSection(results, runs);
   if (sections.has('heatmap')) await heatmapSection(results, runs);
   if (sections.has('load')) await loadSection(results);
+  if (sections.has('images')) await imagesSection(results, runs);
   results['cross_origin_isolated'] = String(crossOriginIsolated);
   results['hardware_concurrency'] = navigator.hardwareConcurrency;
   return results;

@@ -19,10 +19,10 @@ const runs = Number(process.env.BENCH_RUNS ?? 5);
 const python = process.env.PYTHON ?? '/usr/bin/python3';
 const results = {};
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
-// BENCH_SECTIONS picks parts (default all): native (PyTorch, onnxruntime-node), pool, heatmap, load
-// (in Chromium), bundle (size and cold start).
-const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,bundle').split(','));
-const pageSections = ['pool', 'heatmap', 'load'].filter((name) => sections.has(name));
+// BENCH_SECTIONS picks parts (default all): native (PyTorch, onnxruntime-node), pool, heatmap, load,
+// images (in Chromium), bundle (size and cold start).
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,images,bundle').split(','));
+const pageSections = ['pool', 'heatmap', 'load', 'images'].filter((name) => sections.has(name));
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);

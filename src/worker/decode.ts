@@ -9,6 +9,7 @@ import type { ImageSourceMessage } from '../core/protocol.js';
 import {
   FORMAT_NAMES, isHeaderReadOn, isUnreadable, readImageHeader, type HeaderRead, type ImageHeader,
 } from '../core/image-header.js';
+import { CHECKED_FORMATS, findDamage } from '../core/image-integrity.js';
 import { downscaleFor, megapixels, overDecodeLimit } from '../core/image-limits.js';
 
 export interface DecodedTensor {
@@ -177,6 +178,13 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
     throw new BagnetError('image-invalid', `${capitalised(what)} is an SVG image: rasterise it (e.g. to PNG) first`);
   }
   checkDecodeSize(header.width, header.height, what, limits, header.decodePixels);
+  if (CHECKED_FORMATS.has(header.format)) {
+    // Whole or not is ours to say: a browser may decode a truncated file as far as it goes.
+    const damage = findDamage(bytes.length === blob.size ? bytes : await readBytes(blob, what), header.format);
+    if (damage) {
+      throw new BagnetError('image-invalid', `Could not decode ${what} as an image: the ${FORMAT_NAMES[header.format]} file is truncated or damaged (${damage})`);
+    }
+  }
   const target = downscaleFor(header.width, header.height, limits.maxImagePixels);
   // The header's size is the one displayed (orientation applied): only the width, so the browser
   // keeps the aspect of what it decodes, whatever our reading of the header missed.

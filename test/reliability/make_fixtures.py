@@ -44,6 +44,10 @@ def images(out: Path) -> None:
     jpeg = io.BytesIO()
     big.save(jpeg, "JPEG", quality=95)
     (out / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3])
+    # Whole files of the formats whose structure the worker checks (src/core/image-integrity.ts).
+    big.save(out / "progressive.jpg", "JPEG", quality=90, progressive=True)
+    big.save(out / "sneaker.webp", "WEBP", lossless=True)
+    big.convert("RGB").save(out / "sneaker.bmp", "BMP")
     (out / "empty-0x0.png").write_bytes(raw_png(0, 0, 8, 0, []))
     (out / "tiny-1x1.png").write_bytes(raw_png(1, 1, 8, 0, [b"\x80"]))
     # 20000×20000 gray: 400 MB of pixels, 400 KB of file.
