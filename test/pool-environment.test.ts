@@ -232,6 +232,17 @@ describe('configure() and when the worker starts', () => {
     });
   }
 
+  it('a worker that loads and never answers (Firefox, an import that did not resolve): the error says which URL and why', async () => {
+    configure({ workerUrl: '/test/fixtures/silent-worker.js', workerTimeoutMs: 500 });
+    const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }).then(() => null, (e: unknown) => e);
+    expect(outcome).to.have.property('type', 'inference');
+    expect((outcome as Error).message).to.match(/did not start from http:\/\/[^ ]+\/test\/fixtures\/silent-worker\.js: the module or one of its imports failed to load.*; it did not answer for 0\.5 s$/);
+    expect((outcome as Error).message).to.match(/Using a bundler/);
+    disposePool();
+    configure({ workerUrl: undefined, workerTimeoutMs: undefined });
+    expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
+  });
+
   // What a bundler that left onnxruntime-web's binary behind (or a wrong wasmPaths) gives.
   for (const [what, wasmPaths, reason] of [
     ['a wasm folder that answers 404', '/test/fixtures/no-such-folder/',

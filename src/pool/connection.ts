@@ -95,11 +95,14 @@ export class WorkerConnection {
   /** Whether this connection ever heard its worker (a shared one that never answers may be hung, not gone). */
   #heardAny = false;
   #watch: ReturnType<typeof setInterval> | undefined;
+  /** The worker's URL when the page chose it; undefined for the package's own. */
+  readonly #url: string | undefined;
 
   /** `url`: a worker module of the page's choosing; undefined for the package's own worker. */
   constructor(url: string | undefined, shared: boolean, settings: WorkerSettings, private readonly events: ConnectionEvents,
               options: ConnectionOptions = { timeoutMs: DEFAULT_POOL_SETTINGS.workerTimeoutMs }) {
     this.#timeoutMs = options.timeoutMs;
+    this.#url = url;
     const onMessage = (event: MessageEvent) => this.#receive(event.data);
     const onCrash = (event: Event) => {
       event.preventDefault(); // handled here: do not report it as the page's own uncaught error
@@ -189,6 +192,13 @@ export class WorkerConnection {
     }
     if (!pingAnswered && now - this.#pingedAt! > this.#timeoutMs) {
       const seconds = (this.#timeoutMs / 1000).toFixed(1);
+      if (!this.#heardAny) {
+        // Never a word: it most likely never started (Firefox reports a module worker whose import
+        // failed to nobody). Say which URL and why, as for an `error` event.
+        clearInterval(this.#watch);
+        void whyWorkerFailed(this.#url).then((why) => this.#crash(new BagnetError('inference', `${why}; it did not answer for ${seconds} s`)));
+        return;
+      }
       this.#crash(new BagnetError('inference', `The inference worker stopped unexpectedly: it did not answer for ${seconds} s`));
     } else if (pingAnswered && now - this.#heardAt > this.#timeoutMs / 4) {
       this.#pingedAt = now;
