@@ -9,6 +9,7 @@
  */
 import { BagnetError, deserializeError } from '../core/errors.js';
 import { isFromWorker, type FromWorker, type ProgressPhase, type ToWorker } from '../core/protocol.js';
+import { refetch } from '../core/refetch.js';
 import { DEFAULT_POOL_SETTINGS, type WorkerSettings } from '../core/settings.js';
 
 type Pending = {
@@ -53,13 +54,8 @@ async function whyWorkerFailed(given: string | undefined): Promise<string> {
   const url = given ?? new URL(OWN_WORKER_PATH, import.meta.url).href;
   const failed = `The inference worker did not start from ${url}`;
   const help = ' (see "Using a bundler" in the README; configure({ workerUrl }) points at your own copy)';
-  let response: Response;
-  try {
-    response = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
-  } catch (cause) {
-    return `${failed}: it could not be fetched (${cause instanceof Error ? cause.message : String(cause)})${help}`;
-  }
-  if (!response.ok) return `${failed}: the server answered ${response.status}${help}`;
+  const response = await refetch(url);
+  if (typeof response === 'string') return `${failed}: ${response}${help}`;
   const type = response.headers.get('content-type') ?? '';
   if (!/javascript|ecmascript/i.test(type)) return `${failed}: it is served as "${type || 'no type'}", not JavaScript${help}`;
   return `${failed}: the module or one of its imports failed to load, or it threw as it started (an import the `

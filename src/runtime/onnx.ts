@@ -7,6 +7,7 @@
  * build) and the WebGPU build for `webgpu` (27 MB).
  */
 import type * as Ort from 'onnxruntime-web';
+import { refetch } from '../core/refetch.js';
 import { ORT_BUILDS } from './ort-builds.js';
 
 /** Backends a session can run on (`auto` is resolved above this layer, by the worker's host). */
@@ -83,7 +84,6 @@ function ortFor(backend: ConcreteBackend): Promise<typeof Ort> {
       return ort;
     });
     builds.set(backend, build);
-    build.catch(() => builds.delete(backend)); // a failed import may be retried
   }
   return build;
 }
@@ -106,13 +106,8 @@ async function whyBinaryFailed(ort: typeof Ort): Promise<string | null> {
   if (url === undefined) return null;
   const failed = `onnxruntime-web's WebAssembly binary did not load from ${url}`;
   const help = ' (see "Using a bundler" in the README; configure({ wasmPaths }) names a folder that serves it)';
-  let response: Response;
-  try {
-    response = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
-  } catch (cause) {
-    return `${failed}: it could not be fetched (${cause instanceof Error ? cause.message : String(cause)})${help}`;
-  }
-  if (!response.ok) return `${failed}: the server answered ${response.status}${help}`;
+  const response = await refetch(url);
+  if (typeof response === 'string') return `${failed}: ${response}${help}`;
   const reader = response.body?.getReader();
   const first = (await reader?.read())?.value ?? new Uint8Array();
   await reader?.cancel().catch(() => undefined);
