@@ -1,13 +1,18 @@
-// Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides).
+// Browser tests in real Chromium (Debian's /usr/bin/chromium; CHROME_PATH overrides) and Firefox ESR
+// (Debian's /usr/bin/firefox-esr over puppeteer-core's WebDriver BiDi; FIREFOX_PATH overrides). Tests that
+// need a Chromium-only feature are listed, with their reasons, in test/chromium-only.json.
 import { fileURLToPath } from 'node:url';
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { readFileSync } from 'node:fs';
 import { build, buildSync } from 'esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
+import puppeteer from 'puppeteer-core';
+import { defaultReporter } from '@web/test-runner';
 import {
   chromiumArgs, chromiumPath, crossOriginIsolation, requestCounter, slowResponses, strictCspForFixtures, typescriptSources, vendorOrt,
-  versionedModel, crossOriginWithoutCors, brokenBody,
+  versionedModel, crossOriginWithoutCors, brokenBody, firefoxPath,
 } from './scripts/server-options.mjs';
+import { chromiumOnlyFiles, firefoxRunnerHtml, matrixReporter } from './scripts/browser-matrix.mjs';
 import { orthancProxy } from './scripts/orthanc.mjs';
 import { networkLogPlugin } from './scripts/network-log.mjs';
 
@@ -52,6 +57,11 @@ const cornerstoneVendor = {
   },
 };
 
+const mochaConfig = {
+  // Creating an ORT session compiles the wasm module: seconds, not Mocha's default 2 s.
+  timeout: 60000,
+};
+
 export default {
   files: ['test/**/*.test.ts', '!test/no-webgpu/**', '!test/sequences/**'],
   nodeResolve: true,
@@ -77,10 +87,20 @@ export default {
         launchOptions: { executablePath: chromiumPath(), args: chromiumArgs.filter((arg) => arg !== '--enable-unsafe-webgpu') },
       })],
     },
+    {
+      // Every test in Firefox ESR but those of test/chromium-only.json. Firefox has no WebGPU here, so
+      // the "no WebGPU" tests and the sequences run in it too.
+      name: 'firefox',
+      files: ['test/**/*.test.ts', ...chromiumOnlyFiles().map((file) => `!${file}`)],
+      browsers: [chromeLauncher({
+        // A puppeteer instance of our own: the launcher then names the browser "Firefox", not "Chrome".
+        puppeteer,
+        launchOptions: { browser: 'firefox', executablePath: firefoxPath(), headless: true },
+      })],
+      testRunnerHtml: firefoxRunnerHtml,
+    },
   ],
-  testFramework: {
-    // Creating an ORT session compiles the wasm module: seconds, not Mocha's default 2 s.
-    config: { timeout: 60000 },
-  },
+  testFramework: { config: mochaConfig },
+  reporters: [defaultReporter(), matrixReporter()],
   testsFinishTimeout: 10 * 60 * 1000,
 };

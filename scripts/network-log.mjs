@@ -1,16 +1,23 @@
 // Test-only: every request the browser makes, from any page, iframe, dedicated or shared worker, to
-// any origin, seen over the Chrome DevTools Protocol (the server's own log sees only requests to it,
-// and a page's resource timings only its own). Tests call it with `executeServerCommand`:
-// 'network-log-start' (clears the log), 'network-log-read' → [{ url, method, target }].
+// any origin (the server's own log sees only requests to it, and a page's resource timings only its
+// own): over the Chrome DevTools Protocol in Chromium, over WebDriver BiDi in Firefox. Tests call it
+// with `executeServerCommand`: 'network-log-start' (clears the log), 'network-log-read' → [{ url, method,
+// target }]; `target` (the DevTools target type: 'page', 'iframe', 'worker', ...) only in Chromium:
+// BiDi reports a worker's requests as its page's.
 
 /** The @web/test-runner plugin. */
 export function networkLogPlugin() {
   /** Per browser: the requests seen since the last start. */
   const logs = new WeakMap();
 
-  async function watch(browser) {
+  async function watch(browser, page) {
     const log = { requests: [] };
     logs.set(browser, log);
+    if (browser.protocol === 'webDriverBiDi') {
+      // BiDi reports the requests of the page's workers as the page's own.
+      page.on('request', (request) => log.requests.push({ url: request.url(), method: request.method() }));
+      return log;
+    }
     const root = await browser.target().createCDPSession();
     const connection = root.connection();
     const attach = async (session) => {
@@ -38,8 +45,9 @@ export function networkLogPlugin() {
     name: 'network-log',
     async executeCommand({ command, session }) {
       if (command !== 'network-log-start' && command !== 'network-log-read') return undefined;
-      const browser = session.browser.getPage(session.id).browser();
-      const log = logs.get(browser) ?? await watch(browser);
+      const page = session.browser.getPage(session.id);
+      const browser = page.browser();
+      const log = logs.get(browser) ?? await watch(browser, page);
       if (command === 'network-log-start') {
         log.requests = [];
         return true;

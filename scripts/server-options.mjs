@@ -49,23 +49,36 @@ export function typescriptSources(rootDir = process.cwd()) {
  * `/__requests` lists every request (method and URL) since the last `/__requests?reset=1`, for the
  * privacy tests.
  */
+/**
+ * A test server's state, one per browser: Chromium and Firefox run their tests at the same time against
+ * one server. Told apart by the user agent, which a page, its frames and its workers share.
+ */
+function perBrowser(make) {
+  const states = new Map();
+  return (context) => {
+    const agent = context.get('user-agent');
+    if (!states.has(agent)) states.set(agent, make());
+    return states.get(agent);
+  };
+}
+
 export function requestCounter() {
-  const hits = new Map();
-  let log = [];
+  const countersOf = perBrowser(() => ({ hits: new Map(), log: [] }));
   return (context, next) => {
+    const counter = countersOf(context);
     if (context.path === '/__hits') {
       const path = String(context.query.path ?? '');
-      if (context.query.reset) hits.delete(path);
-      context.body = { path, count: hits.get(path) ?? 0 };
+      if (context.query.reset) counter.hits.delete(path);
+      context.body = { path, count: counter.hits.get(path) ?? 0 };
       return undefined;
     }
     if (context.path === '/__requests') {
-      context.body = { requests: log };
-      if (context.query.reset) log = [];
+      context.body = { requests: counter.log };
+      if (context.query.reset) counter.log = [];
       return undefined;
     }
-    hits.set(context.path, (hits.get(context.path) ?? 0) + 1);
-    if (log.length < 10000) log.push({ method: context.method, url: context.url });
+    counter.hits.set(context.path, (counter.hits.get(context.path) ?? 0) + 1);
+    if (counter.log.length < 10000) counter.log.push({ method: context.method, url: context.url });
     return next();
   };
 }
@@ -116,8 +129,10 @@ export async function slowResponses(context, next) {
  * the other host name (localhost ↔ 127.0.0.1, same port) that needs one fails, as it would there.
  */
 export function versionedModel(rootDir = process.cwd()) {
-  let state = { version: 'a', validators: 'both', offline: false, conditional: 'answer', head: 200, expose: false };
-  let log = [];
+  const browserOf = perBrowser(() => ({
+    state: { version: 'a', validators: 'both', offline: false, conditional: 'answer', head: 200, expose: false },
+    log: [],
+  }));
   let versions; // read on first use: `npm run fixtures` makes the fixture after this module loads
   const fixture = 'models/generated/synthetic-brightness';
   const load = () => {
@@ -144,16 +159,19 @@ export function versionedModel(rootDir = process.cwd()) {
     return versions;
   };
   return (context, next) => {
+    if (!context.path.startsWith('/__versioned')) return next();
+    const browser = browserOf(context);
+    const { state, log } = browser;
     if (context.path === '/__versioned') {
       if (context.query.set) {
-        state = {
+        browser.state = {
           version: context.query.set, validators: context.query.validators ?? 'both', offline: Boolean(context.query.offline),
           conditional: context.query.conditional ?? 'answer', head: Number(context.query.head ?? 200), expose: Boolean(context.query.expose),
         };
-        log = [];
+        browser.log = [];
       }
       context.set('Cache-Control', 'no-store');
-      context.body = { ...state, requests: log };
+      context.body = { ...browser.state, requests: browser.log };
       return undefined;
     }
     if (!context.path.startsWith('/__versioned/')) return next();
@@ -244,4 +262,11 @@ export function brokenBody(context, next) {
   res.write(Buffer.alloc(1024));
   setTimeout(() => res.destroy(), 50);
   return undefined;
+}
+
+export function firefoxPath() {
+  const candidates = [process.env.FIREFOX_PATH, '/usr/bin/firefox-esr', '/usr/bin/firefox'];
+  const found = candidates.find((path) => path && existsSync(path));
+  if (!found) throw new Error('Firefox not found: install it (apt-get install firefox-esr) or set FIREFOX_PATH');
+  return found;
 }

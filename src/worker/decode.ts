@@ -11,6 +11,7 @@ import {
 } from '../core/image-header.js';
 import { CHECKED_FORMATS, findDamage } from '../core/image-integrity.js';
 import { downscaleFor, megapixels, overDecodeLimit } from '../core/image-limits.js';
+import { resizeBilinear } from '../core/resample.js';
 
 export interface DecodedTensor {
   readonly data: Float32Array;
@@ -199,7 +200,11 @@ async function decodeBlob(blob: Blob, what: string, limits: DecodeLimits): Promi
   try {
     image = await createImageBitmap(blob, options);
   } catch (cause) {
-    throw new BagnetError('image-invalid', `Could not decode ${what} as an image`, { cause });
+    // The structure of the checked formats was found whole: their decoder's refusal is the pixels'.
+    // The others (AVIF, JPEG XL, ICO) are not decoded by every browser (Firefox has no JPEG XL).
+    const why = CHECKED_FORMATS.has(header.format) ? `its ${FORMAT_NAMES[header.format]} data is damaged`
+      : `this browser may not decode ${FORMAT_NAMES[header.format]}, or the file is damaged`;
+    throw new BagnetError('image-invalid', `Could not decode ${what} as an image: ${why}`, { cause });
   }
   // The image's own size, from what was decoded (the header only bounded it).
   return { image, width: Math.round(image.width * target.scale), height: Math.round(image.height * target.scale) };
@@ -298,22 +303,26 @@ export async function decodeToTensor(source: ImageSourceMessage, input: Manifest
       for (let i = 3; i < rgba.length && opaque; i += 4) opaque = rgba[i] === 255;
       if (opaque) return tensor(rgba);
     }
-    const context = scratchContext(plan.width, plan.height);
-    // Transparent pixels show the manifest's background (source-over on an opaque fill).
-    const [r, g, b] = input.background;
-    context.fillStyle = `rgb(${r}, ${g}, ${b})`;
-    context.fillRect(0, 0, plan.width, plan.height);
-    context.imageSmoothingEnabled = true;
-    context.imageSmoothingQuality = 'high';
-    // The crop window, mapped back to the decoded image's pixels (it may have been decoded smaller).
     // (`VideoFrame` itself may not exist where WebCodecs does not.)
     const decodedWidth = 'displayWidth' in image ? image.displayWidth : image.width;
     const decodedHeight = 'displayHeight' in image ? image.displayHeight : image.height;
+    // Transparent pixels show the manifest's background (source-over on an opaque fill), drawn 1:1:
+    // a copy, the same in every browser.
+    const context = scratchContext(decodedWidth, decodedHeight);
+    const [r, g, b] = input.background;
+    context.fillStyle = `rgb(${r}, ${g}, ${b})`;
+    context.fillRect(0, 0, decodedWidth, decodedHeight);
+    context.drawImage(drawable(image), 0, 0);
+    const decoded = context.getImageData(0, 0, decodedWidth, decodedHeight).data;
+    if (plan.width === decodedWidth && plan.height === decodedHeight && plan.scaledWidth === decodedWidth && plan.scaledHeight === decodedHeight) {
+      return tensor(decoded);
+    }
+    // The crop window, mapped back to the decoded image's pixels (it may have been decoded smaller),
+    // resized by our filter rather than the browser's (see core/resample.ts).
     const scaleX = plan.scaledWidth / decodedWidth;
     const scaleY = plan.scaledHeight / decodedHeight;
-    context.drawImage(drawable(image), plan.cropX / scaleX, plan.cropY / scaleY, plan.width / scaleX, plan.height / scaleY,
-      0, 0, plan.width, plan.height);
-    return tensor(context.getImageData(0, 0, plan.width, plan.height).data);
+    const box = { x: plan.cropX / scaleX, y: plan.cropY / scaleY, width: plan.width / scaleX, height: plan.height / scaleY };
+    return tensor(resizeBilinear(decoded, decodedWidth, decodedHeight, box, plan.width, plan.height));
   } finally {
     if (!(image instanceof ImageData)) image.close();
   }

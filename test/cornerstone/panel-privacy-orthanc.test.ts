@@ -79,8 +79,11 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
   });
 
   it('privacy: requests nothing but the image and the model\'s assets, all same-origin (page and worker)', async () => {
-    // Every request of the browser, from the page and from its workers, to any origin (DevTools Protocol).
+    // Every request of the browser, from the page and from its workers, to any origin (DevTools Protocol
+    // or WebDriver BiDi); the page's own are in its resource timings.
     await executeServerCommand('network-log-start');
+    performance.setResourceTimingBufferSize(100_000);
+    performance.clearResourceTimings();
     const viewport = await open([wadouri('ct16-signed')]);
     // A model URL and a worker this page has not loaded yet, so their assets are fetched during the test.
     disposePool();
@@ -93,14 +96,17 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
       configure({ cache: 'bagnet-test-cache', workerUrl: undefined });
     });
     await Promise.all([nextResult(overlay), exactMapDone(overlay)]);
-    const requests = (await executeServerCommand<{ url: string; method: string; target: string }[], undefined>('network-log-read'))
+    const requests = (await executeServerCommand<{ url: string; method: string }[], undefined>('network-log-read'))
       .filter((r) => !r.url.startsWith('data:') && !r.url.startsWith('blob:'));
     const foreign = requests.filter((r) => new URL(r.url).origin !== location.origin);
     expect(foreign, 'cross-origin requests').to.deep.equal([]);
     const paths = requests.map((r) => new URL(r.url).pathname);
     expect(paths).to.include(new URL(fixtureUrl('ct16-signed')).pathname);
-    // The worker's own requests are seen: the model file is fetched there, with the ORT binary.
-    expect(requests.filter((r) => r.target === 'worker').map((r) => new URL(r.url).pathname)).to.include.members(['/models/default/model.onnx']);
+    // The worker's own requests are seen: the model file is fetched there (not by the page).
+    expect(paths).to.include('/models/default/model.onnx');
+    const onPage = performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname);
+    expect(onPage).to.include(new URL(fixtureUrl('ct16-signed')).pathname); // (the page's own are recorded)
+    expect(onPage).not.to.include('/models/default/model.onnx');
     const allowed = [
       /^\/build\/dicom\/ct16-signed\.dcm$/, // the image source
       /^\/models\/default\//, // the model's manifest and ONNX file

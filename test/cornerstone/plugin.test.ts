@@ -188,7 +188,7 @@ describe('Cornerstone3D plugin', () => {
     configure({ workerUrl: faultWorkerUrl() });
     try {
       const viewport = await open([wadouri('square'), wadouri('sneaker-window')]);
-      const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'webgpu', target: 'Unicorn' });
+      const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', target: 'Unicorn' });
       const events: string[] = [];
       overlay.addEventListener('bagnet-result', () => events.push('result'));
       overlay.addEventListener('bagnet-error', (e) => events.push(`error: ${(e as CustomEvent<{ message: string }>).detail.message}`));
@@ -204,10 +204,10 @@ describe('Cornerstone3D plugin', () => {
       const exact = await getPool().exactMap(first, { backend: 'wasm', classes: [0] });
       expect([exact.width, exact.height]).to.deep.equal([first.input.plan.width, first.input.plan.height]);
       overlay.setOptions({ target: '' });
-      expect(await injectFault('fail-next-webgpu-run')).to.equal(true);
+      expect(await injectFault('fail-next-wasm-run')).to.equal(true);
       const failed = nextError(overlay);
       overlay.setOptions({ resolution: 'exact' });
-      expect((await failed).message).to.match(/injected WebGPU run failure/);
+      expect((await failed).message).to.match(/injected WASM run failure/);
       overlay.destroy();
       await overlay.refresh(); // resolves at once
     } finally {

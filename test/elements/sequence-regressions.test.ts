@@ -122,17 +122,17 @@ describe('sequences that once failed', () => {
 
   it('a failed exact map keeps the fast map, reports the failure, and a later exact map works', async function () {
     this.timeout(120_000);
-    const heatmap = mount<BagnetHeatmap>(heatmapTag, { model: DEFAULT_MODEL, backend: 'webgpu', src: samples[5]!.url });
+    const heatmap = mount<BagnetHeatmap>(heatmapTag, { model: DEFAULT_MODEL, backend: 'wasm', src: samples[5]!.url });
     await nextEvent(heatmap, 'bagnet-result');
-    expect(await injectFault('fail-next-webgpu-run')).to.equal(true);
+    expect(await injectFault('fail-next-wasm-run')).to.equal(true);
     const error = nextEvent<CustomEvent<{ type: string; message: string }>>(heatmap, 'bagnet-error');
     heatmap.resolution = 'exact';
-    expect((await error).detail.message).to.match(/injected WebGPU run failure/);
+    expect((await error).detail.message).to.match(/injected WASM run failure/);
     await heatmap.updateComplete;
     expect(heatmap.state).to.equal('error');
     expect(canvasOf(heatmap, 'heatmap'), 'the fast map is still shown').to.exist;
     expect(heatmap.shadowRoot!.querySelector('[part="legend"] .resolution')!.textContent).to.equal('stride 2');
-    expect(heatmap.shadowRoot!.querySelector('[part="error"]')!.textContent).to.match(/injected WebGPU run failure/);
+    expect(heatmap.shadowRoot!.querySelector('[part="error"]')!.textContent).to.match(/injected WASM run failure/);
     heatmap.resolution = 'fast';
     await heatmap.updateComplete;
     expect(heatmap.state).to.equal('result');

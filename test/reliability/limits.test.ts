@@ -58,6 +58,12 @@ function canvasOf(image: ImageData): HTMLCanvasElement {
   return canvas;
 }
 
+/** Whether this browser's own decoder (on the page, not ours) takes the fixture: Firefox has no JPEG XL. */
+async function browserDecodes(file: string): Promise<boolean> {
+  const blob = await (await fetch(fixture(file))).blob();
+  return createImageBitmap(blob).then((bitmap) => (bitmap.close(), true), () => false);
+}
+
 const OVER_ONE_MEGAPIXEL = /2000×2000 \(4\.0 megapixels\), over the 1\.0 megapixels limit for decoding \(configure maxDecodePixels\)/;
 
 describe('limits that cannot be bypassed', () => {
@@ -81,8 +87,13 @@ describe('limits that cannot be bypassed', () => {
       });
     });
 
-    it(`${what} over maxImagePixels: decoded scaled down, its own size reported`, async () => {
+    it(`${what} over maxImagePixels: decoded scaled down, its own size reported (or refused, naming the format, where the browser cannot decode it)`, async () => {
       await withLimits({ maxImagePixels: 500 * 500 }, async () => {
+        if (!await browserDecodes(file)) {
+          expect(file, 'only JPEG XL may be missing (Firefox)').to.match(/\.jxl$/);
+          await expectError(classify(fixture(file), options), 'image-invalid', /this browser may not decode JPEG XL, or the file is damaged/);
+          return;
+        }
         const result = await classify(fixture(file), options);
         expect([result.input.imageWidth, result.input.imageHeight]).to.deep.equal([2000, 2000]);
         expect(result.input.downscale).to.be.closeTo(4, 1e-9);
@@ -101,11 +112,16 @@ describe('limits that cannot be bypassed', () => {
     });
   }
 
-  it('an AVIF, a JPEG XL and a JPEG with 320 KB of metadata that fit are classified (no false refusal)', async () => {
+  it('an AVIF, a JPEG XL and a JPEG with 320 KB of metadata that fit are classified (no false refusal; JPEG XL where the browser decodes it)', async () => {
     const sneaker = samples[14]!;
     const avif = await classify(fixture('sneaker.avif'), options); // lossless
     expect(relativeError(avif.logits, sneaker.logits)).to.be.at.most(1e-4);
     for (const file of ['sneaker.jxl', 'app-segments-sneaker.jpg']) {
+      if (!await browserDecodes(file)) {
+        expect(file, 'only JPEG XL may be missing (Firefox)').to.equal('sneaker.jxl');
+        await expectError(classify(fixture(file), options), 'image-invalid', /this browser may not decode JPEG XL, or the file is damaged/);
+        continue;
+      }
       const result = await classify(fixture(file), options);
       expect(result.topk[0]!.index, file).to.equal(sneaker.predicted);
       expect([result.input.imageWidth, result.input.imageHeight, result.input.downscale], file).to.deep.equal([28, 28, 1]);
@@ -144,7 +160,9 @@ describe('limits that cannot be bypassed', () => {
           expect(page.calls[0] ?? {}, 'the copy\'s options').to.include({ resizeWidth: 300, resizeHeight: 200 });
           expect([result.input.imageWidth, result.input.imageHeight]).to.deep.equal([3000, 2000]);
           expect(result.input.downscale).to.be.closeTo(10, 1e-9);
-          expect(relativeError(result.logits, reference.logits)).to.be.at.most(1e-3);
+          // The same picture: the page's and the worker's scaled copies differ by a rounding at most.
+          const largest = result.input.pixels.data.reduce((max, v, i) => Math.max(max, Math.abs(v - reference.input.pixels.data[i]!)), 0);
+          expect(largest, 'largest pixel difference from the PNG\'s').to.be.at.most(2);
         }
       });
     } finally {
@@ -220,8 +238,10 @@ describe('images that cannot be read are image-load errors', () => {
       const file = await handle.getFile();
       await new Promise((resolve) => setTimeout(resolve, 20)); // a later modification time
       await write(new Uint8Array(png).reverse());
-      expect(await file.arrayBuffer().then(() => 'read', (error: DOMException) => error.name), 'the stale File').to.equal('NotReadableError');
-      await expectError(classify(file, options), 'image-load', /Could not read the image\/png blob .*NotReadableError/);
+      // Chromium says NotReadableError, Firefox AbortError: the error names the browser's own.
+      const refusal = await file.arrayBuffer().then(() => 'read', (error: DOMException) => error.name);
+      expect(refusal, 'the stale File').to.be.oneOf(['NotReadableError', 'AbortError']);
+      await expectError(classify(file, options), 'image-load', new RegExp(`Could not read the image/png blob .*${refusal}`));
     } finally {
       await root.removeEntry(name);
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import onnx
 from onnx import helper
-from PIL import Image
+from PIL import Image, ImageCms, ImageOps
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "models/default/samples"
@@ -132,6 +132,8 @@ def models(out: Path) -> None:
     folder("string-std", good, input={**manifest["input"], "std": ["NaN"] * len(manifest["input"]["std"])})
     # Every input 100000×100000 (10 gigapixels): refused at load, never allocated.
     folder("stretch-huge", good, input={**manifest["input"], "resize": {"mode": "stretch", "width": 100000, "height": 100000}})
+    # A 4× reduction (128×96 → 32×24): where the browsers' resize filters show (test/reliability/parity.test.ts).
+    folder("stretch-32x24", good, input={**manifest["input"], "resize": {"mode": "stretch", "width": 32, "height": 24}})
 
 
 # ---- Encoders without a Python binding here: libavif 0.11 and libjxl 0.7 through ctypes.
@@ -267,12 +269,107 @@ def limit_images(out: Path) -> None:
     wide.save(out / "exif-rotated-400x100.png", "PNG", exif=exif.tobytes())
 
 
+# ---- Decoding parity: the same file decodes to PIL's pixels in every browser (test/reliability/parity.test.ts).
+
+def linear_icc_profile() -> bytes:
+    """An RGB profile with sRGB's primaries and linear (gamma 1.0) curves: a colour-managed decoder
+    would change every mid-tone; with colour conversion off, the stored values are the pixels."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    linear = b"curv" + bytes(4) + struct.pack(">I", 0)  # no entries: the identity curve
+    count = struct.unpack(">I", icc[128:132])[0]
+    for i in range(count):
+        entry = 132 + 12 * i
+        signature, offset, size = struct.unpack(">4sII", icc[entry:entry + 12])
+        if signature in (b"rTRC", b"gTRC", b"bTRC"):
+            icc[offset:offset + len(linear)] = linear
+            icc[offset + len(linear):offset + size] = bytes(size - len(linear))
+            icc[entry + 8:entry + 12] = struct.pack(">I", len(linear))
+    icc[84:100] = bytes(16)  # no profile ID (its MD5) after the edit
+    return bytes(icc)
+
+
+def colour_test_image(width: int, height: int) -> Image.Image:
+    """Gradients in each channel, a hue wheel of mid-tones and a little noise: every value range."""
+    import random
+    rng = random.Random(17)
+    image = Image.new("RGB", (width, height))
+    image.putdata([((x * 255) // (width - 1), (y * 255) // (height - 1), (x * y + rng.randrange(48)) % 256)
+                   for y in range(height) for x in range(width)])
+    return image
+
+
+def parity_images(out: Path) -> None:
+    parity = out / "parity"
+    parity.mkdir(parents=True, exist_ok=True)
+    rgb = colour_test_image(64, 48)
+    icc = linear_icc_profile()
+    files = {}
+
+    def save(name: str, image: Image.Image, fmt: str, **options) -> None:
+        image.save(parity / name, fmt, **options)
+        files[name] = None
+
+    def png_with_chunk(name: str, kind: bytes, data: bytes) -> None:
+        plain = io.BytesIO()
+        rgb.save(plain, "PNG")
+        raw = plain.getvalue()
+        at = 8 + 25  # after the signature and IHDR
+        (parity / name).write_bytes(raw[:at] + png_chunk(kind, data) + raw[at:])
+        files[name] = None
+
+    save("rgb.png", rgb, "PNG")
+    png_with_chunk("gama-1.0.png", b"gAMA", struct.pack(">I", 100000))  # gamma 1.0: mid-tones would brighten
+    png_with_chunk("iccp-linear.png", b"iCCP", b"linear\0\0" + zlib.compress(icc))
+    save("palette.png", rgb.quantize(64), "PNG")
+    save("gray.png", rgb.convert("L"), "PNG")
+    alpha = Image.new("L", rgb.size)
+    alpha.putdata([64 + (x * 191) // 63 for y in range(48) for x in range(64)])
+    save("rgba.png", Image.merge("RGBA", (*rgb.split(), alpha)), "PNG")
+    save("gray-alpha.png", Image.merge("LA", (rgb.convert("L"), alpha)), "PNG")
+    save("sixteen-bit-rgb.png", rgb, "PNG")  # rewritten below as 16 bits per channel
+    rows16 = (b"".join(struct.pack(">HHH", *(c * 257 for c in rgb.getpixel((x, y)))) for x in range(64)) for y in range(48))
+    (parity / "sixteen-bit-rgb.png").write_bytes(raw_png(64, 48, 16, 2, rows16))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("exif-6.png", rgb, "PNG", exif=exif.tobytes())
+    save("baseline-444.jpg", rgb, "JPEG", quality=92, subsampling=0)
+    save("baseline-420.jpg", rgb, "JPEG", quality=92, subsampling=2)
+    save("progressive.jpg", rgb, "JPEG", quality=92, progressive=True, subsampling=0)
+    save("icc-linear.jpg", rgb, "JPEG", quality=92, subsampling=0, icc_profile=icc)
+    save("exif-6.jpg", rgb, "JPEG", quality=92, subsampling=0, exif=exif.tobytes())
+    save("gray.jpg", rgb.convert("L"), "JPEG", quality=92)
+    save("lossless.webp", rgb, "WEBP", lossless=True)
+    save("lossy.webp", rgb, "WEBP", quality=90)
+    save("palette.gif", rgb.quantize(64), "GIF")
+    save("rgb.bmp", rgb, "BMP")
+    # The input of the resize checks.
+    big = colour_test_image(128, 96)
+    save("big-128x96.png", big, "PNG")
+
+    # PIL's pixels: orientation applied, transparency composited on the model's background (white).
+    index = {}
+    for name in files:
+        image = ImageOps.exif_transpose(Image.open(parity / name))
+        rgba = image.convert("RGBA")
+        flat = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+        (parity / f"{name}.rgb").write_bytes(flat.tobytes())
+        index[name] = {"width": flat.width, "height": flat.height}
+    # PIL's BILINEAR (the library's filter, src/core/resample.ts): a 4× reduction, a fractional crop box
+    # reduced, and an enlargement.
+    for name, size, box in (("32x24", (32, 24), None), ("box-32x24", (32, 24), (10.5, 7.25, 90.8, 67.45)),
+                            ("box-200x150", (200, 150), (3.0, 1.5, 123.0, 91.5))):
+        reduced = big.resize(size, Image.Resampling.BILINEAR, box=box)
+        (parity / f"big-128x96.png.bilinear-{name}.rgb").write_bytes(reduced.tobytes())
+    (parity / "index.json").write_text(json.dumps(index, indent=1))
+
+
 def main() -> None:
     out = ROOT / "build/reliability"
     out.mkdir(parents=True, exist_ok=True)
     images(out)
     limit_images(out)
     models(out)
+    parity_images(out)
     print(f"reliability fixtures in {out}")
 
 
