@@ -74,7 +74,10 @@ function ortFor(backend: ConcreteBackend): Promise<typeof Ort> {
       const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
       // Only the WASM build gets threads: a thread worker can then tell whose it is (ort-thread.ts),
       // and the WebGPU build computes on the GPU.
-      ort.env.wasm.numThreads = backend === 'webgpu' ? 1 : chosen.numThreads ?? (isolated ? Math.max(1, cores) : 1);
+      // Firefox: one thread unless configured (README, "Browser support": with 2 threads a worker there at
+      // times stops answering on a loaded machine).
+      const firefox = globalThis.navigator?.userAgent?.includes('Firefox/') === true;
+      ort.env.wasm.numThreads = backend === 'webgpu' ? 1 : chosen.numThreads ?? (isolated && !firefox ? Math.max(1, cores) : 1);
       // ORT's own warnings (node placement on WebGPU, …) would reach the page's console as errors.
       ort.env.logLevel = 'error';
       if (chosen.wasmPaths !== undefined) {

@@ -393,11 +393,7 @@ describe('sequences of changes (model-based, fast-check)', () => {
     images.push({ name: 'noise 40×32', image: noiseImage(40, 32, 1) }, { name: 'noise 64×48', image: noiseImage(64, 48, 2) },
       { name: 'a sneaker PNG blob', image: blob });
     disposePool();
-    // Known issue (README, "Browser support"): in Firefox ESR 153 with 2 WASM threads, a worker started
-    // right after a disposed one at times never answers when the machine is loaded (reproduced with this
-    // test beside a busy core; not with 1 thread). Firefox runs the sequences with 1 thread meanwhile.
-    const firefox = navigator.userAgent.includes('Firefox/');
-    configure({ cache: 'bagnet-test-sequences', idleReleaseMs: IDLE_RELEASE_MS, ...(firefox ? { numThreads: 1 } : {}) });
+    configure({ cache: 'bagnet-test-sequences', idleReleaseMs: IDLE_RELEASE_MS });
   });
   after(() => disposePool());
   guardPage();
