@@ -57,11 +57,6 @@ const cornerstoneVendor = {
   },
 };
 
-const mochaConfig = {
-  // Creating an ORT session compiles the wasm module: seconds, not Mocha's default 2 s.
-  timeout: 60000,
-};
-
 export default {
   files: ['test/**/*.test.ts', '!test/no-webgpu/**', '!test/sequences/**'],
   nodeResolve: true,
@@ -100,7 +95,10 @@ export default {
       testRunnerHtml: firefoxRunnerHtml,
     },
   ],
-  testFramework: { config: mochaConfig },
+  testFramework: {
+    // Creating an ORT session compiles the wasm module: seconds, not Mocha's default 2 s.
+    config: { timeout: 60000 },
+  },
   reporters: [defaultReporter(), matrixReporter()],
   testsFinishTimeout: 10 * 60 * 1000,
 };
