@@ -7,7 +7,7 @@
 export interface WorkerSettings {
   /** Folder URL of the onnxruntime-web `.wasm` files (default: beside the ORT module). */
   readonly wasmPaths?: string;
-  /** WASM threads (default: all cores when cross-origin isolated, else 1). */
+  /** WASM threads (default: `defaultWasmThreads()`). */
   readonly numThreads?: number;
   /** Cache API bucket for model bytes; null disables caching. */
   readonly cacheName: string | null;
@@ -17,6 +17,16 @@ export interface WorkerSettings {
   readonly maxDecodePixels: number;
   /** Largest model input (in pixels) for one session run; larger inputs run in tiles (see core/tiles.ts). */
   readonly maxRunPixels: number;
+}
+
+/**
+ * WASM threads when `numThreads` is not configured: all cores where the page is cross-origin isolated
+ * (SharedArrayBuffer), else 1. Firefox gets 1 as well: with 2 threads its worker at times never returns
+ * from a run on a loaded machine (README, "Browser support": seen there, not in Chromium).
+ */
+export function defaultWasmThreads(environment: { crossOriginIsolated: boolean; cores: number; userAgent: string }): number {
+  if (!environment.crossOriginIsolated || environment.userAgent.includes('Firefox/')) return 1;
+  return Math.max(1, environment.cores);
 }
 
 export const DEFAULT_CACHE_NAME = 'bagnet-elements-models-v1';

@@ -14,7 +14,7 @@ export interface PoolOptions {
   workerUrl?: string | URL;
   /** Folder URL that serves onnxruntime-web's `.wasm` files (default: beside the ORT module). */
   wasmPaths?: string;
-  /** WASM threads (default: all cores when the page is cross-origin isolated, else 1); the WebGPU build runs on one. */
+  /** WASM threads (default: all cores when the page is cross-origin isolated, else 1; 1 in Firefox); the WebGPU build runs on one. */
   numThreads?: number;
   /** Share one worker (and its models) across same-origin tabs and iframes; falls back to a dedicated worker. */
   sharedWorker?: boolean;

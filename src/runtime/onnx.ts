@@ -8,6 +8,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { refetch } from '../core/refetch.js';
+import { defaultWasmThreads } from '../core/settings.js';
 import { ORT_BUILDS } from './ort-builds.js';
 
 /** Backends a session can run on (`auto` is resolved above this layer, by the worker's host). */
@@ -16,7 +17,7 @@ export type ConcreteBackend = 'webgpu' | 'wasm';
 export interface RuntimeSettings {
   /** Folder URL that serves the ORT `.wasm` binaries; default: beside the ORT modules. */
   readonly wasmPaths?: string;
-  /** WASM threads; default: all cores when cross-origin isolated, else 1. */
+  /** WASM threads; default: `defaultWasmThreads()`. */
   readonly numThreads?: number;
 }
 
@@ -70,14 +71,14 @@ function ortFor(backend: ConcreteBackend): Promise<typeof Ort> {
   if (!build) {
     build = Promise.resolve(ORT_BUILDS[backend] as typeof Ort).then((ort) => {
       const chosen = settings ?? {};
-      const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-      const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+      const threads = defaultWasmThreads({
+        crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
+        cores: globalThis.navigator?.hardwareConcurrency ?? 1,
+        userAgent: globalThis.navigator?.userAgent ?? '',
+      });
       // Only the WASM build gets threads: a thread worker can then tell whose it is (ort-thread.ts),
       // and the WebGPU build computes on the GPU.
-      // Firefox: one thread unless configured (README, "Browser support": with 2 threads a worker there at
-      // times stops answering on a loaded machine).
-      const firefox = globalThis.navigator?.userAgent?.includes('Firefox/') === true;
-      ort.env.wasm.numThreads = backend === 'webgpu' ? 1 : chosen.numThreads ?? (isolated && !firefox ? Math.max(1, cores) : 1);
+      ort.env.wasm.numThreads = backend === 'webgpu' ? 1 : chosen.numThreads ?? threads;
       // ORT's own warnings (node placement on WebGPU, …) would reach the page's console as errors.
       ort.env.logLevel = 'error';
       if (chosen.wasmPaths !== undefined) {
