@@ -3,7 +3,8 @@
 // - The test runner's config takes the Firefox filter from here (whole files, and single tests by title).
 // - Its reporter (matrixReporter) writes which tests ran where to build/test-results/browser-matrix.json.
 // - Run as a script after the tests, it prints the list with its reasons and fails when a listed test
-//   did not pass in Chromium (a stale or misspelt entry) or ran in Firefox.
+//   did not pass in Chromium (a stale or misspelt entry) or ran in Firefox, or when a test ran in
+//   Chromium only without being listed.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +106,12 @@ function report() {
       problems.push(`listed test ran in Firefox: ${title}`);
     }
   }
+  // Every other test ran in both: none is Chromium-only without being listed.
+  const listed = new Set(Object.keys(list.tests));
+  const inFirefox = new Set(firefox.flatMap((run) => run.tests).map((test) => test.title));
+  const unlisted = new Set(chromium.filter((run) => !Object.keys(list.files).some((file) => run.file.endsWith(`/${file}`)))
+    .flatMap((run) => run.tests).map((test) => test.title).filter((title) => !listed.has(title) && !inFirefox.has(title)));
+  for (const title of unlisted) problems.push(`ran in Chromium only, but is not listed: ${title}`);
   if (firefox.length === 0) problems.push('nothing ran in Firefox');
   for (const problem of problems) console.error(`browser matrix: ${problem}`);
   process.exitCode = problems.length > 0 ? 1 : 0;
