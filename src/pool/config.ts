@@ -32,7 +32,8 @@ export interface PoolOptions {
    * it counts as crashed (default 30 s): its requests reject with `inference` and the next request
    * starts a new worker. Browsers report a crashed shared worker (out of memory, killed) to nobody;
    * a dedicated worker only for some causes. Runs and session creations, which block the worker, are
-   * announced by it with how long they may take, and do not count.
+   * announced by it with how long they may take, and do not count; a new worker that has not answered
+   * yet is given at least 10 s to load.
    */
   workerTimeoutMs?: number;
   /** Cache API bucket for model bytes, or `false` to disable caching. */

@@ -12,6 +12,9 @@ import { isFromWorker, type FromWorker, type ProgressPhase, type ToWorker } from
 import { refetch } from '../core/refetch.js';
 import { DEFAULT_POOL_SETTINGS, type WorkerSettings } from '../core/settings.js';
 
+/** Least time a new worker is given to load before its silence counts (its first word ends it). */
+const STARTUP_GRACE_MS = 10_000;
+
 type Pending = {
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -186,8 +189,11 @@ export class WorkerConnection {
       if (!pingAnswered) this.#pingedAt = null; // judged afresh from the next ping
       return;
     }
-    if (!pingAnswered && now - this.#pingedAt! > this.#timeoutMs) {
-      const seconds = (this.#timeoutMs / 1000).toFixed(1);
+    // A worker that has not said a word yet may still be loading its modules (seconds on a slow or
+    // busy machine): it gets at least STARTUP_GRACE_MS, whatever a short timeout for runs says.
+    const limit = this.#heardAny ? this.#timeoutMs : Math.max(this.#timeoutMs, STARTUP_GRACE_MS);
+    if (!pingAnswered && now - this.#pingedAt! > limit) {
+      const seconds = (limit / 1000).toFixed(1);
       if (!this.#heardAny) {
         // Never a word: it most likely never started (Firefox reports a module worker whose import
         // failed to nobody). Say which URL and why, as for an `error` event.
