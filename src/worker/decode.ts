@@ -247,16 +247,17 @@ function drawable(image: Decoded['image']): CanvasImageSource {
 }
 
 let scratch: OffscreenCanvasRenderingContext2D | null = null;
+/** Larger canvases are one-offs: the scratch holds a whole decoded image (up to maxImagePixels). */
+const KEPT_SCRATCH_PIXELS = 1024 * 1024;
 
 /** One reusable CPU-backed canvas: creating a 2D context per image costs more than drawing it. */
 function scratchContext(width: number, height: number): OffscreenCanvasRenderingContext2D {
-  if (!scratch) scratch = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' })!;
+  const create = () => new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' })!;
+  // Do not keep a big canvas around: use a one-off.
+  if (width * height > KEPT_SCRATCH_PIXELS) return create();
+  scratch ??= create();
   const canvas = scratch.canvas;
   if (canvas.width !== width || canvas.height !== height) {
-    if (width * height > 4096 * 4096) {
-      // Do not keep a huge canvas around: use a one-off.
-      return new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' })!;
-    }
     canvas.width = width; // resets the context state too
     canvas.height = height;
   }
