@@ -20,10 +20,12 @@ async function main(): Promise<void> {
 
   const samples: Sample[] = await (await fetch(new URL('samples.json', modelDir))).json();
   const gallery = document.getElementById('samples')!;
+  // One list item per sample, holding a toggle button (aria-pressed) named by its image's alt text;
+  // the sample shown is the one pressed.
   const buttons = samples.map((sample, i) => {
-    const button = document.createElement('button');
+    const item = document.createElement('li');
+    const button = item.appendChild(document.createElement('button'));
     button.type = 'button';
-    button.setAttribute('role', 'listitem');
     button.setAttribute('aria-pressed', String(i === 0));
     const img = button.appendChild(document.createElement('img'));
     img.src = new URL(sample.file, modelDir).href;
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
       buttons.forEach((b) => b.setAttribute('aria-pressed', String(b === button)));
       classifier.src = img.src;
     });
-    gallery.append(button);
+    gallery.append(item);
     return button;
   });
   classifier.src = new URL(samples[0]!.file, modelDir).href;
