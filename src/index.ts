@@ -5,6 +5,7 @@ export { classify, disposePool, getPool, InferencePool } from './pool/pool.js';
 export { clearModelCache, isModelCached } from './pool/model-cache.js';
 export type {
   BackendEventDetail, ClassifyOptions, ExactMap, ExactMapLevel, ExactMapOptions, ModelLease, PoolStats, ProgressInfo,
+  RescoreInfo, RescoreOptions, RescoredResult,
 } from './pool/pool.js';
 export type { ImageInput } from './pool/image-input.js';
 export { BagnetError } from './core/errors.js';
@@ -18,6 +19,8 @@ export type { TopKEntry } from './core/evidence.js';
 export { cellBox, cellsAlong, gridSize } from './core/geometry.js';
 export type { GridSize, PatchGeometry, PixelBox } from './core/geometry.js';
 export { pixelsToTensor, resizePlan } from './core/preprocess.js';
+export { ablate, contrastCells, editPlan, exactEditPlan, makeEdit, meanColour, removalCurve } from './core/whatif.js';
+export type { Ablation, AblationMode, CellBlock, EditFill, EditPlan, ExactEditPlan, PixelEdit, RemovalCurve } from './core/whatif.js';
 export type { ResizePlan } from './core/preprocess.js';
 export { BagnetClassifier } from './elements/classifier/bagnet-classifier.component.js';
 export { BagnetHeatmap } from './elements/heatmap/bagnet-heatmap.component.js';

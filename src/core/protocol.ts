@@ -27,9 +27,20 @@ export type ToWorker =
   | { readonly type: 'prepare'; readonly id: number; readonly requestId: number; readonly source: ImageSourceMessage;
       readonly input: ManifestInput; readonly patchSize: number }
   | { readonly type: 'run'; readonly id: number; readonly key: string; readonly requestIds: readonly number[] }
-  /** The exact map of the image prepared under `requestId`; `job` names this map (two maps of one image are two jobs). */
+  /**
+   * The exact map of the image prepared under `requestId`; `job` names this map (two maps of one image
+   * are two jobs). With `region`: the map of that crop of the image alone (zero-padded as the whole
+   * image is), from `pixels` (the crop's RGBA) when given, else from the prepared image.
+   */
   | { readonly type: 'exact'; readonly id: number; readonly key: string; readonly requestId: number; readonly job: number;
-      readonly classes: readonly number[] }
+      readonly classes: readonly number[]; readonly region?: Region; readonly pixels?: Uint8ClampedArray }
+  /**
+   * The image prepared under `base` with `edit` written into it, kept as `requestId`; the network
+   * runs on its `crop` only. Without the base image (`gone`), the page sends the crop's edited
+   * RGBA as `pixels`.
+   */
+  | { readonly type: 'rescore'; readonly id: number; readonly key: string; readonly base: number; readonly requestId: number;
+      readonly edit: RegionPixels; readonly crop: Region; readonly pixels?: Uint8ClampedArray }
   /** Stop exact map `job` (between its runs). */
   | { readonly type: 'cancel'; readonly job: number }
   | { readonly type: 'discard'; readonly requestIds: readonly number[] }
@@ -37,6 +48,19 @@ export type ToWorker =
   /** Are you there? (answered with `pong` at once, between runs) */
   | { readonly type: 'ping' }
   | { readonly type: 'bye' };
+
+/** A box of model-input pixels. */
+export interface Region {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** A box and its new RGBA (4 bytes a pixel, row-major). */
+export interface RegionPixels extends Region {
+  readonly data: Uint8ClampedArray;
+}
 
 /** The manifest as plain data (what structured clone keeps of a validated manifest). */
 export type ManifestData = Omit<BagnetManifest, 'provenance'> & { readonly provenance?: unknown };
@@ -91,6 +115,12 @@ export interface ExactMapResult {
   readonly ms: number;
 }
 
+/** The reply to `rescore`: the crop's cells, or `gone` when the worker no longer keeps the base image. */
+export type RescoreReply =
+  | { readonly gone: true }
+  | { readonly rows: number; readonly cols: number; readonly classes: number; readonly patchLogits: Float32Array;
+      readonly backend: ConcreteBackendName; readonly inferenceMs: number };
+
 /**
  * The reply to `exact`: the map, or `gone` when the worker no longer keeps the image (it keeps the
  * few most recent ones; see `retained` in WorkerStats): then the page sends the image again.
@@ -130,6 +160,10 @@ const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !
 const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isIdList = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.length <= 4096 && v.every(isId);
+const isRegion = (v: unknown): v is Region => isRec(v) && isId(v['x']) && isId(v['y']) && isId(v['width']) && isId(v['height'])
+  && (v['width'] as number) > 0 && (v['height'] as number) > 0;
+/** RGBA bytes for a `width`×`height` box. */
+const isRgbaFor = (v: unknown, region: Region) => v instanceof Uint8ClampedArray && v.length === region.width * region.height * 4;
 
 function isImageSource(v: unknown): v is ImageSourceMessage {
   if (!isRec(v)) return false;
@@ -155,7 +189,12 @@ export function isToWorker(v: unknown): v is ToWorker {
       && isId(v['patchSize']);
     case 'run': return isId(v['id']) && isStr(v['key']) && isIdList(v['requestIds']);
     case 'exact': return isId(v['id']) && isStr(v['key']) && isId(v['requestId']) && isId(v['job']) && Array.isArray(v['classes'])
-      && (v['classes'] as unknown[]).length > 0 && (v['classes'] as unknown[]).length <= 64 && (v['classes'] as unknown[]).every(isId);
+      && (v['classes'] as unknown[]).length > 0 && (v['classes'] as unknown[]).length <= 64 && (v['classes'] as unknown[]).every(isId)
+      && (v['region'] === undefined ? v['pixels'] === undefined
+        : isRegion(v['region']) && (v['pixels'] === undefined || isRgbaFor(v['pixels'], v['region'])));
+    case 'rescore': return isId(v['id']) && isStr(v['key']) && isId(v['base']) && isId(v['requestId'])
+      && isRegion(v['edit']) && isRgbaFor((v['edit'] as unknown as Rec)['data'], v['edit']) && isRegion(v['crop'])
+      && (v['pixels'] === undefined || isRgbaFor(v['pixels'], v['crop']));
     case 'cancel': return isId(v['job']);
     case 'discard': return isIdList(v['requestIds']);
     case 'stats': return isId(v['id']);

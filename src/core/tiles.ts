@@ -46,7 +46,8 @@ export function tilePlan(height: number, width: number, geometry: { patchSize: n
 }
 
 /** The `tile` window of a C×H×W tensor, as its own C×h×w tensor. */
-export function cropTile(image: Float32Array, channels: number, height: number, width: number, tile: Tile): Float32Array {
+export function cropTile(image: Float32Array, channels: number, height: number, width: number,
+                         tile: Pick<Tile, 'x' | 'y' | 'width' | 'height'>): Float32Array {
   const out = new Float32Array(channels * tile.height * tile.width);
   for (let c = 0; c < channels; c++) {
     for (let y = 0; y < tile.height; y++) {
@@ -63,5 +64,16 @@ export function placeTileCells(grid: Float32Array, gridRows: number, gridCols: n
   for (let r = 0; r < rows && tile.row + r < gridRows; r++) {
     const width = Math.min(cols, gridCols - tile.col) * classes;
     grid.set(cells.subarray(r * cols * classes, r * cols * classes + width), ((tile.row + r) * gridCols + tile.col) * classes);
+  }
+}
+
+/** Write `values` (a C×h×w tensor) into the `box` window of a C×H×W tensor, in place. */
+export function writeTile(image: Float32Array, channels: number, height: number, width: number,
+                          box: Pick<Tile, 'x' | 'y' | 'width' | 'height'>, values: Float32Array): void {
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < box.height; y++) {
+      const from = (c * box.height + y) * box.width;
+      image.set(values.subarray(from, from + box.width), (c * height + box.y + y) * width + box.x);
+    }
   }
 }

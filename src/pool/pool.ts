@@ -5,15 +5,20 @@
  * `AbortSignal` cancellation whether a request is loading, queued or running.
  */
 import { abortError, BagnetError } from '../core/errors.js';
-import { topK } from '../core/evidence.js';
+import { meanLogits, topK } from '../core/evidence.js';
+import type { PixelBox } from '../core/geometry.js';
 import { nextTask } from '../core/next-task.js';
 import { loadModelManifest, type BagnetManifest } from '../core/manifest.js';
 import type {
-  BackendPreference, ConcreteBackendName, ExactMapReply, LoadedModel, PreparedImage, ProgressPhase, RunOutput, RunResult, WorkerStats,
+  BackendPreference, ConcreteBackendName, ExactMapReply, LoadedModel, PreparedImage, ProgressPhase, Region, RescoreReply, RunOutput,
+  RunResult, ToWorker, WorkerStats,
 } from '../core/protocol.js';
 import { BACKEND_PREFERENCES } from '../core/protocol.js';
 import type { ClassificationResult } from '../core/result.js';
 import { topKCount } from '../core/settings.js';
+import {
+  clampBox, cropPixels, editPlan, exactEditPlan, pastePixels, spliceCells, type CellBlock, type PixelEdit,
+} from '../core/whatif.js';
 import { pageWorkerStarted, resolvePoolOptions, type ResolvedPoolOptions } from './config.js';
 import { WorkerConnection } from './connection.js';
 import { toSourceMessage, type ImageInput } from './image-input.js';
@@ -75,6 +80,40 @@ export interface ExactMapOptions {
   readonly classes: readonly number[];
   /** The map as it sharpens: level = stride, stride/2, …, 1. */
   readonly onLevel?: (level: ExactMapLevel) => void;
+  /**
+   * The exact map of the result this one was edited from (`rescore()`): only the pixels whose patch
+   * meets the edit are computed, on a crop, and spliced into it. Ignored when it is not that map or
+   * lacks one of `classes`.
+   */
+  readonly from?: ExactMap;
+}
+
+export interface RescoreOptions {
+  readonly signal?: AbortSignal;
+  /** Default: those of the previous result's classification. */
+  readonly backend?: BackendPreference;
+  readonly precision?: string;
+  /** How many classes `topk` lists (default 5). */
+  readonly topK?: number;
+}
+
+/** What `rescore()` recomputed. */
+export interface RescoreInfo {
+  /** The edited box, in model-input pixels. */
+  readonly edit: PixelBox;
+  /** The cells whose window meets the edit, recomputed; null when it meets none. */
+  readonly cells: CellBlock | null;
+  /** How many cells that is (of `rows × cols`). */
+  readonly recomputed: number;
+  /** The input pixels the network ran on (null: it did not run). */
+  readonly crop: PixelBox | null;
+  /** `reference`: the worker edited the image it kept; `crop`: it had let it go, so the page sent the crop. */
+  readonly sent: 'reference' | 'crop' | 'nothing';
+}
+
+/** A result of `rescore()`: the edited image's classification, exact, and what was recomputed. */
+export interface RescoredResult extends ClassificationResult {
+  readonly rescored: RescoreInfo;
 }
 
 export interface ExactMapLevel {
@@ -100,6 +139,8 @@ export interface ExactMap {
   readonly backend: ConcreteBackendName;
   readonly ms: number;
   readonly input: ClassificationResult['input'];
+  /** With `from`: the pixels computed (the rest came from that map); absent when the whole map was. */
+  readonly recomputed?: PixelBox;
 }
 
 /** What an element (or overlay) hears from the page's pool, whichever pool that is, while connected. */
@@ -123,6 +164,10 @@ interface ResultOrigin {
   readonly image: ImageInput;
   readonly connection: WorkerConnection;
   readonly requestId: number;
+  readonly backend: BackendPreference;
+  readonly precision: string;
+  /** A `rescore()` result: the input it was edited from, and the edited box. */
+  readonly parent?: { readonly input: ClassificationResult['input']; readonly edit: PixelBox };
 }
 
 /** Every pool's results, so an exact map of a result refers to its image instead of sending it again. */
@@ -378,7 +423,81 @@ export class InferencePool extends EventTarget {
         input: inputInfo(prepared),
       };
       // The worker keeps the prepared image for a while: an exact map of this result refers to it.
-      origins.set(result, { image, connection: entry.connection, requestId });
+      origins.set(result, { image, connection: entry.connection, requestId, backend: entry.backend, precision: options.precision ?? 'fp32' });
+      return result;
+    });
+  }
+
+  /**
+   * The classification of `previous`'s model input with `edit` applied (its new RGBA pixels in a
+   * box), exactly as `classify()` of the edited image would give, but running the network only on
+   * the crop whose cells see the edit (their windows meet it) and splicing them into the previous
+   * map. The worker edits the image it kept for `previous`; if it let it go, the page sends the crop.
+   */
+  async rescore(previous: ClassificationResult, edit: PixelEdit, options: RescoreOptions = {}): Promise<RescoredResult> {
+    const started = performance.now();
+    const { signal } = options;
+    const origin = origins.get(previous);
+    if (!origin) throw new BagnetError('inference', 'This result was not made by classify() or rescore(): classify the edited image instead');
+    const { width, height } = previous.input.plan;
+    const box = { x: edit.x, y: edit.y, width: edit.width, height: edit.height };
+    const inside = clampBox(box, width, height);
+    if (!inside || inside.x !== box.x || inside.y !== box.y || inside.width !== box.width || inside.height !== box.height) {
+      throw new BagnetError('image-invalid', `The edit (${box.width}×${box.height} at ${box.x}, ${box.y}) must be whole pixels inside the `
+        + `${width}×${height} model input`);
+    }
+    if (!(edit.data instanceof Uint8ClampedArray) || edit.data.length !== box.width * box.height * 4) {
+      throw new BagnetError('image-invalid', `The edit's data must be ${box.width * box.height * 4} RGBA bytes (a Uint8ClampedArray), `
+        + `got ${edit.data?.length ?? 'none'}`);
+    }
+    const pixels = new Uint8ClampedArray(previous.input.pixels.data);
+    pastePixels(pixels, width, box, edit.data);
+    const input = { ...previous.input, pixels: new ImageData(pixels, width, height) };
+    const { evidence } = previous;
+    const plan = editPlan(box, evidence, evidence, { width, height });
+    const backend = options.backend ?? origin.backend;
+    const precision = options.precision ?? origin.precision;
+    return this.#withModel(previous.model.url, { backend, precision, ...(signal ? { signal } : {}) }, async (entry, manifest) => {
+      const requestId = this.#nextRequestId++;
+      let data = evidence.data;
+      let ran: Extract<RescoreReply, { rows: number }> | null = null;
+      let sent: RescoreInfo['sent'] = 'nothing';
+      if (plan) {
+        const message = { type: 'rescore', key: entry.key, base: origin.requestId, requestId, edit: { ...box, data: edit.data }, crop: plan.crop } as const;
+        const send = (extra: Partial<Extract<ToWorker, { type: 'rescore' }>>) =>
+          raceAbort(entry.connection.request<RescoreReply>({ ...message, ...extra }), signal);
+        let reply: RescoreReply = origin.connection === entry.connection ? await send({}) : { gone: true };
+        sent = 'reference';
+        if ('gone' in reply) {
+          sent = 'crop';
+          reply = await send({ pixels: cropPixels(pixels, width, plan.crop) });
+        }
+        if ('gone' in reply) throw new BagnetError('inference', 'The worker did not re-score the edited crop');
+        if (reply.rows < plan.cells.rows || reply.cols < plan.cells.cols || reply.classes !== evidence.classes) {
+          throw new BagnetError('inference', `The crop gave ${reply.rows}×${reply.cols}×${reply.classes} cells, `
+            + `expected at least ${plan.cells.rows}×${plan.cells.cols}×${evidence.classes}`);
+        }
+        data = evidence.data.slice();
+        spliceCells(data, evidence.cols, evidence.classes, reply.patchLogits, reply.cols, plan.cells);
+        ran = reply;
+      }
+      const logits = Float32Array.from(meanLogits(data, evidence.rows * evidence.cols, evidence.classes));
+      const result: RescoredResult = {
+        topk: topK(logits, topKCount(options.topK)).map((t) => ({ ...t, label: manifest.labels[t.index] ?? String(t.index) })),
+        logits,
+        evidence: { ...evidence, data },
+        backend: ran?.backend ?? previous.backend,
+        timings: { decodeMs: 0, queueMs: 0, inferenceMs: ran?.inferenceMs ?? 0, totalMs: performance.now() - started, batchSize: 1 },
+        model: previous.model,
+        input,
+        rescored: {
+          edit: box, cells: plan?.cells ?? null, recomputed: plan ? plan.cells.rows * plan.cells.cols : 0, crop: plan?.crop ?? null, sent,
+        },
+      };
+      // The worker keeps the edited image under `requestId` when it had the previous one ('reference').
+      origins.set(result, {
+        image: input.pixels, connection: entry.connection, requestId, backend, precision, parent: { input: previous.input, edit: box },
+      });
       return result;
     });
   }
@@ -397,6 +516,8 @@ export class InferencePool extends EventTarget {
     const model = options.model ?? result?.model.url;
     if (model === undefined) throw new BagnetError('model-load', 'exactMap() needs a model: pass options.model');
     return this.#withModel(model, options, async (entry, manifest) => {
+      const from = result && origin ? this.#editedFrom(result, origin, options) : null;
+      if (from) return this.#exactMapAfterEdit(entry, manifest, result!, origin!, from, options);
       const run = async (requestId: number, input: ClassificationResult['input']): Promise<ExactMap | null> => {
         const { width, height } = input.plan;
         if (signal?.aborted) throw abortError(signal.reason); // never sent: nothing to cancel
@@ -425,11 +546,77 @@ export class InferencePool extends EventTarget {
       const image = origin?.image ?? (source as ImageInput);
       const { requestId, prepared } = await this.#prepare(entry, manifest, image, signal);
       this.#donePreparing(entry.key); // not a batch candidate: never hold batches for it
-      if (result) origins.set(result, { image, connection: entry.connection, requestId });
+      if (result && origin) origins.set(result, { ...origin, image, connection: entry.connection, requestId });
       const map = await run(requestId, result?.input ?? inputInfo(prepared));
       if (!map) throw new BagnetError('inference', 'The worker let go of the image before its exact map');
       return map;
     });
+  }
+
+  /** `options.from` when it is the exact map of the input `result` was edited from and has every class asked for. */
+  #editedFrom(result: ClassificationResult, origin: ResultOrigin, options: ExactMapOptions): ExactMap | null {
+    const from = options.from;
+    if (!from || !origin.parent || from.input !== origin.parent.input) return null;
+    return options.classes.every((k) => from.classes.includes(k)) ? from : null;
+  }
+
+  /**
+   * The exact map of an edited image from the map before the edit: only the pixels whose centred
+   * patch meets the edit change; their values are the exact map of the crop they see (zero-padded
+   * where it reaches the image's edge, as the reference pads), computed in the worker on the image
+   * it kept, or on the crop the page sends when it let it go.
+   */
+  async #exactMapAfterEdit(entry: ModelEntry, manifest: BagnetManifest, result: ClassificationResult, origin: ResultOrigin, from: ExactMap,
+                           options: ExactMapOptions): Promise<ExactMap> {
+    const { signal } = options;
+    const { width, height } = result.input.plan;
+    const classes = [...options.classes];
+    const data = new Float32Array(width * height * classes.length);
+    const slots = classes.map((k) => from.classes.indexOf(k));
+    for (let p = 0; p < width * height; p++) {
+      for (let j = 0; j < classes.length; j++) data[p * classes.length + j] = from.data[p * from.classes.length + slots[j]!]!;
+    }
+    const started = performance.now();
+    const plan = exactEditPlan(origin.parent!.edit, manifest.patchSize, { width, height });
+    let runs = 0;
+    let backend = from.backend;
+    if (plan) {
+      const region: Region = plan.crop;
+      const send = async (pixels?: Uint8ClampedArray) => {
+        if (signal?.aborted) throw abortError(signal.reason);
+        const id = this.#nextRequestId++;
+        const job = entry.connection.request<ExactMapReply>({
+          type: 'exact', key: entry.key, requestId: origin.requestId, job: id, classes, region, ...(pixels ? { pixels } : {}),
+        });
+        const onAbort = () => entry.connection.notify({ type: 'cancel', job: id });
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          return await raceAbort(job, signal);
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+      };
+      let reply = origin.connection === entry.connection ? await send() : { gone: true as const };
+      if ('gone' in reply) reply = await send(cropPixels(result.input.pixels.data, width, region));
+      if ('gone' in reply) throw new BagnetError('inference', 'The worker did not compute the edited region\'s exact map');
+      // The region's map → the changed pixels of the whole map.
+      const { pixels } = plan;
+      for (let y = 0; y < pixels.height; y++) {
+        for (let x = 0; x < pixels.width; x++) {
+          const to = ((pixels.y + y) * width + pixels.x + x) * classes.length;
+          const fromRegion = ((pixels.y - region.y + y) * region.width + pixels.x - region.x + x) * classes.length;
+          for (let j = 0; j < classes.length; j++) data[to + j] = reply.map[fromRegion + j]!;
+        }
+      }
+      runs = reply.runs;
+      backend = reply.backend;
+    }
+    const map: ExactMap = {
+      data, height, width, classes, runs, backend, ms: performance.now() - started, patchSize: manifest.patchSize, stride: manifest.stride,
+      input: result.input, ...(plan ? { recomputed: plan.pixels } : { recomputed: { x: 0, y: 0, width: 0, height: 0 } }),
+    };
+    options.onLevel?.({ level: 1, data: map.data.slice(), height, width, classes, runs });
+    return map;
   }
 
   /** @deprecated Use `exactMap()` (the same method, under the name the library uses everywhere); removed in the next release. */

@@ -3,10 +3,13 @@
  * hosts the sessions, decodes and preprocesses images, and runs batches. It never touches the DOM.
  */
 import { BagnetError, serializeError } from '../core/errors.js';
+import { pixelsToTensor } from '../core/preprocess.js';
 import {
-  isToWorker, type ExactMapReply, type FromWorker, type PreparedImage, type RunResult, type ToWorker, type WorkerStats,
+  isToWorker, type ExactMapReply, type FromWorker, type PreparedImage, type Region, type RescoreReply, type RunResult, type ToWorker,
+  type WorkerStats,
 } from '../core/protocol.js';
 import { DEFAULT_WORKER_SETTINGS, type WorkerSettings } from '../core/settings.js';
+import { cropTile, writeTile } from '../core/tiles.js';
 import { applyRuntimeSettings } from '../runtime/onnx.js';
 import { isOrtThread } from '../runtime/ort-thread.js';
 import { decodeToTensor, prefetchBlobs } from './decode.js';
@@ -84,6 +87,27 @@ function dropImagesOf(port: PortId, from: Map<string, Prepared>): void {
   for (const key of [...from.keys()]) if (key.startsWith(`${port}:`)) from.delete(key);
 }
 
+/** The image kept under `requestId` if it was prepared for this model's preprocessing, else undefined. */
+function keptImage(port: PortId, requestId: number, modelKey: string): Prepared | undefined {
+  const key = preparedKey(port, requestId);
+  const image = prepared.get(key) ?? retained.get(key);
+  const manifest = getHost().manifestOf(modelKey);
+  return image && (!manifest || image.preprocessing === preprocessingOf(manifest.input, manifest.patchSize)) ? image : undefined;
+}
+
+function checkInside(region: Region, dims: readonly number[], what: string): void {
+  const [, , height, width] = dims as [number, number, number, number];
+  if (region.x + region.width > width || region.y + region.height > height) {
+    throw new BagnetError('inference', `The ${what} (${region.width}×${region.height} at ${region.x}, ${region.y}) is outside the ${width}×${height} image`);
+  }
+}
+
+function loadedManifest(modelKey: string) {
+  const manifest = getHost().manifestOf(modelKey);
+  if (!manifest) throw new BagnetError('inference', 'The model is not loaded (it was released or the worker restarted)');
+  return manifest;
+}
+
 function concatenate(tensors: Prepared[]): { data: Float32Array; dims: [number, number, number, number] } {
   const [first] = tensors;
   const shape = first!.dims.join('×');
@@ -143,28 +167,66 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       return reply(message.id, result, transfer);
     }
     case 'exact': {
-      const key = preparedKey(port, message.requestId);
-      const image = prepared.get(key) ?? retained.get(key);
-      const manifest = getHost().manifestOf(message.key);
-      if (!image || (manifest && image.preprocessing !== preprocessingOf(manifest.input, manifest.patchSize))) {
-        return reply(message.id, { gone: true } satisfies ExactMapReply);
+      const { region, pixels } = message;
+      let data: Float32Array;
+      let dims: [number, number, number, number];
+      if (region && pixels) {
+        const { input } = loadedManifest(message.key);
+        data = pixelsToTensor(pixels, region.width, region.height, input);
+        dims = [1, input.channels, region.height, region.width];
+      } else {
+        const image = keptImage(port, message.requestId, message.key);
+        if (!image) return reply(message.id, { gone: true } satisfies ExactMapReply);
+        const key = preparedKey(port, message.requestId);
+        prepared.delete(key);
+        retain(key, image);
+        ({ data, dims } = image);
+        if (region) {
+          checkInside(region, dims, 'exact map region');
+          data = cropTile(data, dims[1], dims[2], dims[3], region);
+          dims = [1, dims[1], region.height, region.width];
+        }
       }
-      prepared.delete(key);
-      retain(key, image);
       const job = preparedKey(port, message.job);
       exactRunning.add(job);
       try {
-        const result = await computeExactMap(getHost().exactMapModel(message.key), image.data, image.dims, message.classes, {
+        const result = await computeExactMap(getHost().exactMapModel(message.key), data, dims, message.classes, {
           maxBatchPixels: EXACT_MAP_BATCH_PIXELS,
           maxRunPixels: (settings ?? DEFAULT_WORKER_SETTINGS).maxRunPixels,
           cancelled: () => cancelled.has(job),
-          onLevel: (level, map, runs) => endpoint.postMessage({ type: 'exact-level', id: message.id, level, map, runs }, [map.buffer]),
+          // A region's levels are of no use to the page: it splices the final map only.
+          onLevel: (level, map, runs) => region
+            || endpoint.postMessage({ type: 'exact-level', id: message.id, level, map, runs }, [map.buffer]),
         });
         return reply(message.id, result satisfies ExactMapReply, [result.map.buffer]);
       } finally {
         exactRunning.delete(job);
         cancelled.delete(job);
       }
+    }
+    case 'rescore': {
+      const { input } = loadedManifest(message.key);
+      const { edit, crop } = message;
+      const base = keptImage(port, message.base, message.key);
+      let cropData: Float32Array;
+      if (base) {
+        // The edited image, kept for what follows (an exact map, the next edit); the base stays too.
+        checkInside(edit, base.dims, 'edit');
+        checkInside(crop, base.dims, 'crop');
+        const [, channels, height, width] = base.dims;
+        const data = base.data.slice();
+        writeTile(data, channels, height, width, edit, pixelsToTensor(edit.data, edit.width, edit.height, input));
+        if (endpoints.has(port)) retain(preparedKey(port, message.requestId), { ...base, data });
+        cropData = cropTile(data, channels, height, width, crop);
+      } else if (message.pixels) {
+        cropData = pixelsToTensor(message.pixels, crop.width, crop.height, input);
+      } else {
+        return reply(message.id, { gone: true } satisfies RescoreReply);
+      }
+      const out = await getHost().runInput(message.key, cropData, [1, input.channels, crop.height, crop.width]);
+      const [, rows, cols, classes] = out.dims;
+      const value: RescoreReply = { rows, cols, classes, patchLogits: out.data.slice(), backend: out.backend, inferenceMs: out.inferenceMs };
+      return reply(message.id, value, [value.patchLogits.buffer]);
     }
     case 'cancel': {
       const job = preparedKey(port, message.job);

@@ -334,6 +334,11 @@ export class ModelHost {
     return { outputs, backend, batchSize: n, inferenceMs };
   }
 
+  /** The network on one input (a crop, say), queued with the session's other runs, tiled when large. */
+  async runInput(key: string, data: Float32Array, dims: Dims) {
+    return this.#runBatch(key, data, dims);
+  }
+
   /** The exact map's view of a loaded model (./exact-map.ts): its whole network and its stages. */
   exactMapModel(key: string): ExactMapModel {
     const model = this.#models.get(key);
