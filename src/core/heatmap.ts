@@ -171,11 +171,15 @@ export function cellDrawBox(row: number, col: number, geometry: { patchSize: num
  * from its patch's centre (NaN where no cell is drawn, near the borders).
  */
 export function fastMap(result: Pick<ClassificationResult, 'evidence' | 'input'>, index: number): { values: Float32Array; width: number; height: number } {
+  return spreadCells(result, classMap(result.evidence, index));
+}
+
+/** Per-cell values (`[rows, cols]`, e.g. a class or a contrast of two) spread as `fastMap` spreads a class. */
+export function spreadCells(result: Pick<ClassificationResult, 'evidence' | 'input'>, cells: ArrayLike<number>): { values: Float32Array; width: number; height: number } {
   const { evidence, input } = result;
   const width = input.plan.width;
   const height = input.plan.height;
   const values = new Float32Array(width * height).fill(Number.NaN);
-  const cells = classMap(evidence, index);
   for (let row = 0; row < evidence.rows; row++) {
     for (let col = 0; col < evidence.cols; col++) {
       const box = cellDrawBox(row, col, evidence);

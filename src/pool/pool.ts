@@ -295,6 +295,11 @@ export class InferencePool extends EventTarget {
     if (singleton === this) for (const client of [...clients]) client.onBackend?.(detail);
   }
 
+  /** The manifest at `url`, validated (fetched once per pool). */
+  manifest(url: string | URL): Promise<BagnetManifest> {
+    return this.#manifest(new URL(String(url), globalThis.location?.href).href);
+  }
+
   #manifest(url: string): Promise<BagnetManifest> {
     let pending = this.#manifests.get(url);
     if (!pending) {

@@ -3,9 +3,15 @@ import { property, state } from 'lit/decorators.js';
 import { colormapGradient, COLORMAPS, type ColormapName } from '../../core/colormap.js';
 import { BagnetError } from '../../core/errors.js';
 import { cellAt, cellBox, patchAround, type PixelBox } from '../../core/geometry.js';
-import { fastMap, HEATMAP_DEFAULTS, overlayEdges, paintEvidence, type SignFilter, type ThresholdMode } from '../../core/heatmap.js';
+import {
+  cellDrawBox, colorize, evidenceScale, fastMap, HEATMAP_DEFAULTS, overlayEdges, paintEvidence, spreadCells, type SignFilter, type ThresholdMode,
+} from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
-import { Memo } from '../shared/async-run.js';
+import {
+  ablate, clampBox, contrastCells, makeEdit, type Ablation, type AblationMode, type EditFill,
+} from '../../core/whatif.js';
+import { getPool } from '../../pool/pool.js';
+import { AsyncRun, Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController, type ElementState } from '../shared/classification-controller.js';
 import { emit, emitError, type BagnetPatchDetail } from '../shared/events.js';
@@ -13,6 +19,44 @@ import { ExactMapJob } from '../shared/exact-map-job.js';
 import { drawOnce } from '../shared/image-view.js';
 import { resolveTarget, unknownTarget } from '../shared/target.js';
 import { heatmapStyles } from './bagnet-heatmap.styles.js';
+import type { HeatmapFill, HeatmapTool, WhatIfHost } from './whatif-panel.js';
+
+export type { HeatmapFill, HeatmapTool };
+
+/** A pixel edit of the model input, as `edits` lists them: a box (and optional brush mask) and its fill. */
+export interface HeatmapEdit {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+  /** `background` (the manifest's), `mean` (the image's mean colour), `blur`, `image` (`fillImage`), or a fill of core/whatif.ts. */
+  readonly fill: HeatmapFill | EditFill;
+  /** One value per pixel of the box, non-zero = painted (default: the whole box). */
+  readonly mask?: ArrayLike<number>;
+}
+
+/** What `toBlob()` / `toDataURL()` draw. */
+export interface FigureOptions {
+  /** Pixels per model-input pixel (default 1: the model input's size). */
+  readonly scale?: number;
+  /** Draw the legend (colormap, scale, target, resolution) under the map (default true). */
+  readonly legend?: boolean;
+}
+
+type WhatIfModule = typeof import('./whatif-panel.js');
+let whatIfModule: Promise<WhatIfModule> | null = null;
+/** The what-if panel's chunk, fetched the first time any heatmap needs it. */
+function loadWhatIf(): Promise<WhatIfModule> {
+  whatIfModule ??= import('./whatif-panel.js');
+  return whatIfModule;
+}
+
+/** The mask-free edit boxes in model-input pixels a drag gives. */
+function dragBox(drag: { x0: number; y0: number; x1: number; y1: number }): PixelBox {
+  const x = Math.min(drag.x0, drag.x1);
+  const y = Math.min(drag.y0, drag.y1);
+  return { x, y, width: Math.abs(drag.x1 - drag.x0) + 1, height: Math.abs(drag.y1 - drag.y0) + 1 };
+}
 
 export type HeatmapMode = 'overlay' | 'side-by-side' | 'edges';
 export type HeatmapResolution = 'fast' | 'exact';
@@ -47,6 +91,7 @@ interface Painted {
  * @fires bagnet-result - The classification behind the map.
  * @fires bagnet-refine - The exact map got sharper: `{level, final}` (level = pixels between samples).
  * @fires bagnet-patch - The patch under the pointer, or pinned by a click: `{x, y, box, evidence, pinned}`.
+ * @fires bagnet-whatif - The selection changed: `{selection, ablation, result}` (result: the exact ablation).
  * @fires bagnet-error - Something failed: `{type, message, cause}`.
  *
  * @slot progress - Replaces the built-in progress bar.
@@ -59,6 +104,10 @@ interface Painted {
  * @csspart patch - The outline of the hovered or pinned patch.
  * @csspart tooltip - The evidence of that patch.
  * @csspart legend - The colour scale.
+ * @csspart selection - The selected patches, hatched over the map.
+ * @csspart marquee - The box being dragged.
+ * @csspart whatif - The what-if panel (ablation table, tools, edits).
+ * @csspart curve - The patch-removal curve.
  * @csspart progress - The progress bar.
  * @csspart error - The error message.
  *
@@ -104,14 +153,73 @@ export class BagnetHeatmap extends BagnetElementBase {
   /** The image's accessible description. */
   @property() alt = '';
 
+  /**
+   * Contrast the target with this class (index or label): the map of evidence target − contrast,
+   * whose mean is exactly the logit margin. Empty: the most probable class other than the target.
+   * Absent (null): no contrast.
+   */
+  @property({ reflect: true }) contrast: string | null = null;
+
+  /** Selected evidence cells (`row * cols + col`): removed from the bag, or kept alone (`ablation`). */
+  @property({ attribute: false }) selection: readonly number[] = [];
+
+  /** `remove`: the selected patches leave the bag; `keep`: only they stay. Exact either way. */
+  @property({ reflect: true, useDefault: true }) ablation: AblationMode = 'remove';
+
+  /** Show the what-if panel and tools (the panel also shows once patches are selected or pixels edited). */
+  @property({ type: Boolean, reflect: true, useDefault: true }) whatif = false;
+
+  /** What the pointer does on the map: `inspect` (hover, click pins), `select` (drag a box of patches), `brush`, `edit` (drag a box of pixels to fill). */
+  @property({ reflect: true, useDefault: true }) tool: HeatmapTool = 'inspect';
+
+  /** How the `edit` tool fills: `background` (the model's), `mean`, `blur` or `image` (`fillImage`). */
+  @property({ reflect: true, useDefault: true }) fill: HeatmapFill = 'background';
+
+  /** The image pasted by the `image` fill: RGBA at the model input's size. */
+  @property({ attribute: false }) fillImage: ImageData | null = null;
+
+  /** Pixel edits of the model input, applied in order and re-scored exactly (`InferencePool.rescore`). */
+  @property({ attribute: false }) edits: readonly HeatmapEdit[] = [];
+
   @state() private hovered: BagnetPatchDetail | null = null;
   @state() private pinned: BagnetPatchDetail | null = null;
+  @state() private drag: { x0: number; y0: number; x1: number; y1: number; mode: 'add' | 'remove' } | null = null;
+  /** The k of the last "remove the k most informative patches". */
+  @state() private removedTop: number | null = null;
+  @state() private whatIfPanel: WhatIfModule | null = null;
 
   protected readonly classification = new ClassificationController(this);
   readonly #exact = new ExactMapJob(() => this.#exactChanged());
   readonly #targets = new Memo((result: ClassificationResult, target: string) => resolveTarget(target, result));
   readonly #targetErrors = new Memo(unknownTarget);
-  readonly #fastMaps = new Memo((result: ClassificationResult, index: number): MapState => ({ ...fastMap(result, index), level: 'fast' }));
+  readonly #fastMaps = new Memo((result: ClassificationResult, index: number, versus: number | null): MapState =>
+    ({ ...(versus === null ? fastMap(result, index) : spreadCells(result, contrastCells(result.evidence, index, versus))), level: 'fast' }));
+  readonly #contrastViews = new Memo((a: MapState, b: MapState): MapState => {
+    const values = new Float32Array(a.values.length);
+    for (let i = 0; i < values.length; i++) values[i] = a.values[i]! - b.values[i]!;
+    return { ...a, values };
+  });
+  readonly #contrastErrors = new Memo((result: ClassificationResult, contrast: string | null) =>
+    (contrast === null || contrast.trim() === '' ? null : unknownTarget(result, contrast)));
+  readonly #selectionLayer = new Memo(selectionImage);
+  /** Edits applied in order, each re-scoring the result before it: one AsyncRun (aborted when they change). */
+  readonly #rescoring = new AsyncRun(async ([base, ...edits]: readonly [ClassificationResult, ...HeatmapEdit[]], signal: AbortSignal) => {
+    // A longer list that starts with the edits already applied goes on from their result.
+    const done = this.#applied;
+    let start = 0;
+    let result = base;
+    if (done && done.base === base && done.edits.every((edit, i) => edits[i] === edit)) {
+      start = done.edits.length;
+      result = done.result;
+    }
+    for (let i = start; i < edits.length; i++) {
+      result = await getPool().rescore(result, await this.#pixelEdit(result, edits[i]!), { signal });
+      this.#applied = { base, edits: edits.slice(0, i + 1), result };
+    }
+    return result;
+  }, () => this.#rescoringChanged());
+  #applied: { base: ClassificationResult; edits: readonly HeatmapEdit[]; result: ClassificationResult } | null = null;
+  #lastBase: ClassificationResult | null = null;
   readonly #painted = new Memo(paint);
   /** The last error reported with `bagnet-error` (each is reported once), and the result it was about. */
   #reported: BagnetError | null = null;
@@ -123,6 +231,101 @@ export class BagnetHeatmap extends BagnetElementBase {
   get targetIndex(): number | null {
     const result = this.classification.result;
     return result ? this.#targets.get(result, this.target) : null;
+  }
+
+  /** The class the target is contrasted with, or null (no `contrast`, or an unknown one). */
+  get contrastIndex(): number | null {
+    const result = this.classification.result;
+    const index = this.targetIndex;
+    if (!result || index === null || this.contrast === null) return null;
+    if (this.contrast.trim() === '') return result.topk.find((t) => t.index !== index)?.index ?? null;
+    return resolveTarget(this.contrast, result);
+  }
+
+  /**
+   * The exact ablation of `selection` on the result shown (null without a selection): every class's
+   * logit and probability with those patches removed from the bag or kept alone. Throws nothing: an
+   * empty bag is reported in the panel and here as null.
+   */
+  get whatIf(): Ablation | null {
+    const result = this.classification.result;
+    if (!result || this.selection.length === 0) return null;
+    try {
+      return ablate(result.evidence, this.selection, this.ablation);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Select the `k` patches with the most evidence for the target and remove them from the bag (the patch-removal experiment). */
+  removeMostInformative(k: number): void {
+    const result = this.classification.result;
+    const index = this.targetIndex;
+    if (!result || index === null) return;
+    const { classes, data } = result.evidence;
+    const n = result.evidence.rows * result.evidence.cols;
+    const count = Math.max(1, Math.min(n - 1, Math.round(k)));
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => data[b * classes + index]! - data[a * classes + index]! || a - b);
+    this.removedTop = count;
+    this.ablation = 'remove';
+    this.#select(order.slice(0, count).sort((a, b) => a - b));
+  }
+
+  /** Apply a pixel edit (appended to `edits`); the result shown becomes the edited image's, re-scored exactly. */
+  edit(edit: HeatmapEdit): void {
+    this.edits = [...this.edits, edit];
+  }
+
+  /** Settles once the current edits are re-scored: the result shown then, or null (no edits, or they failed). */
+  get editsComplete(): Promise<ClassificationResult | null> {
+    return this.updateComplete
+      .then(() => (this.#rescoring.status === 'pending' ? new Promise<void>((resolve) => this.#editWaiters.push(resolve)) : undefined))
+      .then(() => (this.#rescoring.status === 'complete' ? this.classification.result : null));
+  }
+
+  #editWaiters: (() => void)[] = [];
+
+  #rescoringChanged(): void {
+    const { status } = this.#rescoring;
+    if (status === 'complete') this.classification.showEdited(this.#rescoring.value ?? null);
+    if (status === 'idle') this.classification.showEdited(null);
+    if (status !== 'pending') for (const resolve of this.#editWaiters.splice(0)) resolve();
+    this.requestUpdate();
+  }
+
+  /** A `HeatmapEdit` as the pixels it writes into `result`'s model input. */
+  async #pixelEdit(result: ClassificationResult, edit: HeatmapEdit) {
+    let fill: EditFill;
+    switch (edit.fill) {
+      case 'background': {
+        const [r = 0, g = 0, b = 0] = (await getPool().manifest(result.model.url)).input.background;
+        fill = { kind: 'color', rgb: [r, g, b] };
+        break;
+      }
+      case 'mean': fill = { kind: 'mean' }; break;
+      case 'blur': fill = { kind: 'blur', radius: Math.max(2, Math.round(result.evidence.patchSize / 4)) }; break;
+      case 'image':
+        if (!this.fillImage) throw new BagnetError('image-invalid', 'The "image" fill needs `fillImage`: an ImageData at the model input\'s size');
+        fill = { kind: 'image', pixels: this.fillImage };
+        break;
+      default: fill = edit.fill;
+    }
+    const { width, height } = result.input.plan;
+    const inside = clampBox(edit, width, height);
+    if (!inside || inside.x !== edit.x || inside.y !== edit.y || inside.width !== edit.width || inside.height !== edit.height) {
+      throw new BagnetError('image-invalid', `Edit refused: the box ${edit.width}×${edit.height} at (${edit.x}, ${edit.y}) is not whole pixels `
+        + `inside the ${width}×${height} model input`);
+    }
+    try {
+      return makeEdit(result.input.pixels, edit, fill, edit.mask);
+    } catch (cause) {
+      throw new BagnetError('image-invalid', `Edit refused: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  #select(cells: readonly number[]): void {
+    this.selection = cells;
+    emit(this, 'bagnet-whatif', { selection: cells, ablation: this.ablation, result: this.whatIf });
   }
 
   /** The scale the colours use (±scale), as last drawn. */
@@ -146,7 +349,8 @@ export class BagnetHeatmap extends BagnetElementBase {
   #ownError(): BagnetError | null {
     const result = this.classification.result;
     if (!result) return null;
-    return this.#targetErrors.get(result, this.target) ?? (this.resolution === 'exact' ? this.#exact.error : null);
+    return this.#targetErrors.get(result, this.target) ?? this.#contrastErrors.get(result, this.contrast) ?? this.#rescoring.error
+      ?? (this.resolution === 'exact' ? this.#exact.error : null);
   }
 
   override disconnectedCallback(): void {
@@ -157,12 +361,34 @@ export class BagnetHeatmap extends BagnetElementBase {
   protected override willUpdate(changed: PropertyValues<this>): void {
     super.willUpdate(changed);
     if (!COLORMAPS.includes(this.colormap)) this.colormap = HEATMAP_DEFAULTS.colormap;
+    const base = this.classification.state === 'result' ? this.classification.baseResult : null;
+    if (base && this.#lastBase && base !== this.#lastBase) {
+      // A new classification (another image, say): the selection and the edits were of the one before.
+      this.edits = [];
+      this.removedTop = null;
+      if (this.selection.length > 0) this.#select([]);
+    }
+    if (base) this.#lastBase = base;
+    if (base !== this.#applied?.base) this.#applied = null;
+    if (changed.has('edits') || base !== this.#rescoring.args?.[0]) {
+      this.#rescoring.update(base && this.edits.length > 0 && this.isConnected ? [base, ...this.edits] : null);
+    }
     const result = this.classification.result;
     const index = this.targetIndex;
+    const versus = this.contrastIndex;
     // Only for the result shown as final (not while a new image is classified), and only on the page.
     this.#exact.update(result && index !== null && this.resolution === 'exact' && this.classification.state === 'result' && this.isConnected
-      ? { result, classes: [index, ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index)], backend: this.classification.backendPreference }
+      ? {
+        result, backend: this.classification.backendPreference,
+        // The hover classes of the classification itself: the same set after an edit, so its map updates only what changed.
+        classes: [index, ...(versus === null ? [] : [versus]), ...(base ?? result).topk.slice(0, HOVER_CLASSES).map((t) => t.index)],
+      }
       : null);
+    if ((this.whatif || this.selection.length > 0 || this.edits.length > 0) && !this.whatIfPanel) {
+      void loadWhatIf().then((module) => {
+        this.whatIfPanel = module;
+      });
+    }
     const map = this.#map();
     if (map !== this.#pinnedOn) {
       // The pinned patch stays where it is, with the new map's values.
@@ -189,7 +415,15 @@ export class BagnetHeatmap extends BagnetElementBase {
     const result = this.classification.result;
     const index = this.targetIndex;
     if (!result || index === null) return null;
-    return (this.resolution === 'exact' ? this.#exact.view(index) : null) ?? this.#fastMaps.get(result, index);
+    const versus = this.contrastIndex;
+    if (this.contrast !== null && versus === null) return null; // an unknown contrast class: an error, not the plain map
+    if (this.resolution === 'exact') {
+      const a = this.#exact.view(index);
+      const b = versus === null ? null : this.#exact.view(versus);
+      if (a && versus === null) return a;
+      if (a && b && a.level === b.level) return this.#contrastViews.get(a, b);
+    }
+    return this.#fastMaps.get(result, index, versus);
   }
 
   /** The patch at model-input pixel (x, y) with its evidence, or null outside the map. */
@@ -199,7 +433,8 @@ export class BagnetHeatmap extends BagnetElementBase {
     const map = this.#map();
     if (!result || index === null || !map) return null;
     const { evidence } = result;
-    const classes = [index, ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index).filter((k) => k !== index)];
+    const versus = this.contrastIndex;
+    const classes = [...new Set([index, ...(versus === null ? [] : [versus]), ...result.topk.slice(0, HOVER_CLASSES).map((t) => t.index)])];
     let box: PixelBox;
     let valueOf: (k: number) => number;
     if (map.level === 'fast') {
@@ -229,6 +464,14 @@ export class BagnetHeatmap extends BagnetElementBase {
 
   #onPointerMove(event: PointerEvent) {
     const point = this.#pointerToInput(event);
+    if (this.drag && point) {
+      const map = this.#map()!;
+      const x1 = Math.max(0, Math.min(map.width - 1, point.x));
+      const y1 = Math.max(0, Math.min(map.height - 1, point.y));
+      this.drag = { ...this.drag, x1, y1 };
+      if (this.tool === 'brush') this.#brush(x1, y1, this.drag.mode);
+      return;
+    }
     const patch = point && this.#patchAt(point.x, point.y, false);
     this.hovered = patch;
     if (patch && !this.pinned) emit(this, 'bagnet-patch', patch);
@@ -238,7 +481,64 @@ export class BagnetHeatmap extends BagnetElementBase {
     this.hovered = null;
   }
 
+  #onPointerDown(event: PointerEvent) {
+    if (this.tool === 'inspect' || event.button !== 0) return;
+    const point = this.#pointerToInput(event);
+    const map = this.#map();
+    if (!point || !map || point.x < 0 || point.y < 0 || point.x >= map.width || point.y >= map.height) return;
+    try {
+      // The drag goes on outside the map. (A pointer the browser does not track cannot be captured: Firefox throws.)
+      (event.currentTarget as HTMLElement).setPointerCapture(event.pointerId);
+    } catch {
+      // the drag still works while over the map
+    }
+    const mode = event.shiftKey || event.altKey ? 'remove' : 'add';
+    this.drag = { x0: point.x, y0: point.y, x1: point.x, y1: point.y, mode };
+    if (this.tool === 'brush') this.#brush(point.x, point.y, mode);
+  }
+
+  #onPointerUp() {
+    const drag = this.drag;
+    if (!drag) return;
+    this.drag = null;
+    const box = dragBox(drag);
+    if (this.tool === 'select') this.#changeSelection(this.#cellsIn(box), drag.mode);
+    else if (this.tool === 'edit') this.edit({ ...box, fill: this.fill });
+  }
+
+  /** The cells whose drawn block (a stride×stride block at the patch centre, as the map shows them) meets `box`. */
+  #cellsIn(box: PixelBox): number[] {
+    const evidence = this.classification.result?.evidence;
+    if (!evidence) return [];
+    const cells: number[] = [];
+    for (let row = 0; row < evidence.rows; row++) {
+      for (let col = 0; col < evidence.cols; col++) {
+        const b = cellDrawBox(row, col, evidence);
+        if (b.x < box.x + box.width && box.x < b.x + b.width && b.y < box.y + box.height && box.y < b.y + b.height) cells.push(row * evidence.cols + col);
+      }
+    }
+    return cells;
+  }
+
+  #brush(x: number, y: number, mode: 'add' | 'remove') {
+    const evidence = this.classification.result?.evidence;
+    const cell = evidence && cellAt(x, y, evidence, evidence);
+    if (cell) this.#changeSelection([cell.row * evidence.cols + cell.col], mode);
+  }
+
+  #changeSelection(cells: readonly number[], mode: 'add' | 'remove' | 'toggle') {
+    const selected = new Set(this.selection);
+    for (const cell of cells) {
+      if (mode === 'add' || (mode === 'toggle' && !selected.has(cell))) selected.add(cell);
+      else selected.delete(cell);
+    }
+    if (selected.size === this.selection.length && cells.every((cell) => selected.has(cell) === this.selection.includes(cell))) return;
+    this.removedTop = null;
+    this.#select([...selected].sort((a, b) => a - b));
+  }
+
   #onClick(event: MouseEvent) {
+    if (this.tool !== 'inspect') return;
     const point = this.#pointerToInput(event);
     const patch = point && this.#patchAt(point.x, point.y, true);
     // A click pins the patch; a click on the pinned one (or outside the map) unpins.
@@ -246,16 +546,74 @@ export class BagnetHeatmap extends BagnetElementBase {
     if (this.pinned) emit(this, 'bagnet-patch', this.pinned);
   }
 
+  /**
+   * The keyboard on the focused map: arrows move the inspected patch (a cell in the stride map, a
+   * pixel in the exact one), Enter pins or unpins it, Space adds its cell to the selection or takes it
+   * out, Escape clears the pin and the selection. The tooltip (a live region) announces the patch.
+   */
+  #onKeyDown(event: KeyboardEvent) {
+    const result = this.classification.result;
+    const map = this.#map();
+    if (!result || !map) return;
+    const { evidence } = result;
+    const fast = map.level === 'fast';
+    const step = fast ? evidence.stride : 1;
+    const first = cellDrawBox(0, 0, evidence);
+    const current = this.pinned ?? this.hovered;
+    let x = current?.x ?? first.x;
+    let y = current?.y ?? first.y;
+    if (fast && current) {
+      // On the drawn block's top-left pixel, the patch centre: moving by a stride stays on the grid.
+      const cell = cellAt(x, y, evidence, evidence);
+      if (cell) ({ x, y } = cellDrawBox(cell.row, cell.col, evidence));
+    }
+    const moves: Record<string, [number, number]> = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    const move = moves[event.key];
+    if (move) {
+      const last = fast ? cellDrawBox(evidence.rows - 1, evidence.cols - 1, evidence) : { x: map.width - 1, y: map.height - 1 };
+      const low = fast ? first : { x: 0, y: 0 };
+      const nx = current ? Math.max(low.x, Math.min(last.x, x + move[0])) : x;
+      const ny = current ? Math.max(low.y, Math.min(last.y, y + move[1])) : y;
+      const patch = this.#patchAt(nx, ny, !!this.pinned);
+      if (this.pinned) this.pinned = patch;
+      else this.hovered = patch;
+      if (patch) emit(this, 'bagnet-patch', patch);
+    } else if (event.key === 'Enter') {
+      this.pinned = this.pinned ? null : this.#patchAt(x, y, true);
+      this.hovered = this.pinned ? null : this.#patchAt(x, y, false);
+      if (this.pinned) emit(this, 'bagnet-patch', this.pinned);
+    } else if (event.key === ' ') {
+      const cell = cellAt(x, y, evidence, evidence);
+      if (!current) this.hovered = this.#patchAt(x, y, false);
+      if (cell) this.#changeSelection([cell.row * evidence.cols + cell.col], 'toggle');
+    } else if (event.key === 'Escape') {
+      this.pinned = null;
+      this.hovered = null;
+      if (this.selection.length > 0) this.#select([]);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
   #renderStack(map: MapState, painted: Painted, image: ImageData | null, withMap: boolean) {
     const shown = this.pinned ?? this.hovered;
     const box = shown?.box;
     const percent = (value: number, total: number) => `${(value / total) * 100}%`;
     const label = this.alt || `Evidence for ${this.#targetLabel()}`;
-    return html`<div class="stack ${map.width <= 96 ? 'tiny' : ''}" style="aspect-ratio: ${map.width} / ${map.height}"
-        @pointermove=${this.#onPointerMove} @pointerleave=${this.#onPointerLeave} @click=${this.#onClick}>
+    const result = this.classification.result!;
+    const selection = this.selection.length > 0 && withMap
+      ? this.#selectionLayer.get(result, this.selection, this.ablation, map.width, map.height) : null;
+    const marquee = this.drag && this.tool !== 'brush' ? dragBox(this.drag) : null;
+    return html`<div class="stack ${map.width <= 96 ? 'tiny' : ''} tool-${this.tool}" style="aspect-ratio: ${map.width} / ${map.height}"
+        @pointermove=${this.#onPointerMove} @pointerleave=${this.#onPointerLeave} @click=${this.#onClick}
+        @pointerdown=${this.#onPointerDown} @pointerup=${this.#onPointerUp} @pointercancel=${this.#onPointerUp}>
       ${image ? html`<canvas part="image" aria-hidden="true" ${drawOnce(image)}></canvas>` : nothing}
       ${withMap ? html`<canvas part="heatmap" role="img" aria-label=${label} ${drawOnce(painted.image)}
         class=${map.level === 'fast' || map.level > 1 ? 'coarse' : ''}></canvas>` : nothing}
+      ${selection ? html`<canvas part="selection" class="coarse" aria-hidden="true" ${drawOnce(selection)}></canvas>` : nothing}
+      ${marquee ? html`<div part="marquee" style="left: ${percent(marquee.x, map.width)}; top: ${percent(marquee.y, map.height)};
+        width: ${percent(marquee.width, map.width)}; height: ${percent(marquee.height, map.height)}"></div>` : nothing}
       ${box ? html`<div part="patch" class=${this.pinned ? 'pinned' : ''} style="left: ${percent(box.x, map.width)};
         top: ${percent(box.y, map.height)}; width: ${percent(box.width, map.width)}; height: ${percent(box.height, map.height)}"></div>` : nothing}
     </div>`;
@@ -264,24 +622,140 @@ export class BagnetHeatmap extends BagnetElementBase {
   #targetLabel(): string {
     const result = this.classification.result;
     const index = this.targetIndex;
-    return result && index !== null ? result.model.labels[index] ?? String(index) : '';
+    if (!result || index === null) return '';
+    const versus = this.contrastIndex;
+    const label = (k: number) => result.model.labels[k] ?? String(k);
+    return versus === null ? label(index) : `${label(index)} − ${label(versus)}`;
+  }
+
+  /** With a contrast: the logit margin target − contrast, which is the contrast map's mean. */
+  #margin(): number | null {
+    const result = this.classification.result;
+    const index = this.targetIndex;
+    const versus = this.contrastIndex;
+    return result && index !== null && versus !== null ? result.logits[index]! - result.logits[versus]! : null;
   }
 
   #renderTooltip() {
     const shown = this.pinned ?? this.hovered;
     if (!shown) return nothing;
+    const versus = this.contrastIndex;
+    const a = shown.evidence[0];
+    const b = versus === null ? undefined : shown.evidence.find((entry) => entry.index === versus);
     return html`<div part="tooltip" role="status">
       <div class="where">Patch at (${shown.box.x}, ${shown.box.y}), ${shown.box.width}×${shown.box.height}${shown.pinned ? ' (pinned)' : ''}</div>
-      <table>${shown.evidence.map((entry, i) => html`<tr class=${i === 0 ? 'target' : ''}>
-        <th scope="row">${entry.label}</th><td>${entry.value >= 0 ? '+' : ''}${entry.value.toFixed(2)}</td></tr>`)}</table>
+      <table>${a && b ? html`<tr class="contrast"><th scope="row">${a.label} − ${b.label}</th><td>${signed(a.value - b.value)}</td></tr>` : nothing}
+        ${shown.evidence.map((entry, i) => html`<tr class=${i === 0 ? 'target' : ''}>
+        <th scope="row">${entry.label}</th><td>${signed(entry.value)}</td></tr>`)}</table>
     </div>`;
+  }
+
+  #renderWhatIf() {
+    const module = this.whatIfPanel;
+    const result = this.classification.result;
+    const target = this.targetIndex;
+    if (!module || !result || target === null || !(this.whatif || this.selection.length > 0 || this.edits.length > 0)) return nothing;
+    const element = this;
+    const host: WhatIfHost = {
+      result, target, selection: this.selection, ablation: this.ablation, tool: this.tool, fill: this.fill, edits: this.edits.length,
+      removedTop: this.removedTop,
+      set(change) {
+        if (change.ablation) element.ablation = change.ablation;
+        if (change.tool) element.tool = change.tool;
+        if (change.fill) element.fill = change.fill;
+        if (change.selection) {
+          element.removedTop = null;
+          element.#select(change.selection);
+        } else if (change.ablation) {
+          element.#select(element.selection);
+        }
+      },
+      removeMostInformative: (k) => this.removeMostInformative(k),
+      undoEdit: () => {
+        this.edits = this.edits.slice(0, -1);
+      },
+      clearEdits: () => {
+        this.edits = [];
+      },
+    };
+    return module.renderWhatIfPanel(host);
+  }
+
+  /**
+   * A PNG of what is shown, for papers and reports: the image and the map as the mode lays them out,
+   * the selection, and the legend (colormap, scale, target, resolution), at the model input's size or
+   * `scale` times it. Null when there is no map to draw.
+   */
+  toBlob(options: FigureOptions = {}): Promise<Blob | null> {
+    const canvas = this.#figure(options);
+    if (!canvas) return Promise.resolve(null);
+    return new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+  }
+
+  /** The figure of `toBlob()` as a `data:image/png` URL ('' when there is no map). */
+  toDataURL(options: FigureOptions = {}): string {
+    return this.#figure(options)?.toDataURL('image/png') ?? '';
+  }
+
+  #figure(options: FigureOptions): HTMLCanvasElement | null {
+    const result = this.classification.result;
+    const map = this.#map();
+    const painted = this.#lastPainted;
+    if (!result || !map || !painted) return null;
+    const scale = Math.max(1, Math.round(options.scale ?? 1));
+    const w = map.width * scale;
+    const h = map.height * scale;
+    const panels = this.mode === 'side-by-side' ? 2 : 1;
+    const gap = panels > 1 ? 4 * scale : 0;
+    const legend = options.legend === false ? 0 : Math.max(28, 14 * scale);
+    const canvas = document.createElement('canvas');
+    canvas.width = w * panels + gap;
+    canvas.height = h + legend;
+    const context = canvas.getContext('2d')!;
+    context.imageSmoothingEnabled = false;
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    const layer = (image: ImageData, x: number) => {
+      const source = document.createElement('canvas');
+      source.width = image.width;
+      source.height = image.height;
+      source.getContext('2d')!.putImageData(image, 0, 0);
+      context.drawImage(source, x, 0, w, h);
+    };
+    const mapX = panels > 1 ? w + gap : 0;
+    if (this.mode !== 'edges') layer(result.input.pixels, 0);
+    layer(painted.image, mapX);
+    if (this.selection.length > 0) layer(this.#selectionLayer.get(result, this.selection, this.ablation, map.width, map.height), mapX);
+    if (legend > 0) {
+      const bar = { x: 4, y: h + 4, width: canvas.width - 8, height: Math.round(legend * 0.3) };
+      const ramp = colorize(Float32Array.from({ length: bar.width }, (_, i) => -1 + (2 * i) / Math.max(1, bar.width - 1)),
+        { scale: 1, colormap: this.colormap, opacity: 1, alpha: 'uniform' });
+      const strip = new ImageData(bar.width, 1);
+      strip.data.set(ramp);
+      const row = document.createElement('canvas');
+      row.width = bar.width;
+      row.height = 1;
+      row.getContext('2d')!.putImageData(strip, 0, 0);
+      context.drawImage(row, bar.x, bar.y, bar.width, bar.height);
+      context.fillStyle = '#1d1d1f';
+      context.font = `${Math.round(legend * 0.35)}px system-ui, sans-serif`;
+      context.textBaseline = 'bottom';
+      const margin = this.#margin();
+      const text = `${this.#targetLabel()}  ±${painted.scale.toPrecision(3)}  ${this.#resolutionLabel(map)}${margin === null ? '' : `  margin ${signed(margin)}`}`;
+      context.fillText(text, 4, canvas.height - 2, canvas.width - 8);
+    }
+    return canvas;
+  }
+
+  #resolutionLabel(map: MapState): string {
+    return map.level === 'fast' ? `stride ${this.classification.result?.evidence.stride}` : map.level === 1 ? 'exact' : `refining (${map.level} px)`;
   }
 
   override render() {
     const state = this.classification.state;
     const error = this.error;
     const map = this.#map();
-    const busy = state === 'loading' || state === 'running';
+    const busy = state === 'loading' || state === 'running' || this.#rescoring.status === 'pending';
     const progress = this.classification.progress;
     const fraction = progress && progress.total > 0 ? progress.loaded / progress.total : undefined;
     const errorMessage = error ? html`<slot name="error"><p part="error" role="alert">${error.message}</p></slot>` : nothing;
@@ -295,10 +769,12 @@ export class BagnetHeatmap extends BagnetElementBase {
       this.colormap, this.opacity, this.mode, image);
     this.#lastPainted = painted;
     const refining = this.resolution === 'exact' && this.#exact.status === 'pending' && map.level !== 1;
+    const margin = this.#margin();
     return html`<div part="base" class="mode-${this.mode}" aria-busy=${busy || refining ? 'true' : 'false'}>
       ${busy ? html`<slot name="progress"><div part="progress" role="progressbar" aria-label="Classifying"
         style=${fraction === undefined ? '' : `--progress: ${fraction}`}></div></slot>` : nothing}
-      <div part="figure">
+      <div part="figure" tabindex="0" role="group" @keydown=${this.#onKeyDown}
+        aria-label="Evidence map: arrow keys move the patch, Enter pins it, Space selects it, Escape clears">
         ${this.mode === 'side-by-side' ? html`${this.#renderStack(map, painted, image, false)}${this.#renderStack(map, painted, null, true)}`
           : this.mode === 'edges' ? html`<div class="edges-source">${this.#renderStack(map, painted, image, false)}</div>${this.#renderStack(map, painted, null, true)}`
             : this.#renderStack(map, painted, image, true)}
@@ -308,14 +784,39 @@ export class BagnetHeatmap extends BagnetElementBase {
         <span class="scale">${(-painted.scale).toPrecision(3)}</span>
         <span class="gradient" style="background: ${colormapGradient(this.colormap)}"></span>
         <span class="scale">+${painted.scale.toPrecision(3)}</span>
-        <span class="resolution">${map.level === 'fast' ? `stride ${this.classification.result?.evidence.stride}`
-          : map.level === 1 ? 'exact' : `refining (${map.level} px)`}</span>
+        <span class="resolution">${this.#resolutionLabel(map)}</span>
+        ${margin === null ? nothing : html`<span class="margin">margin ${signed(margin)}</span>`}
       </div>
       ${errorMessage}
       ${this.#renderTooltip()}
+      ${this.#renderWhatIf()}
       <div class="visually-hidden" aria-live="polite">Evidence for ${this.#targetLabel()}</div>
     </div>`;
   }
+}
+
+const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(2)}`;
+
+/** The selection drawn over the map: removed patches dimmed (or, when kept alone, every other one). */
+function selectionImage(result: ClassificationResult, selection: readonly number[], ablation: AblationMode, width: number, height: number): ImageData {
+  const { evidence } = result;
+  const image = new ImageData(width, height);
+  const selected = new Set(selection);
+  for (let row = 0; row < evidence.rows; row++) {
+    for (let col = 0; col < evidence.cols; col++) {
+      if (selected.has(row * evidence.cols + col) !== (ablation === 'remove')) continue;
+      const box = clampBox(cellDrawBox(row, col, evidence), width, height);
+      if (!box) continue;
+      for (let y = box.y; y < box.y + box.height; y++) {
+        for (let x = box.x; x < box.x + box.width; x++) {
+          // Grey hatching: a patch out of the bag.
+          const dark = (x + y) % 2 === 0;
+          image.data.set(dark ? [20, 20, 20, 200] : [240, 240, 240, 160], (y * width + x) * 4);
+        }
+      }
+    }
+  }
+  return image;
 }
 
 /** The map coloured as the element's properties say (recomputed only when one of them changes). */

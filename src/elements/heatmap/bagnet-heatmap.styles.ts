@@ -82,4 +82,68 @@ export const heatmapStyles = [baseStyles, css`
   [part='tooltip'] .target th {
     font-weight: 600;
   }
+  [part='figure']:focus-visible {
+    outline: 2px solid var(--_accent);
+    outline-offset: 2px;
+  }
+  .tool-select,
+  .tool-brush,
+  .tool-edit {
+    cursor: cell;
+  }
+  [part='marquee'] {
+    position: absolute;
+    box-sizing: border-box;
+    border: 1px dashed var(--_accent);
+    background: rgb(255 255 255 / 0.15);
+    pointer-events: none;
+  }
+  [part='legend'] .margin {
+    font-variant-numeric: tabular-nums;
+  }
+  [part='whatif'] {
+    margin-top: 0.5rem;
+    max-width: max(var(--_size), 22rem);
+    font-size: 0.85em;
+  }
+  [part='whatif'] .tools,
+  [part='whatif'] form {
+    display: flex;
+    flex-wrap: wrap;
+    gap: 0.4rem 0.8rem;
+    align-items: center;
+    margin-bottom: 0.4rem;
+  }
+  [part='whatif'] input[type='number'] {
+    width: 4em;
+  }
+  [part='whatif'] table {
+    border-collapse: collapse;
+    width: 100%;
+  }
+  [part='whatif'] caption {
+    text-align: left;
+    margin-bottom: 0.2rem;
+  }
+  [part='whatif'] th,
+  [part='whatif'] td {
+    text-align: left;
+    padding: 0.1rem 0.5rem 0.1rem 0;
+    font-variant-numeric: tabular-nums;
+  }
+  [part='whatif'] tr.top th {
+    font-weight: 600;
+  }
+  [part='whatif'] .refused {
+    color: var(--_accent);
+  }
+  [part='whatif'] figure {
+    margin: 0.4rem 0 0;
+  }
+  [part='curve'] {
+    width: 100%;
+    max-width: 20rem;
+    height: auto;
+    color: var(--bagnet-color, #1d1d1f);
+  }
 `];

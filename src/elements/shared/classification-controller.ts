@@ -61,6 +61,8 @@ export class ClassificationController implements ReactiveController {
   #mirroring = false;
   /** What the mirror showed last: events fire, and followers hear, when it changes. */
   #mirrored: { state: ElementState; result: ClassificationResult | null; error: BagnetError | null } = { state: 'idle', result: null, error: null };
+  /** A what-if edit shown in place of the classification `base` (see `showEdited`). */
+  #edited: { readonly base: ClassificationResult; readonly result: ClassificationResult } | null = null;
   #connected = false;
   #visible = false;
   #observer: IntersectionObserver | null = null;
@@ -100,10 +102,32 @@ export class ClassificationController implements ReactiveController {
     return this.#run.value ?? [];
   }
 
-  /** The single image's result. */
+  /** The single image's result: the classification, or what the host showed in its place (`showEdited`). */
   get result(): ClassificationResult | null {
+    const base = this.baseResult;
+    return this.#edited && this.#edited.base === base ? this.#edited.result : base;
+  }
+
+  /** The single image's classification itself (own run or mirrored), before any what-if edit. */
+  get baseResult(): ClassificationResult | null {
     const results = this.results;
     return results.length === 1 && this.#reportsResults() ? results[0]! : null;
+  }
+
+  /**
+   * Show `result` (the current classification re-scored after an edit: `InferencePool.rescore`) in
+   * its place, to the host and to the elements that mirror it, until the classification changes;
+   * null shows the classification again. Fires `bagnet-result` with what is shown.
+   */
+  showEdited(result: ClassificationResult | null): void {
+    const base = this.baseResult;
+    const shownBefore = this.result;
+    this.#edited = result && base ? { base, result } : null;
+    const shown = this.result;
+    if (shown === shownBefore) return;
+    this.#host.requestUpdate();
+    if (shown && this.state === 'result') emit(this.#host, 'bagnet-result', shown);
+    announce(this.#host);
   }
 
   get error(): BagnetError | null {

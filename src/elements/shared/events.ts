@@ -47,6 +47,13 @@ export interface BagnetPatchDetail {
   readonly pinned: boolean;
 }
 
+/** `<bagnet-heatmap>`'s selection changed: the patches, and the exact ablation (null when the bag would be empty). */
+export interface BagnetWhatIfDetail {
+  readonly selection: readonly number[];
+  readonly ablation: 'remove' | 'keep';
+  readonly result: import('../../core/whatif.js').Ablation | null;
+}
+
 export interface BagnetEventMap {
   'bagnet-progress': CustomEvent<BagnetProgressDetail>;
   'bagnet-load': CustomEvent<BagnetLoadDetail>;
@@ -55,6 +62,7 @@ export interface BagnetEventMap {
   'bagnet-error': CustomEvent<BagnetErrorDetail>;
   'bagnet-refine': CustomEvent<BagnetRefineDetail>;
   'bagnet-patch': CustomEvent<BagnetPatchDetail>;
+  'bagnet-whatif': CustomEvent<BagnetWhatIfDetail>;
 }
 
 /** Dispatch a bubbling, composed event from `target`. */

@@ -43,8 +43,10 @@ export class ExactMapJob {
   constructor(private readonly onChange: () => void) {
     this.#run = new AsyncRun((args, signal) => {
       const [result, classes, backend] = args;
+      // The map before an edit: the pool recomputes only the pixels the edit changes (when it is that map).
+      const before = this.#run.value;
       return getPool().exactMap(result, {
-        backend, signal, classes: classes.split(',').map(Number),
+        backend, signal, classes: classes.split(',').map(Number), ...(before ? { from: before } : {}),
         onLevel: (level) => {
           if (signal.aborted) return;
           this.#level = { args, level };
