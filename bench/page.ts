@@ -6,6 +6,7 @@ import '../src/register.js';
 import { classify, configure, disposePool, getPool, loadManifest, type Timings } from '../src/index.js';
 import { findDamage } from '../src/core/image-integrity.js';
 import { resizeBilinear } from '../src/core/resample.js';
+import { ablate, makeEdit, removalCurve } from '../src/core/whatif.js';
 import { bruteForceMap } from '../test/reference.js';
 
 const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
@@ -120,9 +121,70 @@ async function run(): Promise<Record<string, number | string>> {
   if (sections.has('heatmap')) await heatmapSection(results, runs);
   if (sections.has('load')) await loadSection(results);
   if (sections.has('images')) await imagesSection(results, runs);
+  if (sections.has('whatif')) await whatIfSection(results, runs);
   results['cross_origin_isolated'] = String(crossOriginIsolated);
   results['hardware_concurrency'] = navigator.hardwareConcurrency;
   return results;
+}
+
+/**
+ * What-if on BagNet-33 at 224×224 (24×24 cells, 1000 classes), WASM: the exact bag ablation (no
+ * inference), the removal curve, and a 32×32 pixel edit placed off the stride grid re-scored on its
+ * crop, against a whole classification (alternating runs); then the exact map after that edit,
+ * against the whole exact map of the same image.
+ */
+async function whatIfSection(results: Record<string, number | string>, runs: number): Promise<void> {
+  step('what-if, BagNet-33 at 224');
+  disposePool();
+  configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
+  const png = await noisePng(224, 224, 11);
+  const pool = getPool();
+  const base = await classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' }); // load + warm-up
+  const { rows, cols } = base.evidence;
+  // Ablation: a 6×6 block of cells removed, at 20 places (each a new selection).
+  const ablations: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const r0 = i % (rows - 6);
+    const c0 = (3 * i) % (cols - 6);
+    const cells = Array.from({ length: 36 }, (_, j) => (r0 + Math.floor(j / 6)) * cols + c0 + (j % 6));
+    const started = performance.now();
+    ablate(base.evidence, cells, 'remove');
+    ablations.push(performance.now() - started);
+  }
+  results['whatif_ablation_first_bagnet33_224_ms'] = round(ablations[0]!, 2); // includes the per-map sums, once
+  results['whatif_ablation_bagnet33_224_ms'] = round(median(ablations.slice(1)), 3);
+  const curveStarted = performance.now();
+  removalCurve(base.evidence, base.topk[0]!.index);
+  results['whatif_removal_curve_bagnet33_224_ms'] = round(performance.now() - curveStarted, 1);
+  // A 32×32 edit at (101, 77): not on the stride-8 grid. Rescore vs classify, alternating.
+  const box = { x: 101, y: 77, width: 32, height: 32 };
+  const edit = makeEdit(base.input.pixels, box, { kind: 'mean' });
+  const warm = await pool.rescore(base, edit); // the crop's shape compiled once
+  const rescores: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < Math.max(5, 2 * runs); i++) {
+    bare.push(await timed(() => classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' })));
+    rescores.push(await timed(() => pool.rescore(base, edit)));
+  }
+  results['whatif_rescore_cells_recomputed'] = `${warm.rescored.recomputed} of ${rows * cols} (crop ${warm.rescored.crop!.width}×${warm.rescored.crop!.height})`;
+  results['whatif_classification_bagnet33_224_ms'] = round(median(bare));
+  results['bagnet33_224_classification_ms'] ??= round(median(bare));
+  results['whatif_rescore_bagnet33_224_32px_ms'] = round(median(rescores));
+  results['whatif_rescore_over_classification'] = round(median(rescores) / median(bare), 3);
+  // The exact map: whole (once), then after the edit from it.
+  step('what-if: the whole exact map of BagNet-33 at 224');
+  const classes = [base.topk[0]!.index];
+  let before = null as Awaited<ReturnType<typeof pool.exactMap>> | null;
+  const whole = await timed(async () => {
+    before = await pool.exactMap(base, { classes });
+  });
+  results['whatif_exact_whole_bagnet33_224_ms'] = round(whole);
+  step(`what-if: whole exact map in ${Math.round(whole)} ms; now after the edit`);
+  const afterEdit: number[] = [];
+  for (let i = 0; i < Math.max(3, runs); i++) afterEdit.push(await timed(() => pool.exactMap(warm, { classes, from: before! })));
+  results['whatif_rescore_exact_bagnet33_224_32px_ms'] = round(median(afterEdit));
+  results['whatif_rescore_exact_over_whole_exact'] = round(median(afterEdit) / whole, 3);
+  disposePool();
 }
 
 async function poolSection(results: Record<string, number | string>, runs: number): Promise<void> {

@@ -20,9 +20,9 @@ const python = process.env.PYTHON ?? '/usr/bin/python3';
 const results = {};
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
 // BENCH_SECTIONS picks parts (default all): native (PyTorch, onnxruntime-node), pool, heatmap, load,
-// images (in Chromium), bundle (size and cold start).
-const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,images,bundle').split(','));
-const pageSections = ['pool', 'heatmap', 'load', 'images'].filter((name) => sections.has(name));
+// images, whatif (in Chromium), bundle (size and cold start).
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,images,whatif,bundle').split(','));
+const pageSections = ['pool', 'heatmap', 'load', 'images', 'whatif'].filter((name) => sections.has(name));
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -95,7 +95,11 @@ try {
 if (sections.has('bundle')) {
 log('bundle size and cold start');
 execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
-results.bundle_core_gzip_bytes = (await coreGzipBytes()).total;
+{
+  const { total, whatIf } = await coreGzipBytes();
+  results.bundle_core_gzip_bytes = total;
+  results.bundle_whatif_gzip_bytes = whatIf;
+}
 {
   const server = await startStaticServer(root);
   const browser = await puppeteer.launch({ executablePath: chromiumPath(), args: chromiumArgs });
@@ -133,6 +137,11 @@ const targets = [
   ['heatmap_exact_max_rel_diff ≤ 1e-4', r.heatmap_exact_max_rel_diff, () => r.heatmap_exact_max_rel_diff <= 1e-4],
   ['load_500_p95_ms reported (500 requests, 20 elements)', r.load_500_p95_ms, () => r.load_500_requests === 500],
   ['bundle_core_gzip_bytes ≤ 32 KB', r.bundle_core_gzip_bytes, () => r.bundle_core_gzip_bytes <= 32 * 1024],
+  ['whatif_ablation_bagnet33_224_ms ≤ 4', r.whatif_ablation_bagnet33_224_ms, () => r.whatif_ablation_bagnet33_224_ms <= 4],
+  ['whatif_rescore_bagnet33_224_32px_ms ≤ 0.3 × bagnet33_224_classification_ms', r.whatif_rescore_over_classification,
+    () => r.whatif_rescore_over_classification <= 0.3],
+  ['whatif_rescore_exact_bagnet33_224_32px_ms ≤ 0.3 × the whole exact map', r.whatif_rescore_exact_over_whole_exact,
+    () => r.whatif_rescore_exact_over_whole_exact <= 0.3],
 ].filter(([, value]) => value !== undefined).map(([name, , met]) => [name, met()]);
 results.measured_at = new Date().toISOString();
 results.runs = runs;

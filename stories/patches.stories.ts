@@ -1,5 +1,5 @@
 import type { Meta, StoryObj } from '@storybook/web-components-vite';
-import { html } from 'lit';
+import { html, nothing } from 'lit';
 import { MODEL, SAMPLES } from './shared.js';
 
 interface Args {
@@ -10,6 +10,7 @@ interface Args {
   count: number;
   view: 'patches' | 'misclassification';
   'true-label': string;
+  contrast?: string;
 }
 
 const meta: Meta<Args> = {
@@ -18,7 +19,7 @@ const meta: Meta<Args> = {
   args: { model: MODEL, src: SAMPLES[6], target: '', count: 6, view: 'patches', 'true-label': '' },
   argTypes: { view: { control: 'inline-radio', options: ['patches', 'misclassification'] } },
   render: (a) => html`<bagnet-patches model=${a.model} src=${a.src ?? ''} srcset=${a.srcset ?? ''} target=${a.target}
-    count=${a.count} view=${a.view} true-label=${a['true-label']} backend="wasm"></bagnet-patches>`,
+    count=${a.count} view=${a.view} true-label=${a['true-label']} contrast=${a.contrast ?? nothing} backend="wasm"></bagnet-patches>`,
 };
 export default meta;
 
@@ -26,6 +27,9 @@ type Story = StoryObj<Args>;
 
 /** The patches of one image with the most evidence for its top class. */
 export const SingleImage: Story = {};
+
+/** The patches that most separate the top class from the second (evidence top-1 − top-2). */
+export const Contrast: Story = { args: { contrast: '' } };
 
 /** Across the 20 samples: patches from images of the class, and from the others. */
 export const AcrossASet: Story = { args: { src: undefined, srcset: SAMPLES.join(' '), target: 'Sneaker', count: 5 } };

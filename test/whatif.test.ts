@@ -254,6 +254,7 @@ describe('what-if: the exact map after an edit', () => {
       const base = await classify(input, { model, backend: 'wasm' });
       const classes = [base.topk[0]!.index, base.topk[1]!.index];
       const before = await getPool().exactMap(base, { classes });
+      expect(before.backend, 'a result\'s map runs on its classification\'s backend').to.equal('wasm');
       const edit = makeEdit(base.input.pixels, box, { kind: 'color', rgb: [0, 0, 0] });
       const rescored = await getPool().rescore(base, edit);
       const after = await getPool().exactMap(rescored, { classes, from: before });

@@ -17,15 +17,18 @@ export interface Patch {
 }
 
 /**
- * The `count` cells of one image with the largest evidence for `classIndex`, no two closer than
- * `minDistance` pixels (default: half a patch) centre to centre.
+ * The `count` cells of one image with the largest evidence for `classIndex` (or, with `versus`, the
+ * largest evidence for it minus that class's), no two closer than `minDistance` pixels (default: half
+ * a patch) centre to centre.
  */
 export function topPatches(evidence: Evidence, classIndex: number, count: number,
-                           options: { image?: number; minDistance?: number } = {}): Patch[] {
+                           options: { image?: number; minDistance?: number; versus?: number } = {}): Patch[] {
   const { rows, cols, classes, data } = evidence;
   const minDistance = options.minDistance ?? evidence.patchSize / 2;
-  const order = Array.from({ length: rows * cols }, (_, i) => i)
-    .sort((a, b) => data[b * classes + classIndex]! - data[a * classes + classIndex]! || a - b);
+  // With `versus`: the patches that most separate the class from that one (evidence A − B).
+  const versus = options.versus;
+  const score = (cell: number) => data[cell * classes + classIndex]! - (versus === undefined ? 0 : data[cell * classes + versus]!);
+  const order = Array.from({ length: rows * cols }, (_, i) => i).sort((a, b) => score(b) - score(a) || a - b);
   const chosen: Patch[] = [];
   for (const cell of order) {
     if (chosen.length >= count) break;
@@ -33,7 +36,7 @@ export function topPatches(evidence: Evidence, classIndex: number, count: number
     const col = cell % cols;
     const box = cellBox(row, col, evidence);
     const clash = chosen.some((p) => Math.hypot(p.box.x - box.x, p.box.y - box.y) < minDistance);
-    if (!clash) chosen.push({ image: options.image ?? 0, row, col, value: data[cell * classes + classIndex]!, box });
+    if (!clash) chosen.push({ image: options.image ?? 0, row, col, value: score(cell), box });
   }
   return chosen;
 }

@@ -72,6 +72,7 @@ export interface ModelLease {
 export interface ExactMapOptions {
   /** The model's manifest URL (default: the model of the result given instead of an image). */
   readonly model?: string | URL;
+  /** Default: the backend (and precision) the given result was classified with; `auto` for an image. */
   readonly backend?: BackendPreference;
   readonly precision?: string;
   readonly signal?: AbortSignal;
@@ -520,7 +521,10 @@ export class InferencePool extends EventTarget {
     if (result && !origin) throw new BagnetError('inference', 'This result was not made by classify(): pass its image instead');
     const model = options.model ?? result?.model.url;
     if (model === undefined) throw new BagnetError('model-load', 'exactMap() needs a model: pass options.model');
-    return this.#withModel(model, options, async (entry, manifest) => {
+    // A result's map runs where its classification ran unless told otherwise (not a second session).
+    const backend = options.backend ?? origin?.backend ?? 'auto';
+    const precision = options.precision ?? origin?.precision ?? 'fp32';
+    return this.#withModel(model, { ...options, backend, precision }, async (entry, manifest) => {
       const from = result && origin ? this.#editedFrom(result, origin, options) : null;
       if (from) return this.#exactMapAfterEdit(entry, manifest, result!, origin!, from, options);
       const run = async (requestId: number, input: ClassificationResult['input']): Promise<ExactMap | null> => {

@@ -66,6 +66,43 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     expect(next.logits).to.not.deep.equal(first.logits);
   });
 
+  it('panel: contrast with another class, and the exact effect of removing the target\'s most informative patches', async () => {
+    const viewport = await open([wadouri('sneaker-window')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
+    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
+    panel.overlay = overlay;
+    document.body.append(panel);
+    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    const result = await nextResult(overlay);
+    await panel.updateComplete;
+    // Removing the 5 patches with the most evidence for the target (top-1), computed here from the evidence.
+    const target = result.topk[0]!.index;
+    const { rows, cols, classes, data } = result.evidence;
+    const order = Array.from({ length: rows * cols }, (_, i) => i).sort((a, b) => data[b * classes + target]! - data[a * classes + target]! || a - b);
+    const rest = order.slice(5);
+    const logits = Array.from({ length: classes }, (_, k) => rest.reduce((sum, cell) => sum + data[cell * classes + k]!, 0) / rest.length);
+    const max = Math.max(...logits);
+    const p = logits.map((l) => Math.exp(l - max));
+    const probability = p[target]! / p.reduce((a, b) => a + b, 0);
+    const output = () => panel.shadowRoot!.querySelector('[part="whatif"] output')!.textContent!;
+    expect(output()).to.contain(`→ ${(probability * 100).toFixed(1)}%`);
+    // Contrast with the second class: the overlay shows target − second.
+    const before = overlayPixels(overlay);
+    const select = [...panel.shadowRoot!.querySelectorAll('select')].find((s) => s.closest('label')!.textContent!.startsWith('Contrast'))!;
+    select.value = String(result.topk[1]!.index);
+    select.dispatchEvent(new Event('change'));
+    await panel.updateComplete;
+    expect(overlay.options.contrast).to.equal(String(result.topk[1]!.index));
+    expect(overlay.contrastIndex()).to.equal(result.topk[1]!.index);
+    const after = overlayPixels(overlay);
+    expect(after.some((value, i) => value !== before[i]), 'the overlay shows the contrast').to.equal(true);
+    const error = new Promise<{ message: string }>((resolve) => overlay.addEventListener('bagnet-error', (e) => resolve((e as CustomEvent).detail), { once: true }));
+    overlay.setOptions({ contrast: 'Unicorn' });
+    expect((await error).message).to.match(/Unknown target "Unicorn"/);
+    overlay.setOptions({ contrast: null });
+    expect(overlay.contrastIndex()).to.equal(null);
+  });
+
   it('panel: shows the error of an image the pipeline cannot take, as an alert', async () => {
     const viewport = await open([wadouri('bad-photometric')]);
     const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });

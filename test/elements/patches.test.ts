@@ -30,6 +30,24 @@ describe('<bagnet-patches>', () => {
     expect([crop.width, crop.height]).to.deep.equal([13, 13]);
   });
 
+  it('with contrast, shows the patches that most separate the target from the other class (evidence A − B)', async () => {
+    const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
+    Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', count: 3, contrast: '', src: samples[6]!.url });
+    const result = nextEvent<CustomEvent<ClassificationResult>>(element, 'bagnet-result');
+    document.body.append(element);
+    const { detail } = await result;
+    await until(() => element.shadowRoot!.querySelectorAll('[part="patch"]').length > 0, 'patches');
+    const [a, b] = [detail.topk[0]!.index, detail.topk[1]!.index];
+    const { classes, data, rows, cols } = detail.evidence;
+    // Independently: cells by E[a] − E[b], best first; the first shown is the best of all cells.
+    const scores = Array.from({ length: rows * cols }, (_, cell) => data[cell * classes + a]! - data[cell * classes + b]!);
+    const values = [...element.shadowRoot!.querySelectorAll('[part="value"]')].map((n) => Number(n.textContent));
+    expect(values[0]).to.equal(Number(Math.max(...scores).toFixed(2)));
+    for (const value of values) expect(scores.some((s) => Number(s.toFixed(2)) === value)).to.equal(true);
+    const labels = detail.model.labels;
+    expect(element.groups[0]!.title).to.equal(`Most evidence for ${labels[a]} over ${labels[b]}`);
+  });
+
   it('splits patches across a labelled set into this class and other classes, in one batch', async () => {
     const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
     const set = samples.slice(10, 18);

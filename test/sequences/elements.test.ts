@@ -78,7 +78,17 @@ const FOLLOW = ['', 'c', 'lazy', 'h', 'p', 'ref:c'];
 type Command = fc.AsyncCommand<Model, Real>;
 
 const OPERATIONS = ['set src', 'clear src', 'set image', 'clear image', 'switch model', 'switch backend', 'set target', 'switch mode',
-  'switch resolution', 'switch colormap', 'set or remove for', 'set srcset', 'scroll lazy', 'remove or re-insert', 'abort', 'dispose pool'];
+  'switch resolution', 'switch colormap', 'set or remove for', 'set srcset', 'scroll lazy', 'remove or re-insert', 'abort', 'dispose pool',
+  'set contrast', 'select patches', 'edit pixels'];
+/** What-if on the heatmap: contrasts (none, the top-2, a class, an unknown one), selections of cells, pixel edits. */
+const CONTRASTS = [null, '', '3', 'Unicorn'] as const;
+const SELECTIONS: Record<string, readonly number[]> = { none: [], corner: [0, 1], block: [9, 10, 17, 18, 19], every: Array.from({ length: 64 }, (_, i) => i) };
+const EDITS: Record<string, readonly { x: number; y: number; width: number; height: number; fill: 'background' | 'mean' | 'blur' }[]> = {
+  none: [],
+  box: [{ x: 4, y: 6, width: 9, height: 7, fill: 'background' }],
+  two: [{ x: 4, y: 6, width: 9, height: 7, fill: 'background' }, { x: 15, y: 0, width: 13, height: 28, fill: 'blur' }],
+  outside: [{ x: 20, y: 20, width: 20, height: 20, fill: 'mean' }],
+};
 
 /**
  * After a step: let everything settle and check (most steps), or go on after a few milliseconds or
@@ -156,6 +166,10 @@ const ops = {
     if (outcome) expect(outcome.type, outcome.message).to.equal('aborted');
   }, pause),
   disposePool: (pause: Pause = 'settle') => command('dispose pool', 'disposePool()', () => disposePool(), pause),
+  setContrast: (contrast: string | null, pause: Pause = 'settle') => command('set contrast', `h.contrast = ${JSON.stringify(contrast)}`,
+    set('h', { contrast }), pause),
+  select: (name: string, pause: Pause = 'settle') => command('select patches', `h.selection = ${name}`, set('h', { selection: SELECTIONS[name] }), pause),
+  edit: (name: string, pause: Pause = 'settle') => command('edit pixels', `h.edits = ${name}`, set('h', { edits: EDITS[name] }), pause),
 };
 
 const slot = fc.constantFrom(...SLOTS);
@@ -176,6 +190,9 @@ const commands = [
   fc.tuple(slot, PAUSE).map(([name, pause]) => ops.toggle(name, pause)),
   fc.tuple(fc.integer({ min: 0, max: 20 }), PAUSE).map(([ms, pause]) => ops.abort(ms, pause)),
   PAUSE.map((pause) => ops.disposePool(pause)),
+  fc.tuple(fc.constantFrom(...CONTRASTS), PAUSE).map(([contrast, pause]) => ops.setContrast(contrast, pause)),
+  fc.tuple(fc.constantFrom(...Object.keys(SELECTIONS)), PAUSE).map(([name, pause]) => ops.select(name, pause)),
+  fc.tuple(fc.constantFrom(...Object.keys(EDITS)), PAUSE).map(([name, pause]) => ops.edit(name, pause)),
 ];
 
 /**
@@ -239,6 +256,8 @@ function shown(element: Element) {
       error: element.error ? `${element.error.type}: ${element.error.message}` : null,
       top: result?.topk.map((t) => `${t.index} ${t.label} ${t.probability.toFixed(5)}`) ?? null,
       target: 'targetIndex' in element ? (element as unknown as BagnetHeatmap).targetIndex : undefined,
+      contrast: 'contrastIndex' in element ? (element as unknown as BagnetHeatmap).contrastIndex : undefined,
+      whatIf: 'whatIf' in element ? Array.from((element as unknown as BagnetHeatmap).whatIf?.logits ?? [], (l) => l.toFixed(4)) : undefined,
       set: 'results' in element ? patches.results.map((r) => r.topk[0]!.index) : undefined,
       texts: texts('[part="label"], [part="probability"], [part="legend"] span, [part="value"], [part="error"], .title'),
       canvases: canvases.map(({ part, width, height }) => `${part} ${width}×${height}`),

@@ -10,7 +10,7 @@ import type { ClassificationResult } from '../../core/result.js';
 import {
   ablate, clampBox, contrastCells, makeEdit, type Ablation, type AblationMode, type EditFill,
 } from '../../core/whatif.js';
-import { getPool } from '../../pool/pool.js';
+import { connectToPool, getPool } from '../../pool/pool.js';
 import { AsyncRun, Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController, type ElementState } from '../shared/classification-controller.js';
@@ -284,11 +284,19 @@ export class BagnetHeatmap extends BagnetElementBase {
   }
 
   #editWaiters: (() => void)[] = [];
+  #disconnectPool: (() => void) | null = null;
 
   #rescoringChanged(): void {
     const { status } = this.#rescoring;
+    // While edits are re-scored, a disposed pool takes the work along: do it again on the next pool.
+    if (status === 'pending') this.#disconnectPool ??= connectToPool({ onDispose: () => this.#rescoring.rerun() });
+    else {
+      this.#disconnectPool?.();
+      this.#disconnectPool = null;
+    }
     if (status === 'complete') this.classification.showEdited(this.#rescoring.value ?? null);
-    if (status === 'idle') this.classification.showEdited(null);
+    // Idle (no edits) or failed (a bad edit: an error, reported with the classification shown).
+    if (status === 'idle' || status === 'error') this.classification.showEdited(null);
     if (status !== 'pending') for (const resolve of this.#editWaiters.splice(0)) resolve();
     this.requestUpdate();
   }

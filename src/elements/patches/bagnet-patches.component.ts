@@ -63,6 +63,13 @@ export class BagnetPatches extends BagnetElementBase {
   /** How many patches per group. */
   @property({ type: Number, reflect: true, useDefault: true }) count = 8;
 
+  /**
+   * Contrast the target with this class (index or label): the patches that most separate the two
+   * (evidence target − contrast). Empty: the most probable class other than the target (of the
+   * first image). Absent: no contrast.
+   */
+  @property({ reflect: true }) contrast: string | null = null;
+
   /** A set of images (URLs, files, …, optionally with true labels): patches across all of them. */
   @property({ attribute: false }) images: readonly (ImageInput | LabelledImage)[] = [];
 
@@ -141,10 +148,14 @@ export class BagnetPatches extends BagnetElementBase {
     const reference = entries[0]!.result;
     const classIndex = this.set.length > 0 && !this.target ? 0 : resolveTarget(this.target, reference);
     if (classIndex === null) return [];
-    const label = reference.model.labels[classIndex] ?? String(classIndex);
+    const versus = this.contrast === null ? null
+      : this.contrast.trim() === '' ? reference.topk.find((t) => t.index !== classIndex)?.index ?? null : resolveTarget(this.contrast, reference);
+    if (this.contrast !== null && versus === null) return [];
+    const labels = reference.model.labels;
+    const label = versus === null ? labels[classIndex] ?? String(classIndex) : `${labels[classIndex] ?? classIndex} over ${labels[versus] ?? versus}`;
     const perImage = entries.map((entry, image) => {
       const imageClass = classOf(entry);
-      return topPatches(entry.result.evidence, classIndex, this.count, { image })
+      return topPatches(entry.result.evidence, classIndex, this.count, { image, ...(versus === null ? {} : { versus }) })
         .map((patch): ShownPatch => ({ ...patch, entry, imageClass }));
     });
     if (entries.length === 1) return [{ title: `Most evidence for ${label}`, patches: perImage[0]!.slice(0, this.count) }];

@@ -3,6 +3,7 @@ import { property, state } from 'lit/decorators.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { baseStyles } from '../../elements/shared/styles.js';
 import { resolveTarget } from '../../elements/shared/target.js';
+import { ablate } from '../../core/whatif.js';
 import type { BagnetOverlay, OverlayResultDetail } from './overlay.js';
 
 /**
@@ -83,6 +84,21 @@ export class BagnetCornerstonePanel extends LitElement {
     return this.result ? resolveTarget(this.overlay?.options.target ?? '', this.result) : null;
   }
 
+  /** The k of "without the k most informative patches" (the exact bag ablation of the target's evidence). */
+  @state() private removed = 5;
+
+  #ablationText(result: ClassificationResult, target: number): string {
+    const { evidence } = result;
+    const n = evidence.rows * evidence.cols;
+    const k = Math.max(1, Math.min(n - 1, this.removed));
+    const order = Array.from({ length: n }, (_, i) => i)
+      .sort((a, b) => evidence.data[b * evidence.classes + target]! - evidence.data[a * evidence.classes + target]! || a - b);
+    const a = ablate(evidence, order.slice(0, k), 'remove');
+    const label = (i: number) => result.model.labels[i] ?? String(i);
+    return `${label(target)}: ${(a.fullProbabilities[target]! * 100).toFixed(1)}% → ${(a.probabilities[target]! * 100).toFixed(1)}%`
+      + (a.flipped ? `; top-1 becomes ${label(a.top)}` : '; top-1 unchanged');
+  }
+
   #choose(index: number) {
     this.overlay?.setOptions({ target: String(index) });
     this.requestUpdate();
@@ -103,10 +119,22 @@ export class BagnetCornerstonePanel extends LitElement {
           <span class="bar" style="--p: ${entry.probability}" aria-hidden="true"></span>
         </label>`)}
       </fieldset>` : html`<p class="status" role="status">Classifying the image…</p>`}
+      ${result && target !== null ? html`<p part="whatif"><label>Without the <input type="number" min="1" .value=${String(this.removed)}
+          @input=${(e: Event) => { this.removed = Math.round(Number((e.target as HTMLInputElement).value)) || 1; }} />
+        most informative patches</label> <output>${this.#ablationText(result, target)}</output></p>` : nothing}
       ${options ? html`<div class="controls">
         <label><input type="checkbox" .checked=${options.enabled} @change=${(e: Event) => this.overlay?.setOptions({ enabled: (e.target as HTMLInputElement).checked })} /> Overlay</label>
         <label>Opacity <input type="range" min="0" max="1" step="0.05" .value=${String(options.opacity)}
           @input=${(e: Event) => this.overlay?.setOptions({ opacity: Number((e.target as HTMLInputElement).value) })} /></label>
+        <label>Contrast with <select @change=${(e: Event) => {
+          const value = (e.target as HTMLSelectElement).value;
+          this.overlay?.setOptions({ contrast: value === 'none' ? null : value });
+          this.requestUpdate();
+        }}>
+          <option value="none" ?selected=${options.contrast === null}>nothing</option>
+          ${result ? result.topk.filter((t) => t.index !== target).map((t) => html`<option value=${String(t.index)}
+            ?selected=${options.contrast === String(t.index)}>${t.label}</option>`) : nothing}
+        </select></label>
         <label>Resolution <select @change=${(e: Event) => this.overlay?.setOptions({ resolution: (e.target as HTMLSelectElement).value as 'fast' | 'exact' })}>
           <option value="fast" ?selected=${options.resolution === 'fast'}>fast</option>
           <option value="exact" ?selected=${options.resolution === 'exact'}>exact</option>

@@ -16,7 +16,8 @@
 import { Enums, eventTarget, getShouldUseCPURendering, metaData, type Types } from '@cornerstonejs/core';
 import type { ColormapName } from '../../core/colormap.js';
 import { BagnetError, toBagnetError } from '../../core/errors.js';
-import { fastMap, HEATMAP_DEFAULTS, paintEvidence } from '../../core/heatmap.js';
+import { fastMap, HEATMAP_DEFAULTS, paintEvidence, spreadCells } from '../../core/heatmap.js';
+import { contrastCells } from '../../core/whatif.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { DEFAULT_TOP_K } from '../../core/settings.js';
@@ -36,6 +37,11 @@ export interface OverlayOptions {
   readonly opacity?: number;
   /** Index or label; default: the top-1 class. */
   readonly target?: string;
+  /**
+   * Contrast the target with this class (index or label): the map of evidence target − contrast,
+   * whose mean is the logit margin. '' = the most probable other class; null (default) = none.
+   */
+  readonly contrast?: string | null;
   readonly resolution?: 'fast' | 'exact';
   readonly voi?: 'viewport' | 'dataset';
   readonly colormap?: ColormapName;
@@ -46,7 +52,7 @@ export interface OverlayOptions {
 type Resolved = Required<OverlayOptions>;
 
 const DEFAULTS: Omit<Resolved, 'model'> = {
-  backend: 'auto', enabled: true, opacity: 0.6, target: '', resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
+  backend: 'auto', enabled: true, opacity: 0.6, target: '', contrast: null, resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
 };
 
 interface Painted {
@@ -265,21 +271,33 @@ export class BagnetOverlay extends EventTarget {
     return result ? resolveTarget(this.#options.target, result) : null;
   }
 
+  /** The class the target is contrasted with (null: none, or unknown). */
+  contrastIndex(): number | null {
+    const result = this.result;
+    const index = this.#targetIndex();
+    const contrast = this.#options.contrast;
+    if (!result || index === null || contrast === null) return null;
+    return contrast.trim() === '' ? result.topk.find((t) => t.index !== index)?.index ?? null : resolveTarget(contrast, result);
+  }
+
   /** Colour the map for the target (in model-input pixels) into an offscreen canvas. */
   #repaint(): void {
     // Only the finished classification of the shown image: not the previous one while the next one runs.
     const result = this.#run.status === 'complete' ? this.result : null;
     const index = this.#targetIndex();
+    const versus = this.contrastIndex();
+    const { contrast } = this.#options;
     this.#exact.update(result && index !== null && this.#options.resolution === 'exact' && !this.#destroyed
-      ? { result, classes: [index], backend: this.#options.backend } : null);
+      ? { result, classes: versus === null ? [index] : [index, versus], backend: this.#options.backend } : null);
     this.#report(result ? this.#unknownTargets.get(result, this.#options.target)
+      ?? (contrast !== null && contrast.trim() !== '' ? this.#unknownContrasts.get(result, contrast) : null)
       ?? (this.#options.resolution === 'exact' ? this.#exact.error : null) : null);
-    if (!result || index === null) {
+    if (!result || index === null || (contrast !== null && versus === null)) {
       this.#painted = null;
       this.#draw();
       return;
     }
-    const map = (this.#options.resolution === 'exact' ? this.#exact.view(index) : null) ?? fastMap(result, index);
+    const map = this.#mapOf(result, index, versus);
     const { rgba } = paintEvidence(map.values, {
       sign: 'all', threshold: 0, thresholdMode: 'clip', percentile: this.#options.percentile, scale: 0,
       colormap: this.#options.colormap, opacity: 1, alpha: 'magnitude',
@@ -292,7 +310,19 @@ export class BagnetOverlay extends EventTarget {
     this.#draw();
   }
 
+  /** The target's map (or target − contrast), exact when it is there, else the stride map. */
+  #mapOf(result: ClassificationResult, index: number, versus: number | null): { values: Float32Array; width: number; height: number } {
+    if (this.#options.resolution === 'exact') {
+      const a = this.#exact.view(index);
+      const b = versus === null ? null : this.#exact.view(versus);
+      if (a && !b && versus === null) return a;
+      if (a && b && a.level === b.level) return { ...a, values: a.values.map((v, i) => v - b.values[i]!) };
+    }
+    return versus === null ? fastMap(result, index) : spreadCells(result, contrastCells(result.evidence, index, versus));
+  }
+
   readonly #unknownTargets = new Memo(unknownTarget);
+  readonly #unknownContrasts = new Memo(unknownTarget);
   /** The last error of the overlay's own work (an unknown target, a failed exact map) reported: each once. */
   #reported: BagnetError | null = null;
 
