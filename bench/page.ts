@@ -6,7 +6,8 @@ import '../src/register.js';
 import { classify, configure, disposePool, getPool, loadManifest, type Timings } from '../src/index.js';
 import { findDamage } from '../src/core/image-integrity.js';
 import { resizeBilinear } from '../src/core/resample.js';
-import { ablate, makeEdit, removalCurve } from '../src/core/whatif.js';
+import { makeEdit } from '../src/core/edits.js';
+import { ablate, removalCurve } from '../src/core/whatif.js';
 import { bruteForceMap } from '../test/reference.js';
 
 const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;

@@ -23,8 +23,8 @@ export async function coreGzipBytes() {
   });
   const { output } = await bundle.generate({ format: 'es' });
   await bundle.close();
-  // The what-if panel is a chunk of its own, loaded on first use: reported apart from the core.
-  const isWhatIf = (o) => o.isDynamicEntry && Object.keys(o.modules).some((id) => id.includes('whatif-panel'));
+  // The what-if code (the heatmap's panel, the pool's re-scoring) loads on first use: reported apart from the core.
+  const isWhatIf = (o) => o.isDynamicEntry && Object.keys(o.modules).some((id) => /whatif-panel|pool\/rescore|core\/edits/.test(id));
   const files = output.filter((o) => o.type === 'chunk')
     .map((o) => ({ name: o.fileName, raw: o.code.length, gzip: gzip(o.code), whatIf: isWhatIf(o) }));
   const sum = (list) => list.reduce((total, f) => total + f.gzip, 0);

@@ -11,9 +11,8 @@ import { configure } from '../src/pool/config.js';
 import { classify, disposePool, getPool, type RescoredResult } from '../src/pool/pool.js';
 import type { BackendPreference } from '../src/core/protocol.js';
 import type { ClassificationResult } from '../src/core/result.js';
-import {
-  ablate, contrastCells, editPlan, exactEditPlan, makeEdit, meanColour, removalCurve, type EditFill, type PixelEdit,
-} from '../src/core/whatif.js';
+import { editPlan, exactEditPlan, makeEdit, meanColour, type EditFill, type PixelEdit } from '../src/core/edits.js';
+import { ablate, contrastCells, removalCurve } from '../src/core/whatif.js';
 import { DEFAULT_MODEL, imageDataOf, loadSamples, NARROW_MODEL, noiseImage, relativeError } from './helpers.js';
 
 /** A random `[rows, cols, classes]` map (mulberry32 through noiseImage's bytes). */

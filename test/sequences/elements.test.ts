@@ -204,6 +204,11 @@ const REGRESSIONS: { readonly found: string; readonly steps: () => Command[] }[]
     steps: () => [ops.setSrcset('three'), ops.follow('h', 'p')] },
   { found: 'seed 42 (before the review fixes): the same, the set given after the follower',
     steps: () => [ops.follow('h', 'p'), ops.setSrcset('two')] },
+  { found: 'seed 20261129 (what-if): the heatmap\'s panel grew the page and hid the lazy element said to be in view',
+    steps: () => [ops.toggle('h'), ops.setSrc('c', 0), ops.follow('h', 'c'), ops.select('every'), ops.toggle('h'), ops.scrollLazy(true),
+      ops.setImage('lazy', 0)] },
+  { found: 'seed 20261129 (what-if): an unknown contrast class is an error without a map, following another element',
+    steps: () => [ops.setSrc('p', 0), ops.setContrast('Unicorn'), ops.follow('h', 'p')] },
 ];
 
 function missingImage(): string {
@@ -329,7 +334,9 @@ async function verify(model: Model, real: Real): Promise<void> {
       });
       // Every canvas of the current mode is drawn, at the model input's size.
       const result = element.result;
-      if (element.localName === 'bagnet-heatmap' && result && (element as unknown as BagnetHeatmap).targetIndex !== null) {
+      const heatmap = element as unknown as BagnetHeatmap;
+      // (An unknown target or contrast class is an error shown without a map.)
+      if (element.localName === 'bagnet-heatmap' && result && heatmap.targetIndex !== null && (heatmap.contrast === null || heatmap.contrastIndex !== null)) {
         const parts = actual.canvases.map((c) => c.part).sort();
         expect(parts, `${where}: canvases of mode ${(element as unknown as BagnetHeatmap).mode}`).to.deep.equal(['heatmap', 'image']);
         for (const canvas of actual.canvases) {
@@ -360,6 +367,9 @@ function setUp(): Real {
     p: make('bagnet-patches', { id: 'p', count: 3 }),
     lazy: make('bagnet-classifier', { id: 'lazy', loading: 'lazy' }),
   };
+  // The heatmap's height does not depend on its what-if panel: the lazy element below stays where the
+  // scroll steps put it (found by seed 20261129: a panel pushed it out of view).
+  slots.h.style.cssText = 'display: block; height: 640px; overflow: hidden';
   const lastEvent = new Map<Element, { type: string; detail: unknown }>();
   for (const element of Object.values(slots)) {
     for (const type of ['bagnet-result', 'bagnet-error']) {

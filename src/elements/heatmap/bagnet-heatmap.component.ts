@@ -7,9 +7,8 @@ import {
   cellDrawBox, colorize, evidenceScale, fastMap, HEATMAP_DEFAULTS, overlayEdges, paintEvidence, spreadCells, type SignFilter, type ThresholdMode,
 } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
-import {
-  ablate, clampBox, contrastCells, makeEdit, type Ablation, type AblationMode, type EditFill,
-} from '../../core/whatif.js';
+import type { EditFill } from '../../core/edits.js';
+import { ablate, contrastCells, type Ablation, type AblationMode } from '../../core/whatif.js';
 import { connectToPool, getPool } from '../../pool/pool.js';
 import { AsyncRun, Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
@@ -318,6 +317,8 @@ export class BagnetHeatmap extends BagnetElementBase {
         break;
       default: fill = edit.fill;
     }
+    // Loaded with the rest of the what-if code, on first use.
+    const { clampBox, makeEdit } = await import('../../core/edits.js');
     const { width, height } = result.input.plan;
     const inside = clampBox(edit, width, height);
     if (!inside || inside.x !== edit.x || inside.y !== edit.y || inside.width !== edit.width || inside.height !== edit.height) {
@@ -813,10 +814,9 @@ function selectionImage(result: ClassificationResult, selection: readonly number
   for (let row = 0; row < evidence.rows; row++) {
     for (let col = 0; col < evidence.cols; col++) {
       if (selected.has(row * evidence.cols + col) !== (ablation === 'remove')) continue;
-      const box = clampBox(cellDrawBox(row, col, evidence), width, height);
-      if (!box) continue;
-      for (let y = box.y; y < box.y + box.height; y++) {
-        for (let x = box.x; x < box.x + box.width; x++) {
+      const box = cellDrawBox(row, col, evidence);
+      for (let y = box.y; y < Math.min(height, box.y + box.height); y++) {
+        for (let x = box.x; x < Math.min(width, box.x + box.width); x++) {
           // Grey hatching: a patch out of the bag.
           const dark = (x + y) % 2 === 0;
           image.data.set(dark ? [20, 20, 20, 200] : [240, 240, 240, 160], (y * width + x) * 4);
