@@ -369,7 +369,7 @@ function setUp(): Real {
   };
   // The heatmap's height does not depend on its what-if panel: the lazy element below stays where the
   // scroll steps put it (found by seed 20261129: a panel pushed it out of view).
-  slots.h.style.cssText = 'display: block; height: 640px; overflow: hidden';
+  slots.h.style.cssText = 'display: inline-block; height: 330px; overflow: hidden; vertical-align: top';
   const lastEvent = new Map<Element, { type: string; detail: unknown }>();
   for (const element of Object.values(slots)) {
     for (const type of ['bagnet-result', 'bagnet-error']) {
