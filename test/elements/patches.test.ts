@@ -48,6 +48,28 @@ describe('<bagnet-patches>', () => {
     expect(element.groups[0]!.title).to.equal(`Most evidence for ${labels[a]} over ${labels[b]}`);
   });
 
+  it('toBlob() draws the patches shown, at 4× with their values', async () => {
+    const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
+    Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', count: 3, src: samples[9]!.url });
+    document.body.append(element);
+    await until(() => element.shadowRoot!.querySelectorAll('[part="patch"]').length === 3, 'patches');
+    const bitmap = await createImageBitmap((await element.toBlob())!);
+    const figure = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d')!;
+    figure.drawImage(bitmap, 0, 0);
+    const crops = [...element.shadowRoot!.querySelectorAll<HTMLCanvasElement>('canvas[part="crop"]')];
+    crops.forEach((crop, k) => {
+      const shown = crop.getContext('2d')!.getImageData(0, 0, 13, 13).data;
+      // Patch k at x = 8 + k·(52 + 8), below the 16-pixel title line: each pixel a 4×4 block.
+      const drawn = figure.getImageData(8 + k * 60, 8 + 16, 52, 52).data;
+      for (let y = 0; y < 13; y++) {
+        for (let x = 0; x < 13; x++) {
+          for (let c = 0; c < 3; c++) expect(drawn[((4 * y + 2) * 52 + 4 * x + 2) * 4 + c]).to.equal(shown[(y * 13 + x) * 4 + c]);
+        }
+      }
+    });
+    expect(element.toDataURL()).to.match(/^data:image\/png;base64,/);
+  });
+
   it('splits patches across a labelled set into this class and other classes, in one batch', async () => {
     const element = document.createElement(defineFresh('test-patches', BagnetPatches)) as BagnetPatches;
     const set = samples.slice(10, 18);

@@ -254,6 +254,24 @@ describe('<bagnet-heatmap> what-if', () => {
     expect(element.state).to.equal('result');
   });
 
+  it('the paint tool fills the painted pixels only (a brush of pixels), re-scored exactly', async function () {
+    this.timeout(60_000);
+    const { element, result } = await heatmapWithResult({ tool: 'paint', fill: 'background' }, samples[12]!.url);
+    const path = [[10, 10], [12, 10], [14, 11]] as const;
+    pointer(element, 'pointerdown', ...path[0]);
+    for (const [x, y] of path.slice(1)) pointer(element, 'pointermove', x, y);
+    pointer(element, 'pointerup', ...path[2]);
+    const edited = (await element.editsComplete)!;
+    // Independently: discs of radius 1 (28 / 28) around the points, painted black (the background).
+    const painted = new Set<number>();
+    for (const [px, py] of path) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) if (dx * dx + dy * dy <= 1) painted.add((py + dy) * 28 + px + dx);
+    const pixels = new Uint8ClampedArray(result.input.pixels.data);
+    for (const i of painted) pixels.set([0, 0, 0, 255], i * 4);
+    expect(Array.from(edited.input.pixels.data)).to.deep.equal(Array.from(pixels));
+    const reference = await classify(new ImageData(pixels, 28, 28), { model: DEFAULT_MODEL, backend: 'wasm' });
+    expect(relativeError(edited.evidence.data, reference.evidence.data)).to.be.at.most(1e-4);
+  });
+
   it('in exact resolution an edit updates the exact map, which equals the edited image\'s own', async function () {
     this.timeout(120_000);
     const { element, result } = await heatmapWithResult({ resolution: 'exact', scale: 3 }, samples[4]!.url);

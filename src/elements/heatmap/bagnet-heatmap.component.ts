@@ -168,7 +168,10 @@ export class BagnetHeatmap extends BagnetElementBase {
   /** Show the what-if panel and tools (the panel also shows once patches are selected or pixels edited). */
   @property({ type: Boolean, reflect: true, useDefault: true }) whatif = false;
 
-  /** What the pointer does on the map: `inspect` (hover, click pins), `select` (drag a box of patches), `brush`, `edit` (drag a box of pixels to fill). */
+  /**
+   * What the pointer does on the map: `inspect` (hover, click pins), `select` (drag a box of patches),
+   * `brush` (paint patches), `edit` (drag a box of pixels to fill), `paint` (paint pixels to fill).
+   */
   @property({ reflect: true, useDefault: true }) tool: HeatmapTool = 'inspect';
 
   /** How the `edit` tool fills: `background` (the model's), `mean`, `blur` or `image` (`fillImage`). */
@@ -479,6 +482,7 @@ export class BagnetHeatmap extends BagnetElementBase {
       const y1 = Math.max(0, Math.min(map.height - 1, point.y));
       this.drag = { ...this.drag, x1, y1 };
       if (this.tool === 'brush') this.#brush(x1, y1, this.drag.mode);
+      if (this.tool === 'paint') this.#paint(x1, y1);
       return;
     }
     const patch = point && this.#patchAt(point.x, point.y, false);
@@ -504,6 +508,44 @@ export class BagnetHeatmap extends BagnetElementBase {
     const mode = event.shiftKey || event.altKey ? 'remove' : 'add';
     this.drag = { x0: point.x, y0: point.y, x1: point.x, y1: point.y, mode };
     if (this.tool === 'brush') this.#brush(point.x, point.y, mode);
+    if (this.tool === 'paint') {
+      this.#paintedPixels = new Set();
+      this.#paint(point.x, point.y);
+    }
+  }
+
+  /** Pixels painted by the `paint` tool so far (indices into the model input), while the pointer is down. */
+  #paintedPixels: Set<number> | null = null;
+
+  /** Paint a disc (radius: a 28th of the image's shorter side, at least 1 pixel) at (x, y). */
+  #paint(x: number, y: number) {
+    const map = this.#map();
+    if (!this.#paintedPixels || !map) return;
+    const radius = Math.max(1, Math.round(Math.min(map.width, map.height) / 28));
+    for (let dy = -radius; dy <= radius; dy++) {
+      for (let dx = -radius; dx <= radius; dx++) {
+        const px = x + dx;
+        const py = y + dy;
+        if (dx * dx + dy * dy <= radius * radius && px >= 0 && py >= 0 && px < map.width && py < map.height) this.#paintedPixels.add(py * map.width + px);
+      }
+    }
+  }
+
+  /** The painted pixels as an edit: their bounding box, and a mask of what was painted in it. */
+  #paintedEdit(): HeatmapEdit | null {
+    const map = this.#map();
+    const painted = this.#paintedPixels;
+    this.#paintedPixels = null;
+    if (!map || !painted || painted.size === 0) return null;
+    const xs = [...painted].map((i) => i % map.width);
+    const ys = [...painted].map((i) => Math.floor(i / map.width));
+    const x = Math.min(...xs);
+    const y = Math.min(...ys);
+    const width = Math.max(...xs) - x + 1;
+    const height = Math.max(...ys) - y + 1;
+    const mask = new Uint8Array(width * height);
+    for (const i of painted) mask[(Math.floor(i / map.width) - y) * width + (i % map.width) - x] = 1;
+    return { x, y, width, height, fill: this.fill, mask };
   }
 
   #onPointerUp() {
@@ -513,6 +555,10 @@ export class BagnetHeatmap extends BagnetElementBase {
     const box = dragBox(drag);
     if (this.tool === 'select') this.#changeSelection(this.#cellsIn(box), drag.mode);
     else if (this.tool === 'edit') this.edit({ ...box, fill: this.fill });
+    else if (this.tool === 'paint') {
+      const painted = this.#paintedEdit();
+      if (painted) this.edit(painted);
+    }
   }
 
   /** The cells whose drawn block (a stride×stride block at the patch centre, as the map shows them) meets `box`. */
@@ -613,7 +659,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     const result = this.classification.result!;
     const selection = this.selection.length > 0 && withMap
       ? this.#selectionLayer.get(result, this.selection, this.ablation, map.width, map.height) : null;
-    const marquee = this.drag && this.tool !== 'brush' ? dragBox(this.drag) : null;
+    const marquee = this.drag && (this.tool === 'select' || this.tool === 'edit') ? dragBox(this.drag) : null;
     return html`<div class="stack ${map.width <= 96 ? 'tiny' : ''} tool-${this.tool}" style="aspect-ratio: ${map.width} / ${map.height}"
         @pointermove=${this.#onPointerMove} @pointerleave=${this.#onPointerLeave} @click=${this.#onClick}
         @pointerdown=${this.#onPointerDown} @pointerup=${this.#onPointerUp} @pointercancel=${this.#onPointerUp}>

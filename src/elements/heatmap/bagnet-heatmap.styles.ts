@@ -88,7 +88,8 @@ export const heatmapStyles = [baseStyles, css`
   }
   .tool-select,
   .tool-brush,
-  .tool-edit {
+  .tool-edit,
+  .tool-paint {
     cursor: cell;
   }
   [part='marquee'] {

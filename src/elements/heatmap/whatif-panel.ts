@@ -9,7 +9,7 @@ import { ablate, removalCurve, type Ablation, type AblationMode, type RemovalCur
 import type { ClassificationResult } from '../../core/result.js';
 import { Memo } from '../shared/async-run.js';
 
-export type HeatmapTool = 'inspect' | 'select' | 'brush' | 'edit';
+export type HeatmapTool = 'inspect' | 'select' | 'brush' | 'edit' | 'paint';
 export type HeatmapFill = 'background' | 'mean' | 'blur' | 'image';
 
 /** What the panel reads from the element, and how it changes it. */
@@ -29,8 +29,8 @@ export interface WhatIfHost {
   clearEdits(): void;
 }
 
-/** How many classes the ablation table lists. */
-const TABLE_CLASSES = 5;
+/** The ablation table lists every class of a model with up to this many, else the most probable this many. */
+const TABLE_CLASSES = 20;
 
 const ablations = new Memo((result: ClassificationResult, selection: readonly number[], mode: AblationMode): Ablation | Error => {
   try {
@@ -63,7 +63,7 @@ export function renderWhatIfPanel(host: WhatIfHost) {
   return html`<section part="whatif" aria-label="What if">
     <div class="tools" role="toolbar" aria-label="What-if tools">
       <label>Tool <select @change=${(e: Event) => host.set({ tool: (e.target as HTMLSelectElement).value as HeatmapTool })}>
-        ${(['inspect', 'select', 'brush', 'edit'] as const).map((t) => html`<option ?selected=${host.tool === t} value=${t}>${t}</option>`)}
+        ${(['inspect', 'select', 'brush', 'edit', 'paint'] as const).map((t) => html`<option ?selected=${host.tool === t} value=${t}>${t}</option>`)}
       </select></label>
       <label>Patches <select @change=${(e: Event) => host.set({ ablation: (e.target as HTMLSelectElement).value as AblationMode })}>
         <option value="remove" ?selected=${host.ablation === 'remove'}>removed from the bag</option>
@@ -93,6 +93,7 @@ export function renderWhatIfPanel(host: WhatIfHost) {
 
 function renderAblation(a: Ablation, label: (k: number) => string, n: number) {
   const order = Array.from(a.probabilities.keys()).sort((x, y) => a.probabilities[y]! - a.probabilities[x]! || x - y).slice(0, TABLE_CLASSES);
+  const more = a.probabilities.length - order.length;
   const caption = a.mode === 'remove'
     ? `${a.selected.length} of ${n} patches removed from the bag: the mean over the other ${a.bagSize}`
     : `Only the ${a.bagSize} selected of ${n} patches kept: the mean over them`;
@@ -104,6 +105,7 @@ function renderAblation(a: Ablation, label: (k: number) => string, n: number) {
       <td>${percent(a.fullProbabilities[k]!)} → ${percent(a.probabilities[k]!)}</td>
       <td>${a.logits[k]!.toFixed(3)}</td>
       <td>${signed(a.delta[k]!)}</td></tr>`)}</tbody>
+    ${more > 0 ? html`<tfoot><tr><td colspan="4">and ${more} less probable classes (every class: the element's <code>whatIf</code>)</td></tr></tfoot>` : nothing}
   </table>`;
 }
 

@@ -178,6 +178,57 @@ export class BagnetPatches extends BagnetElementBase {
     </figure>`;
   }
 
+  /**
+   * A PNG of the patches shown (the patches view), for papers and reports: each group's title, then
+   * its patches at `scale` times their size (default 4) with their values. Null when none are shown.
+   */
+  toBlob(options: { scale?: number } = {}): Promise<Blob | null> {
+    const canvas = this.#figure(options.scale ?? 4);
+    return canvas ? new Promise((resolve) => canvas.toBlob(resolve, 'image/png')) : Promise.resolve(null);
+  }
+
+  /** The figure of `toBlob()` as a `data:image/png` URL ('' when no patch is shown). */
+  toDataURL(options: { scale?: number } = {}): string {
+    return this.#figure(options.scale ?? 4)?.toDataURL('image/png') ?? '';
+  }
+
+  #figure(requestedScale: number): HTMLCanvasElement | null {
+    const groups = this.groups.filter((group) => group.patches.length > 0);
+    if (groups.length === 0) return null;
+    const scale = Math.max(1, Math.round(requestedScale));
+    const gap = 8;
+    const line = 16;
+    const side = Math.max(...groups.flatMap((g) => g.patches.map((p) => p.box.width))) * scale;
+    const width = gap + Math.max(...groups.map((g) => g.patches.length)) * (side + gap);
+    const rowHeight = line + side + line + gap;
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.max(width, 240);
+    canvas.height = groups.length * rowHeight + gap;
+    const context = canvas.getContext('2d')!;
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.imageSmoothingEnabled = false;
+    context.font = '12px system-ui, sans-serif';
+    context.textBaseline = 'top';
+    groups.forEach((group, row) => {
+      const top = gap + row * rowHeight;
+      context.fillStyle = '#1d1d1f';
+      context.fillText(group.title, gap, top, canvas.width - 2 * gap);
+      group.patches.forEach((patch, i) => {
+        const x = gap + i * (side + gap);
+        const crop = document.createElement('canvas');
+        crop.width = patch.box.width;
+        crop.height = patch.box.height;
+        const { x: bx, y: by, width: bw, height: bh } = patch.box;
+        crop.getContext('2d')!.putImageData(patch.entry.result.input.pixels, -bx, -by, bx, by, bw, bh);
+        context.drawImage(crop, x, top + line, bw * scale, bh * scale);
+        context.fillStyle = '#1d1d1f';
+        context.fillText(`${patch.value >= 0 ? '+' : ''}${patch.value.toFixed(2)}`, x, top + line + side + 2, side);
+      });
+    });
+    return canvas;
+  }
+
   #renderMisclassification() {
     const [entry] = this.#entries();
     if (!entry) return nothing;
