@@ -280,6 +280,26 @@ describe('what-if: the exact map after an edit', () => {
     });
   }
 
+  it('an edited result of a resizing model: its exact map, sent again after a worker restart, is of the edited model input as it is', async function () {
+    this.timeout(300_000);
+    // The narrow BagNet-33 under a shorter-side + centre-crop manifest (ImageNet-style; bagnet_tools.fixtures).
+    const model = NARROW_MODEL.replace('bagnet.json', 'shorter-side.json');
+    const base = await classify(noiseImage(80, 72, 9), { model, backend: 'wasm' });
+    expect([base.input.plan.width, base.input.plan.height]).to.deep.equal([64, 64]);
+    const edit = makeEdit(base.input.pixels, { x: 20, y: 25, width: 10, height: 6 }, { kind: 'mean' });
+    const rescored = await getPool().rescore(base, edit);
+    // The reference: the same network on the edited 64×64 model input, with no resizing (its own manifest).
+    const edited = applied(base, edit);
+    const reference = await classify(edited, { model: NARROW_MODEL, backend: 'wasm' });
+    expect(relativeError(rescored.evidence.data, reference.evidence.data)).to.be.at.most(1e-4);
+    const classes = [rescored.topk[0]!.index];
+    getPool().terminateWorker(); // the worker no longer has the edited image: the page sends it as it is
+    const map = await getPool().exactMap(rescored, { classes });
+    const expected = await getPool().exactMap(edited, { model: NARROW_MODEL, backend: 'wasm', classes });
+    expect([map.width, map.height]).to.deep.equal([64, 64]);
+    expect(relativeError(map.data, expected.data)).to.be.at.most(1e-4);
+  });
+
   it('bad edits get a typed error and the pool goes on', async function () {
     this.timeout(60_000);
     const base = await classify(noiseImage(28, 28, 1), { model: DEFAULT_MODEL, backend: 'wasm' });

@@ -66,6 +66,7 @@ def make(name: str, out_root: Path, force: bool = False) -> Path:
     if manifest_path.exists() and not force:
         existing = json.loads(manifest_path.read_text())
         if existing.get("provenance", {}).get("recipe") == recipe and (out / "model.onnx").exists():
+            write_variants(out, existing)
             return out
         force = True
     model = randomize(build(config), seed)
@@ -77,14 +78,21 @@ def make(name: str, out_root: Path, force: bool = False) -> Path:
         "provenance": {"tool": "bagnet_tools.fixtures", "recipe": recipe},
     }
     manifest = write_model_folder(out, model, fields, force=force)
-    # Two more manifests of the same files, for the exact map's other paths: none of the stages
-    # (shift by shift), and a stage whose checksum does not match (the worker falls back to shifts).
+    write_variants(out, manifest)
+    return out
+
+
+def write_variants(out: Path, manifest: dict) -> None:
+    """More manifests of the same files: for the exact map's other paths, none of the stages (shift by
+    shift) and a stage whose checksum does not match (the worker falls back to shifts); and, for what-if
+    on a resizing model, ImageNet-style preprocessing (shorter side 72, centre crop 64)."""
     whole = {k: v for k, v in manifest.items() if k != "stages"}
     (out / "whole.json").write_text(json.dumps(whole, indent=2) + "\n")
     stages = [dict(s) for s in manifest["stages"]]
     stages[-1]["sha256"] = "0" * 64
     (out / "bad-stage.json").write_text(json.dumps({**manifest, "stages": stages}, indent=2) + "\n")
-    return out
+    resized = {**whole, "input": {**whole["input"], "resize": {"mode": "shorter-side", "size": 72, "crop": 64}}}
+    (out / "shorter-side.json").write_text(json.dumps(resized, indent=2) + "\n")
 
 
 SYNTHETIC_Q, SYNTHETIC_STRIDE = 9, 4

@@ -155,3 +155,10 @@ export function contrastCells(grid: EvidenceGrid, a: number, b: number): Float32
   for (let i = 0; i < out.length; i++) out[i] = data[i * classes + a]! - data[i * classes + b]!;
   return out;
 }
+
+/** The most probable class other than `target` (the default contrast class), or null with a single class. */
+export function runnerUp(logits: ArrayLike<number>, target: number): number | null {
+  let best: number | null = null;
+  for (let k = 0; k < logits.length; k++) if (k !== target && (best === null || logits[k]! > logits[best]!)) best = k;
+  return best;
+}

@@ -92,7 +92,7 @@ export interface RescoreOptions {
   /** Default: those of the previous result's classification. */
   readonly backend?: BackendPreference;
   readonly precision?: string;
-  /** How many classes `topk` lists (default 5). */
+  /** How many classes `topk` lists (default: as many as the previous result's). */
   readonly topK?: number;
 }
 
@@ -479,11 +479,13 @@ export class InferencePool extends EventTarget {
     return this.#withModel(model, { ...options, backend, precision }, async (entry, manifest) => {
       const from = result && origin ? this.#editedFrom(result, origin, options) : null;
       if (from) return (await import('./rescore.js')).exactMapAfterEdit(this.#whatIf, entry, manifest, result!, origin!, from, options);
-      const run = async (requestId: number, input: ClassificationResult['input']): Promise<ExactMap | null> => {
+      const run = async (requestId: number, input: ClassificationResult['input'], pixels?: Uint8ClampedArray): Promise<ExactMap | null> => {
         const { width, height } = input.plan;
         if (signal?.aborted) throw abortError(signal.reason); // never sent: nothing to cancel
         const id = this.#nextRequestId++;
-        const job = entry.connection.request<ExactMapReply>({ type: 'exact', key: entry.key, requestId, job: id, classes: [...options.classes] }, {
+        // With `pixels`: the model input itself, as it is (no resize policy applied again).
+        const region = pixels ? { region: { x: 0, y: 0, width, height }, pixels } : {};
+        const job = entry.connection.request<ExactMapReply>({ type: 'exact', key: entry.key, requestId, job: id, classes: [...options.classes], ...region }, {
           onLevel: (level, map, runs) => options.onLevel?.({ level, data: map, height, width, classes: options.classes, runs }),
         });
         const onAbort = () => entry.connection.notify({ type: 'cancel', job: id });
@@ -503,6 +505,12 @@ export class InferencePool extends EventTarget {
         const map = await run(origin!.requestId, result.input);
         if (map) return map;
       }
+      // An edited result's image is its model input: sent as it is (preparing it again would resize it).
+      if (result && origin?.parent) {
+        const map = await run(origin.requestId, result.input, new Uint8ClampedArray(result.input.pixels.data));
+        if (!map) throw new BagnetError('inference', 'The worker did not compute the edited image\'s exact map');
+        return map;
+      }
       // The worker does not have the image (a plain image, a restarted worker, or it let it go): send it.
       const image = origin?.image ?? (source as ImageInput);
       const { requestId, prepared } = await this.#prepare(entry, manifest, image, signal);
@@ -518,6 +526,7 @@ export class InferencePool extends EventTarget {
   #editedFrom(result: ClassificationResult, origin: ResultOrigin, options: ExactMapOptions): ExactMap | null {
     const from = options.from;
     if (!from || !origin.parent || from.input !== origin.parent.input) return null;
+    if (options.model !== undefined && new URL(String(options.model), globalThis.location?.href).href !== result.model.url) return null;
     return options.classes.every((k) => from.classes.includes(k)) ? from : null;
   }
 

@@ -34,6 +34,14 @@ export async function rescore(pool: WhatIfAccess, previous: ClassificationResult
       + `got ${edit.data?.length ?? 'none'}`);
   }
   const pixels = new Uint8ClampedArray(previous.input.pixels.data);
+  if (previous.evidence.offset < 0) {
+    // A padded network's cells see past their crop: a crop would not give the image's cells.
+    throw new BagnetError('inference', `Re-scoring a crop is exact for unpadded networks only; this model's offset is ${previous.evidence.offset}`);
+  }
+  // The model input is opaque (composited): so is the edit, as classify() of the edited image would see it.
+  const opaque = new Uint8ClampedArray(edit.data);
+  for (let i = 3; i < opaque.length; i += 4) opaque[i] = 255;
+  edit = { ...edit, data: opaque };
   pastePixels(pixels, width, box, edit.data);
   const input = { ...previous.input, pixels: new ImageData(pixels, width, height) };
   const { evidence } = previous;
@@ -66,7 +74,7 @@ export async function rescore(pool: WhatIfAccess, previous: ClassificationResult
     }
     const logits = Float32Array.from(meanLogits(data, evidence.rows * evidence.cols, evidence.classes));
     const result: RescoredResult = {
-      topk: topK(logits, topKCount(options.topK)).map((t) => ({ ...t, label: manifest.labels[t.index] ?? String(t.index) })),
+      topk: topK(logits, options.topK === undefined ? previous.topk.length : topKCount(options.topK)).map((t) => ({ ...t, label: manifest.labels[t.index] ?? String(t.index) })),
       logits,
       evidence: { ...evidence, data },
       backend: ran?.backend ?? previous.backend,

@@ -194,9 +194,7 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
           maxBatchPixels: EXACT_MAP_BATCH_PIXELS,
           maxRunPixels: (settings ?? DEFAULT_WORKER_SETTINGS).maxRunPixels,
           cancelled: () => cancelled.has(job),
-          // A region's levels are of no use to the page: it splices the final map only.
-          onLevel: (level, map, runs) => region
-            || endpoint.postMessage({ type: 'exact-level', id: message.id, level, map, runs }, [map.buffer]),
+          onLevel: (level, map, runs) => endpoint.postMessage({ type: 'exact-level', id: message.id, level, map, runs }, [map.buffer]),
         });
         return reply(message.id, result satisfies ExactMapReply, [result.map.buffer]);
       } finally {

@@ -98,7 +98,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     expect(after.some((value, i) => value !== before[i]), 'the overlay shows the contrast').to.equal(true);
     const error = new Promise<{ message: string }>((resolve) => overlay.addEventListener('bagnet-error', (e) => resolve((e as CustomEvent).detail), { once: true }));
     overlay.setOptions({ contrast: 'Unicorn' });
-    expect((await error).message).to.match(/Unknown target "Unicorn"/);
+    expect((await error).message).to.match(/Unknown contrast class "Unicorn"/);
     overlay.setOptions({ contrast: null });
     expect(overlay.contrastIndex()).to.equal(null);
   });

@@ -8,7 +8,7 @@ import {
 } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
 import type { EditFill } from '../../core/edits.js';
-import { ablate, contrastCells, type Ablation, type AblationMode } from '../../core/whatif.js';
+import { ablate, contrastCells, runnerUp, type Ablation, type AblationMode } from '../../core/whatif.js';
 import { connectToPool, getPool } from '../../pool/pool.js';
 import { AsyncRun, Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
@@ -16,7 +16,7 @@ import { ClassificationController, type ElementState } from '../shared/classific
 import { emit, emitError, type BagnetPatchDetail } from '../shared/events.js';
 import { ExactMapJob } from '../shared/exact-map-job.js';
 import { drawOnce } from '../shared/image-view.js';
-import { resolveTarget, unknownTarget } from '../shared/target.js';
+import { resolveTarget, unknownContrast, unknownTarget } from '../shared/target.js';
 import { heatmapStyles } from './bagnet-heatmap.styles.js';
 import type { HeatmapFill, HeatmapTool, WhatIfHost } from './whatif-panel.js';
 
@@ -201,8 +201,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     for (let i = 0; i < values.length; i++) values[i] = a.values[i]! - b.values[i]!;
     return { ...a, values };
   });
-  readonly #contrastErrors = new Memo((result: ClassificationResult, contrast: string | null) =>
-    (contrast === null || contrast.trim() === '' ? null : unknownTarget(result, contrast)));
+  readonly #contrastErrors = new Memo(unknownContrast);
   readonly #selectionLayer = new Memo(selectionImage);
   /** Edits applied in order, each re-scoring the result before it: one AsyncRun (aborted when they change). */
   readonly #rescoring = new AsyncRun(async ([base, ...edits]: readonly [ClassificationResult, ...HeatmapEdit[]], signal: AbortSignal) => {
@@ -221,7 +220,9 @@ export class BagnetHeatmap extends BagnetElementBase {
     return result;
   }, () => this.#rescoringChanged());
   #applied: { base: ClassificationResult; edits: readonly HeatmapEdit[]; result: ClassificationResult } | null = null;
-  #lastBase: ClassificationResult | null = null;
+  /** The classification the edits / the selection were set for ('next': set while one ran). */
+  #editsFor: ClassificationResult | 'next' | null = null;
+  #selectionFor: ClassificationResult | 'next' | null = null;
   readonly #painted = new Memo(paint);
   /** The last error reported with `bagnet-error` (each is reported once), and the result it was about. */
   #reported: BagnetError | null = null;
@@ -240,7 +241,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     const result = this.classification.result;
     const index = this.targetIndex;
     if (!result || index === null || this.contrast === null) return null;
-    if (this.contrast.trim() === '') return result.topk.find((t) => t.index !== index)?.index ?? null;
+    if (this.contrast.trim() === '') return runnerUp(result.logits, index);
     return resolveTarget(this.contrast, result);
   }
 
@@ -265,8 +266,10 @@ export class BagnetHeatmap extends BagnetElementBase {
     const index = this.targetIndex;
     if (!result || index === null) return;
     const { classes, data } = result.evidence;
+    if (!Number.isFinite(k)) return;
     const n = result.evidence.rows * result.evidence.cols;
-    const count = Math.max(1, Math.min(n - 1, Math.round(k)));
+    // k = n is allowed through: the panel then says why an empty bag is refused.
+    const count = Math.max(1, Math.min(n, Math.round(k)));
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => data[b * classes + index]! - data[a * classes + index]! || a - b);
     this.removedTop = count;
     this.ablation = 'remove';
@@ -318,7 +321,11 @@ export class BagnetHeatmap extends BagnetElementBase {
         if (!this.fillImage) throw new BagnetError('image-invalid', 'The "image" fill needs `fillImage`: an ImageData at the model input\'s size');
         fill = { kind: 'image', pixels: this.fillImage };
         break;
-      default: fill = edit.fill;
+      default:
+        if (typeof edit.fill !== 'object' || edit.fill === null || !['color', 'mean', 'blur', 'image'].includes(edit.fill.kind)) {
+          throw new BagnetError('image-invalid', `Edit refused: unknown fill ${JSON.stringify(edit.fill)} (use background, mean, blur, image or a fill object)`);
+        }
+        fill = edit.fill;
     }
     // Loaded with the rest of the what-if code, on first use.
     const { clampBox, makeEdit } = await import('../../core/edits.js');
@@ -368,19 +375,28 @@ export class BagnetHeatmap extends BagnetElementBase {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.#exact.stop(); // a finished map stays: moving the element computes nothing again
+    if (this.#rescoring.status === 'pending') this.#rescoring.clear(); // re-scored again when it comes back
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     super.willUpdate(changed);
     if (!COLORMAPS.includes(this.colormap)) this.colormap = HEATMAP_DEFAULTS.colormap;
     const base = this.classification.state === 'result' ? this.classification.baseResult : null;
-    if (base && this.#lastBase && base !== this.#lastBase) {
-      // A new classification (another image, say): the selection and the edits were of the one before.
-      this.edits = [];
-      this.removedTop = null;
-      if (this.selection.length > 0) this.#select([]);
+    // Edits and a selection belong to the classification shown when they were set (or, set while
+    // one runs, to the next one): a later classification (another image, say) clears them.
+    if (changed.has('edits')) this.#editsFor = base ?? 'next';
+    if (changed.has('selection')) this.#selectionFor = base ?? 'next';
+    if (base && this.#editsFor !== base) {
+      if (this.#editsFor !== 'next' && this.#editsFor !== null && this.edits.length > 0) this.edits = [];
+      this.#editsFor = base;
     }
-    if (base) this.#lastBase = base;
+    if (base && this.#selectionFor !== base) {
+      if (this.#selectionFor !== 'next' && this.#selectionFor !== null && this.selection.length > 0) {
+        this.removedTop = null;
+        this.#select([]);
+      }
+      this.#selectionFor = base;
+    }
     if (base !== this.#applied?.base) this.#applied = null;
     if (changed.has('edits') || base !== this.#rescoring.args?.[0]) {
       this.#rescoring.update(base && this.edits.length > 0 && this.isConnected ? [base, ...this.edits] : null);
@@ -476,8 +492,8 @@ export class BagnetHeatmap extends BagnetElementBase {
 
   #onPointerMove(event: PointerEvent) {
     const point = this.#pointerToInput(event);
-    if (this.drag && point) {
-      const map = this.#map()!;
+    const map = this.#map();
+    if (this.drag && point && map) {
       const x1 = Math.max(0, Math.min(map.width - 1, point.x));
       const y1 = Math.max(0, Math.min(map.height - 1, point.y));
       this.drag = { ...this.drag, x1, y1 };
@@ -517,6 +533,11 @@ export class BagnetHeatmap extends BagnetElementBase {
   /** Pixels painted by the `paint` tool so far (indices into the model input), while the pointer is down. */
   #paintedPixels: Set<number> | null = null;
 
+  /** The fill an edit made now gets: the pasted image itself, so undoing or re-running later pastes the same one. */
+  #currentFill(): HeatmapFill | EditFill {
+    return this.fill === 'image' && this.fillImage ? { kind: 'image', pixels: this.fillImage } : this.fill;
+  }
+
   /** Paint a disc (radius: a 28th of the image's shorter side, at least 1 pixel) at (x, y). */
   #paint(x: number, y: number) {
     const map = this.#map();
@@ -537,15 +558,23 @@ export class BagnetHeatmap extends BagnetElementBase {
     const painted = this.#paintedPixels;
     this.#paintedPixels = null;
     if (!map || !painted || painted.size === 0) return null;
-    const xs = [...painted].map((i) => i % map.width);
-    const ys = [...painted].map((i) => Math.floor(i / map.width));
-    const x = Math.min(...xs);
-    const y = Math.min(...ys);
-    const width = Math.max(...xs) - x + 1;
-    const height = Math.max(...ys) - y + 1;
+    let [x, y, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const i of painted) {
+      const px = i % map.width;
+      const py = Math.floor(i / map.width);
+      [x, y, right, bottom] = [Math.min(x, px), Math.min(y, py), Math.max(right, px), Math.max(bottom, py)];
+    }
+    const width = right - x + 1;
+    const height = bottom - y + 1;
     const mask = new Uint8Array(width * height);
     for (const i of painted) mask[(Math.floor(i / map.width) - y) * width + (i % map.width) - x] = 1;
-    return { x, y, width, height, fill: this.fill, mask };
+    return { x, y, width, height, fill: this.#currentFill(), mask };
+  }
+
+  /** The browser took the pointer away (a scroll, a gesture): nothing is applied. */
+  #onPointerCancel() {
+    this.drag = null;
+    this.#paintedPixels = null;
   }
 
   #onPointerUp() {
@@ -554,7 +583,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     this.drag = null;
     const box = dragBox(drag);
     if (this.tool === 'select') this.#changeSelection(this.#cellsIn(box), drag.mode);
-    else if (this.tool === 'edit') this.edit({ ...box, fill: this.fill });
+    else if (this.tool === 'edit') this.edit({ ...box, fill: this.#currentFill() });
     else if (this.tool === 'paint') {
       const painted = this.#paintedEdit();
       if (painted) this.edit(painted);
@@ -623,6 +652,7 @@ export class BagnetHeatmap extends BagnetElementBase {
       if (cell) ({ x, y } = cellDrawBox(cell.row, cell.col, evidence));
     }
     const moves: Record<string, [number, number]> = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (event.ctrlKey || event.altKey || event.metaKey) return; // the page's shortcuts, not ours
     const move = moves[event.key];
     if (move) {
       const last = fast ? cellDrawBox(evidence.rows - 1, evidence.cols - 1, evidence) : { x: map.width - 1, y: map.height - 1 };
@@ -642,6 +672,7 @@ export class BagnetHeatmap extends BagnetElementBase {
       if (!current) this.hovered = this.#patchAt(x, y, false);
       if (cell) this.#changeSelection([cell.row * evidence.cols + cell.col], 'toggle');
     } else if (event.key === 'Escape') {
+      if (!this.pinned && !this.hovered && this.selection.length === 0) return; // nothing to clear: a dialog around may close
       this.pinned = null;
       this.hovered = null;
       if (this.selection.length > 0) this.#select([]);
@@ -662,7 +693,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     const marquee = this.drag && (this.tool === 'select' || this.tool === 'edit') ? dragBox(this.drag) : null;
     return html`<div class="stack ${map.width <= 96 ? 'tiny' : ''} tool-${this.tool}" style="aspect-ratio: ${map.width} / ${map.height}"
         @pointermove=${this.#onPointerMove} @pointerleave=${this.#onPointerLeave} @click=${this.#onClick}
-        @pointerdown=${this.#onPointerDown} @pointerup=${this.#onPointerUp} @pointercancel=${this.#onPointerUp}>
+        @pointerdown=${this.#onPointerDown} @pointerup=${this.#onPointerUp} @pointercancel=${this.#onPointerCancel}>
       ${image ? html`<canvas part="image" aria-hidden="true" ${drawOnce(image)}></canvas>` : nothing}
       ${withMap ? html`<canvas part="heatmap" role="img" aria-label=${label} ${drawOnce(painted.image)}
         class=${map.level === 'fast' || map.level > 1 ? 'coarse' : ''}></canvas>` : nothing}
@@ -681,6 +712,19 @@ export class BagnetHeatmap extends BagnetElementBase {
     const versus = this.contrastIndex;
     const label = (k: number) => result.model.labels[k] ?? String(k);
     return versus === null ? label(index) : `${label(index)} − ${label(versus)}`;
+  }
+
+  /** What the live region says of the selection: how many patches, and what the model says without them. */
+  #selectionSummary(): string {
+    const n = this.selection.length;
+    if (n === 0) return '';
+    const result = this.classification.result;
+    const ablation = this.whatIf;
+    const patches = `${n} patch${n > 1 ? 'es' : ''} ${this.ablation === 'remove' ? 'removed' : 'kept alone'}`;
+    if (!result || !ablation) return `. ${patches}: an empty bag, refused`;
+    const label = (k: number) => result.model.labels[k] ?? String(k);
+    return `. ${patches}: top-1 ${label(ablation.top)} (${(ablation.probabilities[ablation.top]! * 100).toFixed(1)}%)`
+      + (ablation.flipped ? `, was ${label(ablation.fullTop)}` : '');
   }
 
   /** With a contrast: the logit margin target − contrast, which is the contrast map's mean. */
@@ -845,7 +889,7 @@ export class BagnetHeatmap extends BagnetElementBase {
       ${errorMessage}
       ${this.#renderTooltip()}
       ${this.#renderWhatIf()}
-      <div class="visually-hidden" aria-live="polite">Evidence for ${this.#targetLabel()}</div>
+      <div class="visually-hidden" aria-live="polite">Evidence for ${this.#targetLabel()}${this.#selectionSummary()}</div>
     </div>`;
   }
 }

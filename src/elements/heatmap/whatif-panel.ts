@@ -61,7 +61,7 @@ export function renderWhatIfPanel(host: WhatIfHost) {
   const ablation = selection.length > 0 ? ablationOf(result, selection, host.ablation) : null;
   const curve = curveOf(result, target);
   return html`<section part="whatif" aria-label="What if">
-    <div class="tools" role="toolbar" aria-label="What-if tools">
+    <div class="tools" role="group" aria-label="What-if tools">
       <label>Tool <select @change=${(e: Event) => host.set({ tool: (e.target as HTMLSelectElement).value as HeatmapTool })}>
         ${(['inspect', 'select', 'brush', 'edit', 'paint'] as const).map((t) => html`<option ?selected=${host.tool === t} value=${t}>${t}</option>`)}
       </select></label>
@@ -121,7 +121,7 @@ function renderCurve(curve: RemovalCurve, target: string, k: number | null) {
     + `${n}, ${percent(curve.probability[n - 1]!)} with one left; ${curve.flipsAt === null ? 'the top-1 class never changes'
       : `the top-1 class changes after ${curve.flipsAt} removed`}.`;
   return html`<figure class="curve">
-    <svg part="curve" viewBox="-4 -4 ${w + 8} ${h + 8}" role="img" aria-label=${description}>
+    <svg part="curve" viewBox="-4 -4 ${w + 8} ${h + 8}" aria-hidden="true">
       ${svg`<rect x="0" y="0" width=${w} height=${h} fill="none" stroke="currentColor" stroke-opacity="0.2"></rect>
         <polyline points=${points} fill="none" stroke="var(--_accent)" stroke-width="1.5"></polyline>
         ${curve.flipsAt !== null ? svg`<line x1=${x(curve.flipsAt)} x2=${x(curve.flipsAt)} y1="0" y2=${h} stroke="currentColor" stroke-dasharray="2 2"></line>` : nothing}

@@ -2,6 +2,7 @@ import { html, nothing } from 'lit';
 import { property } from 'lit/decorators.js';
 import { directive, Directive, PartType, type ElementPart, type PartInfo } from 'lit/directive.js';
 import { mergeTopPatches, topPatches, type Patch } from '../../core/patches.js';
+import { runnerUp } from '../../core/whatif.js';
 import type { ClassificationResult } from '../../core/result.js';
 import type { ImageInput } from '../../pool/image-input.js';
 import { BagnetElementBase } from '../shared/base.js';
@@ -149,7 +150,7 @@ export class BagnetPatches extends BagnetElementBase {
     const classIndex = this.set.length > 0 && !this.target ? 0 : resolveTarget(this.target, reference);
     if (classIndex === null) return [];
     const versus = this.contrast === null ? null
-      : this.contrast.trim() === '' ? reference.topk.find((t) => t.index !== classIndex)?.index ?? null : resolveTarget(this.contrast, reference);
+      : this.contrast.trim() === '' ? runnerUp(reference.logits, classIndex) : resolveTarget(this.contrast, reference);
     if (this.contrast !== null && versus === null) return [];
     const labels = reference.model.labels;
     const label = versus === null ? labels[classIndex] ?? String(classIndex) : `${labels[classIndex] ?? classIndex} over ${labels[versus] ?? versus}`;

@@ -21,3 +21,9 @@ export function unknownTarget(result: ClassificationResult, target: string): Bag
     ? new BagnetError('inference', `Unknown target "${target}": use a class index (0-${result.evidence.classes - 1}) or one of the model's labels`)
     : null;
 }
+
+/** The error of a contrast class the result's model does not have, or null (none, empty = the runner-up, or known). */
+export function unknownContrast(result: ClassificationResult, contrast: string | null): BagnetError | null {
+  return contrast === null || contrast.trim() === '' || resolveTarget(contrast, result) !== null ? null
+    : new BagnetError('inference', `Unknown contrast class "${contrast}": use a class index (0-${result.evidence.classes - 1}) or one of the model's labels`);
+}

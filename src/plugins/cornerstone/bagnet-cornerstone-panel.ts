@@ -90,10 +90,15 @@ export class BagnetCornerstonePanel extends LitElement {
   #ablationText(result: ClassificationResult, target: number): string {
     const { evidence } = result;
     const n = evidence.rows * evidence.cols;
-    const k = Math.max(1, Math.min(n - 1, this.removed));
+    const k = Math.max(1, Math.min(n, this.removed));
     const order = Array.from({ length: n }, (_, i) => i)
       .sort((a, b) => evidence.data[b * evidence.classes + target]! - evidence.data[a * evidence.classes + target]! || a - b);
-    const a = ablate(evidence, order.slice(0, k), 'remove');
+    let a;
+    try {
+      a = ablate(evidence, order.slice(0, k), 'remove');
+    } catch (error) {
+      return (error as Error).message; // all of them: an empty bag
+    }
     const label = (i: number) => result.model.labels[i] ?? String(i);
     return `${label(target)}: ${(a.fullProbabilities[target]! * 100).toFixed(1)}% → ${(a.probabilities[target]! * 100).toFixed(1)}%`
       + (a.flipped ? `; top-1 becomes ${label(a.top)}` : '; top-1 unchanged');

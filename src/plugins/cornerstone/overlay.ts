@@ -17,7 +17,7 @@ import { Enums, eventTarget, getShouldUseCPURendering, metaData, type Types } fr
 import type { ColormapName } from '../../core/colormap.js';
 import { BagnetError, toBagnetError } from '../../core/errors.js';
 import { fastMap, HEATMAP_DEFAULTS, paintEvidence, spreadCells } from '../../core/heatmap.js';
-import { contrastCells } from '../../core/whatif.js';
+import { contrastCells, runnerUp } from '../../core/whatif.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { DEFAULT_TOP_K } from '../../core/settings.js';
@@ -25,7 +25,7 @@ import { connectToPool, getPool } from '../../pool/pool.js';
 import { AsyncRun, Memo, sameArgs } from '../../elements/shared/async-run.js';
 import { errorDetail } from '../../elements/shared/events.js';
 import { ExactMapJob } from '../../elements/shared/exact-map-job.js';
-import { resolveTarget, unknownTarget } from '../../elements/shared/target.js';
+import { resolveTarget, unknownContrast, unknownTarget } from '../../elements/shared/target.js';
 import { frameToRgba, fullRangeWindow, PixelPipelineError, windowForRange, type DicomFrame, type VoiWindow } from './pixels.js';
 
 export interface OverlayOptions {
@@ -277,7 +277,7 @@ export class BagnetOverlay extends EventTarget {
     const index = this.#targetIndex();
     const contrast = this.#options.contrast;
     if (!result || index === null || contrast === null) return null;
-    return contrast.trim() === '' ? result.topk.find((t) => t.index !== index)?.index ?? null : resolveTarget(contrast, result);
+    return contrast.trim() === '' ? runnerUp(result.logits, index) : resolveTarget(contrast, result);
   }
 
   /** Colour the map for the target (in model-input pixels) into an offscreen canvas. */
@@ -290,7 +290,7 @@ export class BagnetOverlay extends EventTarget {
     this.#exact.update(result && index !== null && this.#options.resolution === 'exact' && !this.#destroyed
       ? { result, classes: versus === null ? [index] : [index, versus], backend: this.#options.backend } : null);
     this.#report(result ? this.#unknownTargets.get(result, this.#options.target)
-      ?? (contrast !== null && contrast.trim() !== '' ? this.#unknownContrasts.get(result, contrast) : null)
+      ?? this.#unknownContrasts.get(result, contrast)
       ?? (this.#options.resolution === 'exact' ? this.#exact.error : null) : null);
     if (!result || index === null || (contrast !== null && versus === null)) {
       this.#painted = null;
@@ -322,7 +322,7 @@ export class BagnetOverlay extends EventTarget {
   }
 
   readonly #unknownTargets = new Memo(unknownTarget);
-  readonly #unknownContrasts = new Memo(unknownTarget);
+  readonly #unknownContrasts = new Memo(unknownContrast);
   /** The last error of the overlay's own work (an unknown target, a failed exact map) reported: each once. */
   #reported: BagnetError | null = null;
 
