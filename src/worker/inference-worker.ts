@@ -143,6 +143,12 @@ async function handle(port: PortId, endpoint: Endpoint, message: ToWorker): Prom
       return;
     case 'prepare': {
       const started = performance.now();
+      // Decoding blocks the worker too (canvas reads, the tensor): clients should not take the
+      // silence for a crash. A microsecond a pixel where the size is known, at least 2 s.
+      const { source } = message;
+      const pixels = source.kind === 'pixels' ? source.width * source.height
+        : source.kind === 'bitmap' ? source.bitmap.width * source.bitmap.height : 0;
+      for (const client of endpoints.values()) client.postMessage({ type: 'busy', ms: Math.max(2000, pixels / 1000) });
       const tensor = await decodeToTensor(message.source, message.input, message.patchSize, settings ?? DEFAULT_WORKER_SETTINGS);
       decoded++;
       if (!endpoints.has(port)) return; // the client left while it decoded
