@@ -112,3 +112,21 @@ export function usePagePool(options: { idleReleaseMs?: number } = {}): Sample[] 
   after(() => disposePool());
   return samples;
 }
+
+export interface AxeResults { violations: { id: string; impact: string; help: string; nodes: { target: unknown }[] }[] }
+export interface Axe { run(context: Element | Document, options: object): Promise<AxeResults> }
+
+/** axe-core, loaded once into this page (a classic UMD script, so loaded as one). */
+export async function loadAxe(): Promise<Axe> {
+  const page = window as unknown as { axe?: Axe };
+  if (!page.axe) {
+    await new Promise<void>((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = '/node_modules/axe-core/axe.min.js';
+      script.onload = () => resolve();
+      script.onerror = () => reject(new Error('could not load axe-core'));
+      document.head.append(script);
+    });
+  }
+  return page.axe!;
+}

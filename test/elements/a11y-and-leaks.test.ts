@@ -1,24 +1,9 @@
 import { expect } from '@esm-bundle/chai';
 import '../../src/register.js';
 import { getPool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, nextEvent, usePagePool } from '../helpers.js';
+import { DEFAULT_MODEL, loadAxe, nextEvent, usePagePool } from '../helpers.js';
 
-interface AxeResults { violations: { id: string; impact: string; help: string; nodes: { target: unknown }[] }[] }
-declare global { interface Window { axe?: { run(context: Element, options: object): Promise<AxeResults> }; gc?: () => void } }
-
-async function loadAxe(): Promise<NonNullable<Window['axe']>> {
-  if (!window.axe) {
-    // axe-core is a classic (UMD) script: load it as one.
-    await new Promise<void>((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = '/node_modules/axe-core/axe.min.js';
-      script.onload = () => resolve();
-      script.onerror = () => reject(new Error('could not load axe-core'));
-      document.head.append(script);
-    });
-  }
-  return window.axe!;
-}
+declare global { interface Window { gc?: () => void } }
 
 function heapBytes(): number {
   window.gc?.();

@@ -12,23 +12,7 @@ import { BagnetClassifier } from '../../src/elements/classifier/bagnet-classifie
 import { BagnetHeatmap } from '../../src/elements/heatmap/bagnet-heatmap.component.js';
 import type { BagnetPatchDetail } from '../../src/elements/shared/events.js';
 import { classify, getPool } from '../../src/pool/pool.js';
-import { DEFAULT_MODEL, defineFresh, imageDataOf, nextEvent, relativeError, usePagePool } from '../helpers.js';
-
-type Axe = { run(context: Element, options: object): Promise<{ violations: { id: string; nodes: unknown[] }[] }> };
-
-async function loadAxe(): Promise<Axe> {
-  const page = window as unknown as { axe?: Axe };
-  if (!page.axe) {
-    await new Promise<void>((resolve, reject) => {
-      const script = document.createElement('script');
-      script.src = '/node_modules/axe-core/axe.min.js';
-      script.onload = () => resolve();
-      script.onerror = () => reject(new Error('could not load axe-core'));
-      document.head.append(script);
-    });
-  }
-  return page.axe!;
-}
+import { DEFAULT_MODEL, defineFresh, imageDataOf, loadAxe, nextEvent, relativeError, usePagePool } from '../helpers.js';
 
 async function heatmapWithResult(props: Partial<BagnetHeatmap>, src: string): Promise<{ element: BagnetHeatmap; result: ClassificationResult }> {
   const element = document.createElement(defineFresh('test-whatif', BagnetHeatmap)) as BagnetHeatmap;
