@@ -16,15 +16,20 @@ RUNNER = Path(__file__).with_name("ort_run.mjs")
 
 @dataclass
 class OrtResult:
-    output: np.ndarray
+    output: np.ndarray | None
     input_names: list[str]
     output_names: list[str]
+    ranges: dict[str, tuple[float, float]] | None = None
 
 
 def run_onnx(model_path: Path | str, batch: np.ndarray, threads: int = 0,
-             int64: dict[str, list[int]] | None = None) -> OrtResult:
+             int64: dict[str, list[int]] | None = None, *, slice_size: int | None = None,
+             minmax: bool = False, optimized: Path | None = None,
+             optimize: bool = True) -> OrtResult:
     """Feed ``batch`` (float32 NCHW) to the model's first input (and ``int64``'s 1-D inputs by name);
-    return its first output."""
+    return its first output. ``slice_size`` runs the batch that many at a time; ``minmax`` returns every
+    output's (min, max) instead (``output`` is then None); ``optimized`` receives the graph onnxruntime
+    ran, after its fusions (to check which kernels it chose); ``optimize=False`` runs the graph as written."""
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("node is not on PATH: onnxruntime-node is needed to run ONNX models here")
@@ -38,6 +43,10 @@ def run_onnx(model_path: Path | str, batch: np.ndarray, threads: int = 0,
             "output": str(tmp_path / "output.bin"),
             "threads": threads,
             "int64": int64 or {},
+            **({"batch": slice_size} if slice_size else {}),
+            **({"minmax": True} if minmax else {}),
+            **({} if optimize else {"level": "disabled"}),
+            **({"optimized": str(Path(optimized).resolve())} if optimized else {}),
         }
         (tmp_path / "request.json").write_text(json.dumps(request))
         done = subprocess.run([node, str(RUNNER), str(tmp_path / "request.json")],
@@ -45,5 +54,6 @@ def run_onnx(model_path: Path | str, batch: np.ndarray, threads: int = 0,
         if done.returncode != 0:
             raise RuntimeError(f"onnxruntime-node failed: {done.stderr.strip()[-2000:]}")
         reply = json.loads(done.stdout.strip().splitlines()[-1])
-        output = np.fromfile(tmp_path / "output.bin", dtype="<f4").reshape(reply["dims"])
-    return OrtResult(output=output, input_names=reply["inputNames"], output_names=reply["outputNames"])
+        output = None if minmax else np.fromfile(tmp_path / "output.bin", dtype="<f4").reshape(reply["dims"])
+    ranges = {name: (float(lo), float(hi)) for name, (lo, hi) in reply["ranges"].items()} if minmax else None
+    return OrtResult(output=output, input_names=reply["inputNames"], output_names=reply["outputNames"], ranges=ranges)
