@@ -9,6 +9,8 @@ export type {
 } from './pool/pool.js';
 export type { ImageInput } from './pool/image-input.js';
 export { BagnetError } from './core/errors.js';
+export { choosePrecision, INT8_MIN_AGREEMENT, PRECISION_PREFERENCES } from './core/precision.js';
+export type { PrecisionChoice, PrecisionPreference } from './core/precision.js';
 export type { BagnetErrorType } from './core/errors.js';
 export type { ClassificationResult, Evidence, Timings, TopClass } from './core/result.js';
 export type { BackendPreference } from './core/protocol.js';

@@ -63,6 +63,7 @@ describe('manifest validation', () => {
     ['files.fp32.url', (j) => (j.files.fp32.url = 'javascript:alert(1)'), /must be an http\(s\) or relative URL/],
     ['files.fp32.sha256', (j) => (j.files.fp32.sha256 = 'xyz'), /64 lowercase hex digits/],
     ['files.fp32.bytes', (j) => (j.files.fp32.bytes = 0), /positive integer/],
+    ['files.int8.metrics.agreement', (j) => (j.files.int8 = { url: 'm.int8.onnx', metrics: { agreement: 99.7 } }), /files.int8.metrics.agreement must be a fraction in \[0, 1\]/],
     ['metrics.dataset', (j) => delete j.metrics.dataset, /metrics.dataset must be a non-empty string/],
     ['metrics.top1', (j) => (j.metrics.top1 = 93), /metrics.top1 must be a number in \[0, 1\] or null/],
     ['metrics.note', (j) => (j.metrics.top1 = null), /must say why metrics.top1 is null/],

@@ -31,14 +31,14 @@ describe('exact full-resolution evidence', () => {
     const image = await imageDataOf(sample!.url);
     const classes = [sample!.labelIndex, 3, 7];
     const levels: ExactMapLevel[] = [];
-    const exact = await getPool().exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', classes, onLevel: (l) => levels.push(l) });
+    const exact = await getPool().exactMap(image, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', classes, onLevel: (l) => levels.push(l) });
     expect([exact.height, exact.width]).to.deep.equal([28, 28]);
     expect(levels.map((l) => l.level)).to.deep.equal([2, 1]);
     const reference = await bruteForce(manifest, image, classes);
     expect(relativeError(exact.data, reference)).to.be.at.most(1e-4);
     expect(relativeError(levels.at(-1)!.data, reference)).to.be.at.most(1e-4);
     // The classification's own cells are the exact map at their patch centres (offset 0, centre at 6 + 2u).
-    const result = await classify(image, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(image, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     const { rows, cols, classes: n, data } = result.evidence;
     for (let u = 0; u < rows; u++) {
       for (let v = 0; v < cols; v++) {
@@ -99,7 +99,7 @@ describe('exact full-resolution evidence', () => {
     // Served uncached (scripts/server-options.mjs), so that every fetch reaches the server.
     const url = `/__slow?path=${encodeURIComponent(new URL(sample!.url).pathname)}&delay=0`;
     await serverHits('/__slow', true);
-    const result = await classify(url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     const decoded = (await getPool().stats()).worker!.decoded;
     const levels: number[] = [];
     const fromResult = await getPool().exactMap(result, { backend: 'wasm', classes: [3, 1], onLevel: (l) => levels.push(l.level) });
@@ -107,7 +107,7 @@ describe('exact full-resolution evidence', () => {
     expect((await getPool().stats()).worker!.decoded, 'decoded again').to.equal(decoded);
     expect(await serverHits('/__slow'), 'fetched again').to.equal(1);
     expect(fromResult.input).to.equal(result.input);
-    const fromImage = await getPool().exactMap(await imageDataOf(sample!.url), { model: DEFAULT_MODEL, backend: 'wasm', classes: [3, 1] });
+    const fromImage = await getPool().exactMap(await imageDataOf(sample!.url), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', classes: [3, 1] });
     expect(relativeError(fromResult.data, fromImage.data)).to.equal(0);
     // The name it had before the exact map had one name: kept for a release, the same method.
     const alias = await getPool().exactEvidence(result, { backend: 'wasm', classes: [3, 1] });
@@ -116,10 +116,10 @@ describe('exact full-resolution evidence', () => {
 
   it('of a result whose image the worker let go (newer images, a new worker), sends the image again', async () => {
     const samples = await loadSamples();
-    const result = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     const reference = await getPool().exactMap(result, { backend: 'wasm', classes: [0] });
     // More recent images push it out: the worker keeps a bounded few.
-    await Promise.all(Array.from({ length: 20 }, (_, i) => classify(noiseImage(30 + i, 30, i), { model: DEFAULT_MODEL, backend: 'wasm' })));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => classify(noiseImage(30 + i, 30, i), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })));
     let stats = await getPool().stats();
     expect(stats.worker!.retained).to.be.at.most(16);
     const decoded = stats.worker!.decoded;

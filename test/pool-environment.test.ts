@@ -114,9 +114,9 @@ describe('SharedWorker mode', () => {
     disposePool();
     configure({ ...BASE, sharedWorker: true, cache: 'bagnet-cache-test-4', idleReleaseMs: 60_000 });
     const sample = samples[6]!;
-    const mine = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const mine = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(getPool().snapshot().mode).to.equal('shared');
-    const frame = await inFrame('/test/fixtures/pool-client.html', { model: DEFAULT_MODEL, image: sample.url, backend: 'wasm', sharedWorker: true });
+    const frame = await inFrame('/test/fixtures/pool-client.html', { model: DEFAULT_MODEL, precision: 'fp32', image: sample.url, backend: 'wasm', sharedWorker: true });
     expect(frame.ok, frame.error).to.equal(true);
     expect(frame.stats.mode).to.equal('shared');
     expect(frame.top).to.equal(mine.topk[0]!.index);
@@ -134,7 +134,7 @@ describe('SharedWorker mode', () => {
     try {
       disposePool();
       configure({ ...BASE, sharedWorker: true, cache: 'bagnet-cache-test-4' });
-      const result = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+      const result = await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
       expect(result.topk[0]!.index).to.equal(samples[0]!.predicted);
       expect(getPool().snapshot().mode).to.equal('dedicated');
     } finally {
@@ -154,7 +154,7 @@ describe('self-hosting', () => {
     this.timeout(600_000); // 'auto' compiles WebGPU shaders on SwiftShader: slow
     const sample = samples[8]!;
     for (const backend of ['wasm', 'auto'] as const) {
-      const reply = await inFrame('/test/fixtures/csp/index.html', { model: DEFAULT_MODEL, image: sample.url, backend, sharedWorker: false });
+      const reply = await inFrame('/test/fixtures/csp/index.html', { model: DEFAULT_MODEL, precision: 'fp32', image: sample.url, backend, sharedWorker: false });
       expect(reply.ok, reply.error).to.equal(true);
       expect(reply.violations, 'CSP violations').to.deep.equal([]);
       expect(reply.top).to.equal(sample.predicted);
@@ -168,7 +168,7 @@ describe('self-hosting', () => {
     await serverHits(wasm, true);
     await serverHits('/test/fixtures/custom-worker.js', true);
     configure({ ...BASE, cache: 'bagnet-cache-test-5', workerUrl: '/test/fixtures/custom-worker.js', wasmPaths: '/vendor/ort/' });
-    const result = await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(samples[1]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(result.topk[0]!.index).to.equal(samples[1]!.predicted);
     expect(await serverHits('/test/fixtures/custom-worker.js')).to.equal(1);
     expect(await serverHits(wasm)).to.equal(1);
@@ -195,7 +195,7 @@ describe('configure() and when the worker starts', () => {
   });
 
   it('applies when it comes later in the task of the first request (ES imports run first)', async () => {
-    const pending = classify(samples[2]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const pending = classify(samples[2]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     configure({ workerUrl: CUSTOM });
     expect((await pending).topk[0]!.index).to.equal(samples[2]!.predicted);
     expect(await serverHits(CUSTOM_PATH), 'the worker came from configure()\'s URL').to.equal(1);
@@ -224,26 +224,26 @@ describe('configure() and when the worker starts', () => {
       // Firefox fires no error event for a module worker whose import failed: its silence is found
       // when the worker does not answer (the next test); 10 s (a new worker's least) instead of 30 s.
       configure({ workerUrl, workerTimeoutMs: 5000 });
-      const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }).then(() => null, (e: unknown) => e);
+      const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }).then(() => null, (e: unknown) => e);
       expect(outcome).to.have.property('type', 'inference');
       expect((outcome as Error).message).to.match(reason);
       expect((outcome as Error).message).to.match(/Using a bundler/);
       disposePool();
       configure({ workerUrl: undefined, workerTimeoutMs: undefined });
-      expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
+      expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
     });
   }
 
   it('a worker that loads and never answers (Firefox, an import that did not resolve): the error says which URL and why', async () => {
     configure({ workerUrl: '/test/fixtures/silent-worker.js', workerTimeoutMs: 500 });
-    const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }).then(() => null, (e: unknown) => e);
+    const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }).then(() => null, (e: unknown) => e);
     expect(outcome).to.have.property('type', 'inference');
     // A new worker gets at least 10 s to load, whatever the (short) timeout for runs.
     expect((outcome as Error).message).to.match(/did not start from http:\/\/[^ ]+\/test\/fixtures\/silent-worker\.js: the module or one of its imports failed to load.*; it did not answer for 10\.0 s$/);
     expect((outcome as Error).message).to.match(/Using a bundler/);
     disposePool();
     configure({ workerUrl: undefined, workerTimeoutMs: undefined });
-    expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
+    expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
   });
 
   // What a bundler that left onnxruntime-web's binary behind (or a wrong wasmPaths) gives.
@@ -255,18 +255,18 @@ describe('configure() and when the worker starts', () => {
   ] as const) {
     it(`${what}: the error says which URL failed and why, and the next worker works`, async () => {
       configure({ wasmPaths });
-      const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }).then(() => null, (e: unknown) => e);
+      const outcome = await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }).then(() => null, (e: unknown) => e);
       expect(outcome).to.have.property('type', 'backend');
       expect((outcome as Error).message).to.match(reason);
       expect((outcome as Error).message).to.match(/Using a bundler/);
       disposePool();
       configure({ wasmPaths: undefined });
-      expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
+      expect((await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })).topk[0]!.index).to.equal(samples[0]!.predicted);
     });
   }
 
   it('throws, saying why, when asset locations change after the worker started; other options do not', async () => {
-    await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    await classify(samples[1]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     let error: unknown;
     try {
       configure({ workerUrl: CUSTOM });
@@ -281,7 +281,7 @@ describe('configure() and when the worker starts', () => {
     expect(getPool().options.workerUrl, "the package's own worker").to.equal(undefined);
     disposePool();
     configure({ workerUrl: CUSTOM }); // no worker: applies to the next one
-    await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    await classify(samples[1]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(await serverHits(CUSTOM_PATH)).to.equal(1);
   });
 });

@@ -39,7 +39,7 @@ describe('classify() through the pool', () => {
 
   it('returns the contract result, equal to the Python evaluation', async () => {
     const sample = samples[3]!;
-    const result = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm', topK: 3 });
+    const result = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', topK: 3 });
     expect(result.topk).to.have.length(3);
     expect(result.topk[0]).to.include({ index: sample.predicted });
     expect(result.topk[0]!.label).to.equal(result.model.labels[sample.predicted]);
@@ -70,7 +70,7 @@ describe('classify() through the pool', () => {
     offscreen.getContext('2d')!.drawImage(bitmap, 0, 0);
     const inputs = { url: sample.url, blob, bitmap, imageData, img, canvas, offscreen };
     for (const [kind, image] of Object.entries(inputs)) {
-      const result = await classify(image, { model: DEFAULT_MODEL, backend: 'wasm' });
+      const result = await classify(image, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
       expect(relativeError(result.logits, sample.logits), kind).to.be.at.most(1e-4);
     }
     // The caller keeps what it passed.
@@ -91,20 +91,20 @@ describe('classify() through the pool', () => {
     expect([gpu.evidence.rows, gpu.evidence.cols]).to.deep.equal([3, 5]); // floor((56-33)/8)+1, floor((72-33)/8)+1
     expect(relativeError(gpu.evidence.data, cpu.evidence.data)).to.be.at.most(1e-4);
     for (const sample of samples.slice(0, 6)) {
-      const [g, c] = [await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' }),
-        await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' })];
+      const [g, c] = [await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' }),
+        await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })];
       expect(relativeError(g.evidence.data, c.evidence.data), sample.file).to.be.at.most(1e-4);
     }
   });
 
   it('64 concurrent requests from 8 clients equal the sequential results, and are batched', async () => {
     const sequential: ClassificationResult[] = [];
-    for (const sample of samples.slice(0, 8)) sequential.push(await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' }));
+    for (const sample of samples.slice(0, 8)) sequential.push(await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }));
     const runsBefore = (await getPool().stats()).runs;
     const clients = Array.from({ length: 8 }, (_, client) =>
       Promise.all(Array.from({ length: 8 }, (_, i) => {
         const index = (client + i) % 8;
-        return classify(samples[index]!.url, { model: DEFAULT_MODEL, backend: 'wasm', priority: client % 2 })
+        return classify(samples[index]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', priority: client % 2 })
           .then((result) => ({ index, result }));
       })));
     const results = (await Promise.all(clients)).flat();
@@ -123,7 +123,7 @@ describe('classify() through the pool', () => {
   it('blobs sent together (read by the worker in one go) are each decoded from their own bytes', async () => {
     const blobs = await Promise.all(samples.map(async (s) => (await fetch(s.url)).blob()));
     const garbage = new Blob([new Uint8Array(300).fill(7)], { type: 'image/png' });
-    const outcomes = await Promise.all([...blobs, garbage].map((blob) => settle(classify(blob, { model: DEFAULT_MODEL, backend: 'wasm' }))));
+    const outcomes = await Promise.all([...blobs, garbage].map((blob) => settle(classify(blob, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }))));
     samples.forEach((sample, i) => {
       const outcome = outcomes[i]!;
       expect(outcome.ok, sample.file).to.equal(true);
@@ -147,11 +147,11 @@ describe('cancellation', () => {
   });
 
   it('rejects at once when the signal is already aborted, and runs nothing', async () => {
-    await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }); // warm
+    await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }); // warm
     const before = (await getPool().stats()).runs;
     const controller = new AbortController();
     controller.abort();
-    expectBagnetError(await settle(classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: controller.signal })), 'aborted');
+    expectBagnetError(await settle(classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', signal: controller.signal })), 'aborted');
     expect((await getPool().stats()).runs).to.equal(before);
   });
 
@@ -192,7 +192,7 @@ describe('cancellation', () => {
     const listening = countAbortListeners(lifetime.signal);
     const sample = samples[1]!;
     const results = await Promise.all(Array.from({ length: 100 }, () =>
-      classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: lifetime.signal })));
+      classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', signal: lifetime.signal })));
     expect(results.every((r) => r.topk[0]!.index === sample.predicted)).to.equal(true);
     expect(listening.added, 'the requests did listen to the signal').to.be.at.least(100);
     expect(listening.active(), 'abort listeners still on the signal').to.equal(0);
@@ -201,14 +201,14 @@ describe('cancellation', () => {
   });
 
   it('frees the tensor of a request aborted after its image was prepared, before it was queued', async () => {
-    await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm' }); // warm
+    await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }); // warm
     const controller = new AbortController();
     // The pool listens to the signal while it holds the model, reads the image, and waits for the
     // worker to prepare it, and stops listening at the end of each. Abort as it stops the third time:
     // the image is prepared in the worker, and the request meets an aborted signal where it is queued.
     const listening = countAbortListeners(controller.signal, { onRemove: (removed) => removed === 3 && controller.abort() });
     const before = await getPool().stats();
-    expectBagnetError(await settle(classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: controller.signal })), 'aborted');
+    expectBagnetError(await settle(classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', signal: controller.signal })), 'aborted');
     expect(listening.removed).to.be.at.least(3);
     const stats = await getPool().stats();
     expect(stats.worker!.decoded - before.worker!.decoded, 'the image was prepared before the abort').to.equal(1);
@@ -248,18 +248,18 @@ describe('backend fallback', () => {
     const events: BackendEventDetail[] = [];
     getPool().addEventListener('backend', (event) => events.push((event as CustomEvent<BackendEventDetail>).detail));
     const sample = samples[2]!;
-    const first = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    const first = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'auto' });
     expect(first.backend).to.equal('webgpu');
     await injectFault('fail-next-webgpu-run');
-    const second = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    const second = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'auto' });
     expect(second.backend).to.equal('wasm');
     expect(relativeError(second.logits, sample.logits)).to.be.at.most(1e-4);
     expect(events.at(-1)).to.deep.include({ requested: 'auto', actual: 'wasm' });
     expect(events.at(-1)!.reason).to.match(/WebGPU run failed/);
     // A fixed backend does not fall back: it reports the failure.
-    await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
+    await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' });
     await injectFault('fail-next-webgpu-run');
-    expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })), 'inference');
+    expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' })), 'inference');
   });
 
   it('after a WebGPU device loss the next request runs on a new device, explicit webgpu included, again and again', async function () {
@@ -268,10 +268,10 @@ describe('backend fallback', () => {
     const events: BackendEventDetail[] = [];
     getPool().addEventListener('backend', (event) => events.push((event as CustomEvent<BackendEventDetail>).detail));
     for (const backend of ['webgpu', 'auto', 'webgpu'] as const) {
-      expect((await classify(sample.url, { model: DEFAULT_MODEL, backend })).backend).to.equal('webgpu');
+      expect((await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend })).backend).to.equal('webgpu');
       expect(await injectFault('lose-webgpu-device')).to.equal(true);
       // The model that was on the lost device, and one loaded after the loss.
-      const again = await classify(sample.url, { model: DEFAULT_MODEL, backend });
+      const again = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend });
       expect(again.backend, `${backend} after a loss`).to.equal('webgpu');
       expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
       expect((await classify(noiseImage(40, 40, 1), { model: SYNTHETIC_MODEL, backend })).backend).to.equal('webgpu');
@@ -282,13 +282,13 @@ describe('backend fallback', () => {
   it('when no new device comes after a loss: explicit webgpu gets a backend error, auto goes on on WASM', async function () {
     this.timeout(300_000);
     const sample = samples[4]!;
-    expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })).backend).to.equal('webgpu');
-    expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' })).backend).to.equal('webgpu');
+    expect((await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' })).backend).to.equal('webgpu');
+    expect((await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'auto' })).backend).to.equal('webgpu');
     expect(await injectFault('refuse-new-webgpu-devices')).to.equal(true);
     expect(await injectFault('lose-webgpu-device')).to.equal(true);
-    const fixed = expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, backend: 'webgpu' })), 'backend');
+    const fixed = expectBagnetError(await settle(classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' })), 'backend');
     expect(fixed.message).to.match(/device was lost/);
-    const after = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    const after = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'auto' });
     expect(after.backend).to.equal('wasm');
     expect(relativeError(after.logits, sample.logits)).to.be.at.most(1e-4);
     // New auto sessions go straight to WASM, with the reason.
@@ -310,12 +310,12 @@ describe('WebGPU with several models', () => {
     this.timeout(300_000);
     const within = <T>(promise: Promise<T>, what: string) => Promise.race([promise,
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} never finished`)), 60_000))]);
-    await classify(samples[0]!.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
+    await classify(samples[0]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' });
     let stop = false;
     const runs = (async () => {
       let n = 0;
       for (; !stop; n++) {
-        const result = await classify(samples[n % 20]!.url, { model: DEFAULT_MODEL, backend: 'webgpu' });
+        const result = await classify(samples[n % 20]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' });
         expect(relativeError(result.logits, samples[n % 20]!.logits)).to.be.at.most(1e-4);
       }
       return n;
@@ -339,7 +339,7 @@ describe('faults', () => {
 
   it('a crashed worker rejects its pending requests with a typed error and is recreated', async () => {
     const sample = samples[1]!;
-    await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     // Mid-batch, not while the model loads: big inputs run in tiles, and the worker reads messages between them.
     configure({ maxRunPixels: 128 * 128 });
     const big = noiseImage(700, 700, 9);
@@ -351,7 +351,7 @@ describe('faults', () => {
       expect(error.message).to.match(/worker stopped unexpectedly/);
     }
     expect((await getPool().stats()).workers).to.equal(0);
-    const again = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const again = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
     expect((await getPool().stats()).workers).to.equal(1);
   });
@@ -363,7 +363,7 @@ describe('faults', () => {
       disposePool();
       configure({ sharedWorker, workerTimeoutMs: 2000, maxRunPixels: 128 * 128 });
       const sample = samples[4]!;
-      await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+      await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
       expect(getPool().snapshot().mode).to.equal(sharedWorker ? 'shared' : 'dedicated');
       // Many tiles of a BagNet-33: seconds of runs, with the worker reading messages between them.
       const pending = [1, 2].map((i) => settle(classify(noiseImage(700, 700, i), { model: NARROW_MODEL, backend: 'wasm' })));
@@ -375,7 +375,7 @@ describe('faults', () => {
       for (const outcome of outcomes as Awaited<typeof pending[number]>[]) {
         expect(expectBagnetError(outcome, 'inference').message).to.match(/stopped unexpectedly: it did not answer/);
       }
-      const again = await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+      const again = await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
       expect(relativeError(again.logits, sample.logits)).to.be.at.most(1e-4);
       const stats = await getPool().stats();
       expect([stats.workers, stats.worker!.decoded], 'a new worker, which decoded only this image').to.deep.equal([1, 1]);
@@ -399,7 +399,7 @@ describe('faults', () => {
     getPool().terminateWorker();
     expectBagnetError(await pending, 'aborted');
     const sample = samples[9]!;
-    expect((await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' })).topk[0]!.index).to.equal(sample.predicted);
+    expect((await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })).topk[0]!.index).to.equal(sample.predicted);
   });
 
   it('a failed model load is not cached: the next request retries', async () => {

@@ -7,14 +7,14 @@ import type { BagnetManifest } from '../src/core/manifest.js';
 import { pixelsToTensor } from '../src/core/preprocess.js';
 import { createSession } from '../src/runtime/onnx.js';
 
-/** Returns `[H, W, classes.length]`: pixel (y, x) = evidence of the patch centred on it. */
-export async function bruteForceMap(manifest: BagnetManifest, image: ImageData, classes: number[]): Promise<Float32Array> {
+/** Returns `[H, W, classes.length]`: pixel (y, x) = evidence of the patch centred on it (of `precision`'s file). */
+export async function bruteForceMap(manifest: BagnetManifest, image: ImageData, classes: number[], precision = 'fp32'): Promise<Float32Array> {
   const { channels } = manifest.input;
   const q = manifest.patchSize;
   const p = (q - 1) / 2;
   const { width: w, height: h } = image;
   const chw = pixelsToTensor(image.data, w, h, manifest.input);
-  const session = await createSession(new Uint8Array(await (await fetch(manifest.files.fp32.url)).arrayBuffer()), 'wasm');
+  const session = await createSession(new Uint8Array(await (await fetch(manifest.files[precision]!.url)).arrayBuffer()), 'wasm');
   const out = new Float32Array(h * w * classes.length);
   const rowBatch = new Float32Array(w * channels * q * q);
   for (let y = 0; y < h; y++) {

@@ -136,14 +136,31 @@ def make_synthetic(out_root: Path, force: bool = False) -> Path:
     return out
 
 
+def make_broken_variant(out_root: Path) -> Path:
+    """The default model's manifest with its int8 file's checksum broken (the file itself is fine),
+    for the fallback to fp32 (test/precision.test.ts). Its files stay in ``models/default``."""
+    default = Path(__file__).resolve().parents[1] / "default"
+    manifest = json.loads((default / "bagnet.json").read_text())
+    out = out_root / "precision"
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in manifest["files"].values():
+        entry["url"] = f"../../default/{entry['url']}"
+    manifest["files"]["int8"]["sha256"] = "0" * 64
+    (out / "broken-int8.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out / "broken-int8.json"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "generated")
     parser.add_argument("--force", action="store_true")
-    parser.add_argument("names", nargs="*", default=[*FIXTURES, "synthetic-brightness"])
+    parser.add_argument("names", nargs="*", default=[*FIXTURES, "synthetic-brightness", "broken-int8"])
     args = parser.parse_args(argv)
     for name in args.names:
-        print(make_synthetic(args.out, args.force) if name == "synthetic-brightness" else make(name, args.out, args.force))
+        if name == "broken-int8":
+            print(make_broken_variant(args.out))
+        else:
+            print(make_synthetic(args.out, args.force) if name == "synthetic-brightness" else make(name, args.out, args.force))
 
 
 if __name__ == "__main__":

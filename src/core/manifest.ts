@@ -35,6 +35,20 @@ export interface ModelFile {
   readonly url: string;
   readonly bytes?: number;
   readonly sha256?: string;
+  /** What its arithmetic runs in (`fp32`, `fp16`, `int8`): an fp16 file may widen its weights to fp32. */
+  readonly compute?: string;
+  /** Its fidelity against fp32, as measured by the model tools (models/bagnet_tools/precisions.py). */
+  readonly metrics?: FileMetrics;
+}
+
+export interface FileMetrics {
+  /** Top-1 equal to fp32's, as a fraction of the test images (what `precision="auto"` checks for int8). */
+  readonly agreement?: number;
+  readonly top1?: number | null;
+  readonly maxAbsPatchDeviation?: number;
+  readonly meanAbsPatchDeviation?: number;
+  readonly images?: number;
+  readonly dataset?: string;
 }
 
 /** An exact-map stage file, whose weights may live in one of the model's `files`. */
@@ -204,13 +218,22 @@ function validateFiles(value: Json, baseUrl: string | undefined): BagnetManifest
 function validateFile(value: Json, field: string, baseUrl: string | undefined): ModelFile {
   const entry = requireRecord(value, field);
   const url = resolveModelUrl(requireString(own(entry, 'url'), `${field}.url`), baseUrl, `${field}.url`);
-  const file: { url: string; bytes?: number; sha256?: string } = { url };
+  const file: { -readonly [K in keyof ModelFile]: ModelFile[K] } = { url };
   const bytes = own(entry, 'bytes');
   if (bytes !== undefined) file.bytes = requireNumber(bytes, `${field}.bytes`, positiveInteger, 'a positive integer');
   const sha = own(entry, 'sha256');
   if (sha !== undefined) {
     if (typeof sha !== 'string' || !SHA256.test(sha)) throw new ManifestError(`${field}.sha256`, `must be 64 lowercase hex digits, but ${describe(sha)}`);
     file.sha256 = sha;
+  }
+  const compute = own(entry, 'compute');
+  if (compute !== undefined) file.compute = requireString(compute, `${field}.compute`);
+  const metrics = own(entry, 'metrics');
+  if (metrics !== undefined) {
+    const record = requireRecord(metrics, `${field}.metrics`);
+    const agreement = own(record, 'agreement');
+    if (agreement !== undefined) requireNumber(agreement, `${field}.metrics.agreement`, (x) => x >= 0 && x <= 1, 'a fraction in [0, 1]');
+    file.metrics = Object.freeze(JSON.parse(JSON.stringify(record)) as FileMetrics);
   }
   return Object.freeze(file);
 }

@@ -67,8 +67,12 @@ export type ManifestData = Omit<BagnetManifest, 'provenance'> & { readonly prove
 
 export interface LoadedModel {
   readonly backend: ConcreteBackendName;
-  /** Why the requested backend was not used (empty when it was). */
+  /** Why the requested backend was not used, or the requested precision (empty when both were). */
   readonly reason: string;
+  /** The file that runs (`fp32`, `fp16`, `int8`): `auto` resolved, or fp32 after a variant failed to load. */
+  readonly precision: string;
+  /** Why that precision: `auto`'s rule, or the failure that made it fall back (empty for an explicit one that loaded). */
+  readonly precisionReason: string;
   readonly source: 'network' | 'cache' | 'memory';
   readonly classes: number;
 }

@@ -39,6 +39,8 @@ export interface ClassificationResult {
   readonly logits: Float32Array;
   readonly evidence: Evidence;
   readonly backend: ConcreteBackendName;
+  /** The model file that ran (`fp32`, `fp16`, `int8`): what `precision: 'auto'` chose, or fp32 after a variant failed to load. */
+  readonly precision: string;
   readonly timings: Timings;
   /** The model's manifest URL and name. */
   readonly model: { readonly url: string; readonly name: string; readonly labels: readonly string[] };

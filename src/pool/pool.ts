@@ -14,6 +14,7 @@ import type {
   RunResult, ToWorker, WorkerStats,
 } from '../core/protocol.js';
 import { BACKEND_PREFERENCES } from '../core/protocol.js';
+import type { PrecisionPreference } from '../core/precision.js';
 import type { ClassificationResult } from '../core/result.js';
 import { topKCount } from '../core/settings.js';
 import type { CellBlock, PixelEdit } from '../core/edits.js';
@@ -31,7 +32,11 @@ export interface ClassifyOptions {
   /** URL of the model's manifest (`bagnet.json`). */
   readonly model: string | URL;
   readonly backend?: BackendPreference;
-  readonly precision?: string;
+  /**
+   * Which of the model's files runs: `auto` (default: int8 on WASM where its recorded agreement with
+   * fp32 is ≥ 99.5%, else fp16, else fp32; see core/precision.ts), or a name in the manifest's `files`.
+   */
+  readonly precision?: PrecisionPreference | (string & {});
   readonly signal?: AbortSignal;
   /** Higher runs first (elements on screen use 1, off screen 0). */
   readonly priority?: number;
@@ -44,7 +49,13 @@ export interface BackendEventDetail {
   readonly model: string;
   readonly requested: BackendPreference;
   readonly actual: ConcreteBackendName;
+  /** Why the requested backend or precision was not used (empty when both were). */
   readonly reason: string;
+  readonly requestedPrecision: string;
+  /** The file that runs: `fp32`, `fp16`, `int8`. */
+  readonly precision: string;
+  /** Why that precision (`auto`'s rule, or a variant's failure to load). */
+  readonly precisionReason: string;
 }
 
 export interface PoolStats {
@@ -64,6 +75,8 @@ export interface PoolStats {
 export interface ModelLease {
   readonly manifest: BagnetManifest;
   readonly backend: ConcreteBackendName;
+  /** The file that runs (`auto` resolved). */
+  readonly precision: string;
   release(): void;
 }
 
@@ -185,12 +198,16 @@ export interface ModelEntry {
   readonly key: string;
   readonly url: string;
   readonly backend: BackendPreference;
+  /** As asked (`auto` or a file's name); `precision` is the file that runs. */
+  readonly requestedPrecision: string;
   readonly connection: WorkerConnection;
   readonly ready: Promise<{ manifest: BagnetManifest; loaded: LoadedModel }>;
   readonly listeners: Set<(progress: ProgressInfo) => void>;
   refs: number;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
   actual: ConcreteBackendName | undefined;
+  /** The file that runs, once loaded. */
+  precision: string | undefined;
 }
 
 interface QueuedRequest {
@@ -271,7 +288,11 @@ export class InferencePool extends EventTarget {
           const entry = this.#models.get(message.key);
           if (!entry) return;
           entry.actual = message.actual;
-          this.#emitBackend({ model: entry.url, requested: message.requested, actual: message.actual, reason: message.reason });
+          const precision = entry.precision ?? 'fp32';
+          this.#emitBackend({
+            model: entry.url, requested: message.requested, actual: message.actual, reason: message.reason,
+            requestedPrecision: entry.requestedPrecision, precision, precisionReason: '',
+          });
         },
         onCrash: (error) => this.#forgetWorker(error),
       }, { timeoutMs: this.options.workerTimeoutMs });
@@ -322,10 +343,13 @@ export class InferencePool extends EventTarget {
    * Hold a model: loads it on first use (progress through `onProgress`), shares it afterwards.
    * `release()` lets go; the session is freed `idleReleaseMs` after the last holder is gone.
    */
-  async acquire(model: string | URL, backend: BackendPreference = 'auto', precision = 'fp32',
+  async acquire(model: string | URL, backend: BackendPreference = 'auto', precision: string = 'auto',
                 onProgress?: (progress: ProgressInfo) => void, signal?: AbortSignal): Promise<ModelLease> {
     if (!BACKEND_PREFERENCES.includes(backend)) {
       throw new BagnetError('backend', `Unknown backend "${String(backend)}": use one of ${BACKEND_PREFERENCES.join(', ')}`);
+    }
+    if (typeof precision !== 'string' || precision === '') {
+      throw new BagnetError('model-invalid', `Unknown precision ${JSON.stringify(precision)}: use auto or one of the model's files (fp32, fp16, int8)`);
     }
     let url: string;
     try {
@@ -357,7 +381,7 @@ export class InferencePool extends EventTarget {
     try {
       const { manifest, loaded } = await raceAbort(held.ready, signal);
       if (onProgress) held.listeners.delete(onProgress);
-      return { manifest, backend: held.actual ?? loaded.backend, release };
+      return { manifest, backend: held.actual ?? loaded.backend, precision: loaded.precision, release };
     } catch (error) {
       release();
       throw error;
@@ -367,7 +391,7 @@ export class InferencePool extends EventTarget {
   #createEntry(key: string, url: string, backend: BackendPreference, precision: string): ModelEntry {
     const connection = this.#getConnection();
     const partial: Omit<ModelEntry, 'ready'> = {
-      key, url, backend, connection, listeners: new Set(), refs: 0, idleTimer: undefined, actual: undefined,
+      key, url, backend, requestedPrecision: precision, connection, listeners: new Set(), refs: 0, idleTimer: undefined, actual: undefined, precision: undefined,
     };
     const entry = Object.assign(partial, { ready: this.#load(partial, precision) });
     this.#models.set(key, entry);
@@ -380,7 +404,7 @@ export class InferencePool extends EventTarget {
 
   async #load(entry: Omit<ModelEntry, 'ready'>, precision: string): Promise<{ manifest: BagnetManifest; loaded: LoadedModel }> {
     const manifest = await this.#manifest(entry.url);
-    if (!(precision in manifest.files)) {
+    if (precision !== 'auto' && !(precision in manifest.files)) {
       throw new BagnetError('model-invalid', `The model ${manifest.name} has no ${precision} file (it has: ${Object.keys(manifest.files).join(', ')})`);
     }
     const loaded = await entry.connection.request<LoadedModel>(
@@ -388,8 +412,12 @@ export class InferencePool extends EventTarget {
       { onProgress: (phase, loadedBytes, total) => entry.listeners.forEach((l) => l({ phase, loaded: loadedBytes, total })) },
     );
     entry.actual = loaded.backend;
+    entry.precision = loaded.precision;
     if (loaded.source !== 'memory' || loaded.reason) {
-      this.#emitBackend({ model: entry.url, requested: entry.backend, actual: loaded.backend, reason: loaded.reason });
+      this.#emitBackend({
+        model: entry.url, requested: entry.backend, actual: loaded.backend, reason: loaded.reason,
+        requestedPrecision: precision, precision: loaded.precision, precisionReason: loaded.precisionReason,
+      });
     }
     return { manifest, loaded };
   }
@@ -423,6 +451,7 @@ export class InferencePool extends EventTarget {
           data: output.patchLogits,
         },
         backend: run.backend,
+        precision: entry.precision ?? 'fp32',
         timings: {
           decodeMs: prepared.decodeMs,
           queueMs: dispatchedAt - queuedAt,
@@ -434,7 +463,7 @@ export class InferencePool extends EventTarget {
         input: inputInfo(prepared),
       };
       // The worker keeps the prepared image for a while: an exact map of this result refers to it.
-      origins.set(result, { image, connection: entry.connection, requestId, backend: entry.backend, precision: options.precision ?? 'fp32' });
+      origins.set(result, { image, connection: entry.connection, requestId, backend: entry.backend, precision: options.precision ?? 'auto' });
       return result;
     });
   }
@@ -475,7 +504,7 @@ export class InferencePool extends EventTarget {
     if (model === undefined) throw new BagnetError('model-load', 'exactMap() needs a model: pass options.model');
     // A result's map runs where its classification ran unless told otherwise (not a second session).
     const backend = options.backend ?? origin?.backend ?? 'auto';
-    const precision = options.precision ?? origin?.precision ?? 'fp32';
+    const precision = options.precision ?? origin?.precision ?? 'auto';
     return this.#withModel(model, { ...options, backend, precision }, async (entry, manifest) => {
       const from = result && origin ? this.#editedFrom(result, origin, options) : null;
       if (from) return (await import('./rescore.js')).exactMapAfterEdit(this.#whatIf, entry, manifest, result!, origin!, from, options);
@@ -541,7 +570,7 @@ export class InferencePool extends EventTarget {
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal.reason);
     const backend = options.backend ?? 'auto';
-    const precision = options.precision ?? 'fp32';
+    const precision = options.precision ?? 'auto';
     const lease = await this.acquire(model, backend, precision, options.onProgress, signal);
     try {
       const entry = this.#models.get(`${lease.manifest.url}|${backend}|${precision}`);

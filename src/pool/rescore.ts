@@ -78,6 +78,7 @@ export async function rescore(pool: WhatIfAccess, previous: ClassificationResult
       logits,
       evidence: { ...evidence, data },
       backend: ran?.backend ?? previous.backend,
+      precision: ran ? entry.precision ?? previous.precision : previous.precision,
       timings: { decodeMs: 0, queueMs: 0, inferenceMs: ran?.inferenceMs ?? 0, totalMs: performance.now() - started, batchSize: 1 },
       model: previous.model,
       input,

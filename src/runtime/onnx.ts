@@ -122,10 +122,21 @@ async function whyBinaryFailed(ort: typeof Ort): Promise<string | null> {
 
 /** Why WebGPU cannot be used here, or null when an adapter is available. */
 export async function webgpuUnavailableReason(): Promise<string | null> {
-  const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+  const adapter = await webgpuAdapter();
+  return typeof adapter === 'string' ? adapter : null;
+}
+
+/** The WebGPU adapter's features (`shader-f16`, …), or null when there is no adapter. */
+export async function webgpuFeatures(): Promise<ReadonlySet<string> | null> {
+  const adapter = await webgpuAdapter();
+  return typeof adapter === 'string' ? null : new Set(adapter.features ?? []);
+}
+
+async function webgpuAdapter(): Promise<{ readonly features?: Iterable<string> } | string> {
+  const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ features?: Iterable<string> } | null> } } | undefined)?.gpu;
   if (!gpu) return 'navigator.gpu is missing (browser without WebGPU, or an insecure context)';
   try {
-    return (await gpu.requestAdapter()) ? null : 'no WebGPU adapter was found';
+    return (await gpu.requestAdapter()) ?? 'no WebGPU adapter was found';
   } catch (error) {
     return `requesting a WebGPU adapter failed: ${String(error)}`;
   }

@@ -3,7 +3,8 @@
  * every client port, reference-counted, with runs on one session strictly one after another.
  * `auto` falls back from WebGPU to WASM at creation and when a run fails. After a WebGPU device loss
  * the next run tries a session on a new device, once; if that fails, `auto` goes on on WASM and an
- * explicit `webgpu` fails with a `backend` error.
+ * explicit `webgpu` fails with a `backend` error. The precision `auto` resolves by core/precision.ts
+ * once the backend is known; a variant (fp16, int8) that fails to load falls back to fp32.
  */
 import { BagnetError } from '../core/errors.js';
 import { checkInputSize } from '../core/manifest.js';
@@ -15,8 +16,9 @@ import type {
   BackendPreference, ConcreteBackendName, LoadedModel, ManifestData, ProgressPhase, RunOutput, RunResult,
 } from '../core/protocol.js';
 import {
-  BackendUnavailableError, createSession, type ExternalFile, type ModelSession,
+  BackendUnavailableError, createSession, webgpuFeatures, type ExternalFile, type ModelSession,
 } from '../runtime/onnx.js';
+import { choosePrecision, type PrecisionChoice } from '../core/precision.js';
 import { cropTile, placeTileCells, tilePlan } from '../core/tiles.js';
 import { cancelled as cancelledError, type ExactMapModel } from './exact-map.js';
 import { fetchModelBytes } from './model-bytes.js';
@@ -50,6 +52,9 @@ interface HostedModel {
   readonly key: string;
   readonly manifest: ManifestData;
   readonly requested: BackendPreference;
+  /** The file that runs (a precision: `auto` resolved). */
+  readonly precision: string;
+  readonly precisionReason: string;
   session: ModelSession;
   /** Its ONNX file: read again (normally from the Cache API) to remake a WebGPU session or fall back to WASM. */
   readonly file: ModelFile;
@@ -87,7 +92,7 @@ export class ModelHost {
     const existing = this.#models.get(key);
     if (existing) {
       this.#addRef(existing, port);
-      return { backend: existing.session.backend, reason: '', source: 'memory', classes: existing.classes };
+      return { backend: existing.session.backend, reason: '', precision: existing.precision, precisionReason: existing.precisionReason, source: 'memory', classes: existing.classes };
     }
     let pending = this.#loading.get(key);
     let source: LoadedModel['source'] = 'memory';
@@ -104,11 +109,36 @@ export class ModelHost {
     }
     const model = await pending;
     this.#addRef(model, port);
-    return { backend: model.session.backend, reason, source, classes: model.classes };
+    return { backend: model.session.backend, reason, precision: model.precision, precisionReason: model.precisionReason, source, classes: model.classes };
   }
 
-  async #create(key: string, manifest: ManifestData, backend: BackendPreference, precision: string,
+  /** The requested precision's file, or, when a variant does not load, fp32's (saying why). */
+  async #create(key: string, manifest: ManifestData, backend: BackendPreference, requested: string,
                 events: HostEvents): Promise<{ model: HostedModel; source: 'network' | 'cache'; reason: string }> {
+    const choice = await this.#choosePrecision(manifest, backend, requested);
+    try {
+      return await this.#createWith(key, manifest, backend, choice, events);
+    } catch (error) {
+      const variantFailed = choice.precision !== 'fp32' && error instanceof BagnetError
+        && (error.type === 'model-load' || error.type === 'model-invalid') && manifest.files[choice.precision];
+      if (!variantFailed) throw error;
+      const why = `the ${choice.precision} file did not load (${error.message}): fp32 runs instead`;
+      const created = await this.#createWith(key, manifest, backend, { precision: 'fp32', reason: why }, events);
+      return { ...created, reason: created.reason ? `${created.reason}; ${why}` : why };
+    }
+  }
+
+  async #choosePrecision(manifest: ManifestData, backend: BackendPreference, requested: string): Promise<PrecisionChoice> {
+    if (requested !== 'auto') return { precision: requested, reason: '' };
+    const features = backend === 'wasm' ? null : await webgpuFeatures();
+    // `auto` tries WebGPU first whenever there is an adapter (#createSession).
+    const onGpu = backend === 'webgpu' || features !== null;
+    return choosePrecision(manifest.files, onGpu ? 'webgpu' : 'wasm', { shaderF16: features?.has('shader-f16') ?? false });
+  }
+
+  async #createWith(key: string, manifest: ManifestData, backend: BackendPreference, choice: PrecisionChoice,
+                    events: HostEvents): Promise<{ model: HostedModel; source: 'network' | 'cache'; reason: string }> {
+    const { precision } = choice;
     const file = manifest.files[precision];
     if (!file) {
       throw new BagnetError('model-invalid', `The model has no ${precision} file (it has: ${Object.keys(manifest.files).join(', ')})`);
@@ -122,7 +152,7 @@ export class ModelHost {
     events.progress('compile', 0, 1);
     const { session, reason } = await this.#createSession(bytes, backend);
     const model: HostedModel = {
-      key, manifest, requested: backend, session,
+      key, manifest, requested: backend, precision, precisionReason: choice.reason, session,
       file,
       refs: new Map(), queue: Promise.resolve(), runs: 0, classes: 0, msPerPixel: 0,
     };
@@ -366,11 +396,15 @@ export class ModelHost {
   /** The stage sessions of `model`, made on first use (null when it has none or they fail to load). */
   #stagesFor(model: HostedModel): Promise<ModelSession[] | null> {
     model.stages ??= (async () => {
+      // The stages compute with their precision's weights (fp32 unless they name another file's):
+      // another precision's exact map runs shift by shift on its own session, to stay its own.
+      const stages = model.manifest.stages ?? [];
+      if (stages.some((stage) => (stage.externalData?.precision ?? 'fp32') !== model.precision)) return null;
       const sessions: ModelSession[] = [];
       try {
         // The file the stages take their weights from: the model's own, normally in the Cache API since it loaded.
         let weights: { precision: string; bytes: Promise<Uint8Array> } | undefined;
-        for (const file of model.manifest.stages ?? []) {
+        for (const file of stages) {
           // Stored in the Cache API meanwhile: the map need not wait for the write.
           const { bytes } = await fetchModelBytes(file, { cacheName: this.cacheName, storeInBackground: true });
           const external = file.externalData;

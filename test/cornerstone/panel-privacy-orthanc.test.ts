@@ -8,7 +8,7 @@ import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { BagnetCornerstonePanel, BagnetOverlay } from '../../src/plugins/cornerstone/index.js';
 import { executeServerCommand } from '@web/test-runner-commands';
 import { configure } from '../../src/pool/config.js';
-import { disposePool } from '../../src/pool/pool.js';
+import { disposePool, getPool } from '../../src/pool/pool.js';
 import { DEFAULT_MODEL, usePagePool } from '../helpers.js';
 import { disableViewport, exactMapDone, fixtureUrl, nextResult, stackViewport, wadouri } from './viewport.js';
 
@@ -132,7 +132,10 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
       disposePool();
       configure({ cache: 'bagnet-test-cache', workerUrl: undefined });
     });
-    await Promise.all([nextResult(overlay), exactMapDone(overlay)]);
+    const [result] = await Promise.all([nextResult(overlay), exactMapDone(overlay)]);
+    // The file that ran (`auto`: the int8 file on WASM).
+    const onnx = new URL((await getPool().manifest(model)).files[result.precision]!.url).pathname;
+    expect(onnx).to.equal('/models/default/model.int8.onnx');
     const requests = (await executeServerCommand<{ url: string; method: string }[], undefined>('network-log-read'))
       .filter((r) => !r.url.startsWith('data:') && !r.url.startsWith('blob:'));
     const foreign = requests.filter((r) => new URL(r.url).origin !== location.origin);
@@ -140,10 +143,10 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     const paths = requests.map((r) => new URL(r.url).pathname);
     expect(paths).to.include(new URL(fixtureUrl('ct16-signed')).pathname);
     // The worker's own requests are seen: the model file is fetched there (not by the page).
-    expect(paths).to.include('/models/default/model.onnx');
+    expect(paths).to.include(onnx);
     const onPage = performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname);
     expect(onPage).to.include(new URL(fixtureUrl('ct16-signed')).pathname); // (the page's own are recorded)
-    expect(onPage).not.to.include('/models/default/model.onnx');
+    expect(onPage).not.to.include(onnx);
     const allowed = [
       /^\/build\/dicom\/ct16-signed\.dcm$/, // the image source
       /^\/models\/default\//, // the model's manifest and ONNX file

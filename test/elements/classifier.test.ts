@@ -35,6 +35,7 @@ describe('<bagnet-classifier>', () => {
     }
     element.setAttribute('model', DEFAULT_MODEL);
     element.setAttribute('backend', 'wasm');
+    element.setAttribute('precision', 'fp32'); // compared with the fp32 Python references
     element.setAttribute('top-k', '3');
     element.setAttribute('src', sample.url);
     const result = nextEvent(document.body, 'bagnet-result'); // bubbles and is composed

@@ -15,7 +15,7 @@ describe('without WebGPU', () => {
     const events: BackendEventDetail[] = [];
     getPool().addEventListener('backend', (event) => events.push((event as CustomEvent<BackendEventDetail>).detail));
     const [sample] = await loadSamples();
-    const result = await classify(sample!.url, { model: DEFAULT_MODEL, backend: 'auto' });
+    const result = await classify(sample!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'auto' });
     expect(result.backend).to.equal('wasm');
     expect(relativeError(result.logits, sample!.logits)).to.be.at.most(1e-4);
     expect(events).to.have.length(1);
@@ -27,12 +27,12 @@ describe('without WebGPU', () => {
 
   it('an explicit webgpu request fails with a backend error, and WASM still works', async () => {
     const [sample] = await loadSamples();
-    const outcome = await settle(classify(sample!.url, { model: DEFAULT_MODEL, backend: 'webgpu' }));
+    const outcome = await settle(classify(sample!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'webgpu' }));
     expect(outcome.ok).to.equal(false);
     const error = (outcome as { error: unknown }).error as BagnetError;
     expect(error).to.be.instanceOf(BagnetError);
     expect(error.type).to.equal('backend');
     expect(error.message).to.match(/webgpu backend is not available/);
-    expect((await classify(sample!.url, { model: DEFAULT_MODEL, backend: 'wasm' })).backend).to.equal('wasm');
+    expect((await classify(sample!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })).backend).to.equal('wasm');
   });
 });

@@ -59,7 +59,7 @@ describe('faults', () => {
     await busy.updateComplete;
     expect(busy.state).to.equal('error');
     // A new request starts a new worker.
-    const healthy = mount({ model: DEFAULT_MODEL });
+    const healthy = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
     const result = next(healthy, 'bagnet-result');
     healthy.src = samples[2]!.url;
     expect((await result).detail.topk[0]!.index).to.equal(samples[2]!.predicted);
@@ -70,7 +70,7 @@ describe('faults', () => {
 
   it('the WebGPU device lost: the element goes on on a new device; when none comes, it says so and goes on on WASM', async function () {
     this.timeout(120_000);
-    const element = mount({ model: DEFAULT_MODEL, backend: 'auto' });
+    const element = mount({ model: DEFAULT_MODEL, precision: 'fp32', backend: 'auto' });
     const first = next(element, 'bagnet-result');
     element.src = samples[6]!.url;
     expect((await first).detail.backend).to.equal('webgpu');
@@ -92,7 +92,7 @@ describe('faults', () => {
 
   it('200 rapid src changes: only the last result is ever shown', async function () {
     this.timeout(120_000);
-    const element = mount({ model: DEFAULT_MODEL });
+    const element = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
     const shown: string[] = [];
     element.addEventListener('bagnet-result', (event) => {
       // Whatever is shown must be the classification of the src the element has now.
@@ -114,7 +114,7 @@ describe('faults', () => {
 
   it('without a Cache API at all, models still load', async () => {
     freshPool({}, ['remove-cache-api']);
-    const result = await classify(samples[1]!.url, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(samples[1]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(result.logits, samples[1]!.logits)).to.be.at.most(1e-4);
   });
 
@@ -141,8 +141,8 @@ describe('load', () => {
   it('500 requests from 20 elements: every result equals a single run', async function () {
     this.timeout(300_000);
     const single = new Map<string, ClassificationResult>();
-    for (const sample of samples) single.set(sample.url, await classify(sample.url, { model: DEFAULT_MODEL, backend: 'wasm' }));
-    const elements = Array.from({ length: 20 }, () => mount({ model: DEFAULT_MODEL }));
+    for (const sample of samples) single.set(sample.url, await classify(sample.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }));
+    const elements = Array.from({ length: 20 }, () => mount({ model: DEFAULT_MODEL, precision: 'fp32' }));
     let checked = 0;
     let worst = 0;
     await Promise.all(elements.map(async (element, e) => {
@@ -191,10 +191,10 @@ describe('hostile content', () => {
       const asModel = await settle(classify(image, { model: url, backend: 'wasm' }));
       expect(asModel.ok, url).to.equal(false);
       expect((asModel as { error: { type: string } }).error.type, url).to.match(/^model-(load|invalid)$/);
-      const asImage = await settle(classify(url, { model: DEFAULT_MODEL, backend: 'wasm' }));
+      const asImage = await settle(classify(url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }));
       expect((asImage as { error: { type: string; message: string } }).error.message, url).to.match(/must be http\(s\) or relative/);
     }
-    const element = mount({ model: DEFAULT_MODEL });
+    const element = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
     const error = next(element, 'bagnet-error');
     element.src = 'javascript:window.__xss=1';
     expect((await error).detail.type).to.equal('image-load');

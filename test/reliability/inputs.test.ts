@@ -43,7 +43,7 @@ describe('bad and unusual images', () => {
 
   /** A healthy element beside the broken one still classifies correctly. */
   async function healthyNeighbour() {
-    const healthy = mount({ model: DEFAULT_MODEL });
+    const healthy = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
     const done = outcome(healthy);
     healthy.src = samples[3]!.url;
     const { result } = await done;
@@ -76,8 +76,8 @@ describe('bad and unusual images', () => {
     await serverHits('/__svg-script-ran', true);
     await serverHits('/__svg-image-ran.png', true);
     const title = document.title;
-    await classify(fixture('script.svg'), { model: DEFAULT_MODEL, backend: 'wasm' }).catch(() => undefined);
-    const element = mount({ model: DEFAULT_MODEL });
+    await classify(fixture('script.svg'), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' }).catch(() => undefined);
+    const element = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
     const done = outcome(element);
     element.image = await (await fetch(fixture('script.svg'))).blob();
     expect((await done).error!.type).to.equal('image-invalid');
@@ -87,7 +87,7 @@ describe('bad and unusual images', () => {
   });
 
   it('a truncated JPEG: refused, whatever the browser would make of the rows it has', async () => {
-    const element = mount({ model: DEFAULT_MODEL });
+    const element = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
     const done = outcome(element);
     element.src = fixture('truncated.jpg');
     const { result, error } = await done;
@@ -100,9 +100,9 @@ describe('bad and unusual images', () => {
   for (const [format, file] of [['GIF', 'animated.gif'], ['WebP', 'sneaker.webp'], ['BMP', 'sneaker.bmp'], ['progressive JPEG', 'progressive.jpg']] as const) {
     it(`a truncated ${format} (a Blob cut in half): image-invalid; the whole file classifies`, async () => {
       const bytes = await (await fetch(fixture(file))).arrayBuffer();
-      const whole = await classify(new Blob([bytes]), { model: DEFAULT_MODEL, backend: 'wasm' });
+      const whole = await classify(new Blob([bytes]), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
       expect(whole.topk).to.have.length.greaterThan(0);
-      const cut = await classify(new Blob([bytes.slice(0, bytes.byteLength >> 1)]), { model: DEFAULT_MODEL, backend: 'wasm' })
+      const cut = await classify(new Blob([bytes.slice(0, bytes.byteLength >> 1)]), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' })
         .then(() => null, (e: unknown) => e);
       expect(cut).to.have.property('type', 'image-invalid');
       expect((cut as Error).message).to.match(/file is truncated or damaged/);
@@ -110,18 +110,18 @@ describe('bad and unusual images', () => {
   }
 
   it('a 16-bit PNG: the same classification as its 8-bit original', async () => {
-    const result = await classify(fixture('sixteen-bit.png'), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(fixture('sixteen-bit.png'), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(result.logits, sneaker().logits)).to.be.at.most(1e-4);
   });
 
   it('an animated GIF: its first frame', async () => {
-    const result = await classify(fixture('animated.gif'), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const result = await classify(fixture('animated.gif'), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(result.logits, sneaker().logits)).to.be.at.most(1e-4);
   });
 
   it('a CMYK JPEG: decoded to RGB like PIL does', async () => {
-    const cmyk = await classify(fixture('cmyk.jpg'), { model: DEFAULT_MODEL, backend: 'wasm' });
-    const pil = await classify(fixture('cmyk-as-rgb.png'), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const cmyk = await classify(fixture('cmyk.jpg'), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
+    const pil = await classify(fixture('cmyk-as-rgb.png'), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(cmyk.topk[0]!.index).to.equal(pil.topk[0]!.index);
     expect(relativeError(cmyk.logits, pil.logits)).to.be.at.most(0.02);
   });
@@ -135,12 +135,12 @@ describe('bad and unusual images', () => {
       for (let c = 0; c < 3; c++) composited.data[i + c] = Math.round(stored.data[i + c]! * alpha);
       composited.data[i + 3] = 255;
     }
-    const expected = await classify(composited, { model: DEFAULT_MODEL, backend: 'wasm' });
-    const actual = await classify(fixture('transparent.png'), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const expected = await classify(composited, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
+    const actual = await classify(fixture('transparent.png'), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(actual.logits, expected.logits)).to.be.at.most(1e-3);
     // Not what ignoring alpha would give (the transparent half is magenta).
     const opaque = new ImageData(Uint8ClampedArray.from(stored.data, (v, i) => (i % 4 === 3 ? 255 : v)), stored.width, stored.height);
-    const ignored = await classify(opaque, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const ignored = await classify(opaque, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(actual.logits, ignored.logits)).to.be.above(1e-2);
   });
 
@@ -155,8 +155,8 @@ describe('bad and unusual images', () => {
         upright.data.set(sideways.data.subarray(from, from + 4), (y * h + x) * 4);
       }
     }
-    const expected = await classify(upright, { model: DEFAULT_MODEL, backend: 'wasm' });
-    const actual = await classify(fixture(`exif-rotated.${format}`), { model: DEFAULT_MODEL, backend: 'wasm' });
+    const expected = await classify(upright, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
+    const actual = await classify(fixture(`exif-rotated.${format}`), { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' });
     expect(relativeError(actual.logits, expected.logits)).to.be.at.most(1e-4);
     expect(actual.topk[0]!.label).to.equal('Ankle boot');
   });
@@ -204,7 +204,7 @@ describe('bad models', () => {
       expect(error, 'an error, not a result').to.not.equal(undefined);
       expect(error!.type).to.equal(type);
       expect(error!.message).to.match(message);
-      const healthy = mount({ model: DEFAULT_MODEL });
+      const healthy = mount({ model: DEFAULT_MODEL, precision: 'fp32' });
       const ok = outcome(healthy);
       healthy.src = samples[5]!.url;
       expect((await ok).result!.topk[0]!.index).to.equal(samples[5]!.predicted);

@@ -69,7 +69,7 @@ const OVER_ONE_MEGAPIXEL = /2000×2000 \(4\.0 megapixels\), over the 1\.0 megapi
 describe('limits that cannot be bypassed', () => {
   const samples = usePagePool();
   guardPage();
-  const options = { model: DEFAULT_MODEL, backend: 'wasm' as const };
+  const options = { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' as const };
 
   // Each 2000×2000, each a file of a few KB whose size only a full header read finds.
   const hidden: [string, string][] = [
@@ -175,7 +175,7 @@ describe('limits that cannot be bypassed', () => {
 describe('images that cannot be read are image-load errors', () => {
   usePagePool();
   guardPage();
-  const options = { model: DEFAULT_MODEL, backend: 'wasm' as const };
+  const options = { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm' as const };
 
   /**
    * A tainted `<img>`: the sample from the other host name (same server and port), without

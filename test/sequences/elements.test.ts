@@ -160,7 +160,7 @@ const ops = {
   }, pause),
   abort: (ms: number, pause: Pause = 'settle') => command('abort', `classify() aborted after ${ms} ms`, async () => {
     const controller = new AbortController();
-    const request = classify(samples[ms % 6]!.url, { model: DEFAULT_MODEL, backend: 'wasm', signal: controller.signal });
+    const request = classify(samples[ms % 6]!.url, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', signal: controller.signal });
     setTimeout(() => controller.abort(), ms);
     const outcome = await request.then(() => null, (error: BagnetError) => error);
     if (outcome) expect(outcome.type, outcome.message).to.equal('aborted');
@@ -358,7 +358,7 @@ function setUp(): Real {
   spacer.style.height = '20000px'; // the lazy element starts out of view
   const make = (tag: string, properties: Record<string, unknown>) => {
     const element = document.createElement(tag) as Element;
-    Object.assign(element, { model: DEFAULT_MODEL, backend: 'wasm', ...properties });
+    Object.assign(element, { model: DEFAULT_MODEL, precision: 'fp32', backend: 'wasm', ...properties });
     return element;
   };
   const slots: Record<SlotName, Element> = {

@@ -6,6 +6,7 @@
 import { LitElement, type PropertyValues } from 'lit';
 import { property } from 'lit/decorators.js';
 import type { BagnetError } from '../../core/errors.js';
+import type { PrecisionPreference } from '../../core/precision.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
 import type { ImageInput } from '../../pool/image-input.js';
@@ -23,6 +24,13 @@ export abstract class BagnetElementBase extends LitElement implements Classifica
 
   /** `auto` (WebGPU, falling back to WASM), `webgpu` or `wasm`. */
   @property({ reflect: true, useDefault: true }) backend: BackendPreference = 'auto';
+
+  /**
+   * Which of the model's files runs: `auto` (int8 on WASM when its recorded top-1 agreement with fp32
+   * is ≥ 99.5%, else fp16, else fp32; on WebGPU the smallest file computed in fp32), or `fp32`,
+   * `fp16`, `int8`. `result.precision` and `bagnet-load` say which ran.
+   */
+  @property({ reflect: true, useDefault: true }) precision: PrecisionPreference | (string & {}) = 'auto';
 
   /** `eager` starts at once; `lazy` waits until the element is near the viewport. */
   @property({ reflect: true, useDefault: true }) loading: 'lazy' | 'eager' = 'eager';

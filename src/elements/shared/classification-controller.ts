@@ -26,6 +26,7 @@ export interface ClassificationSource {
   src: string;
   image: ImageInput | null;
   backend: BackendPreference;
+  precision: string;
   loading: 'lazy' | 'eager';
   htmlFor: string;
   resultFrom: Element | null;
@@ -39,8 +40,8 @@ export function ownInputs(host: Pick<ClassificationSource, 'image' | 'src'>): Im
   return input === null ? [] : [input];
 }
 
-/** model, backend, top-k, then the images. */
-type RunArgs = readonly [string, BackendPreference, number, ...ImageInput[]];
+/** model, backend, precision, top-k, then the images. */
+type RunArgs = readonly [string, BackendPreference, string, number, ...ImageInput[]];
 
 /** How far ahead of the viewport a lazy element starts. */
 const LAZY_MARGIN = '200px';
@@ -221,7 +222,7 @@ export class ClassificationController implements ReactiveController {
       host.requestUpdate();
     }
     const inputs = this.#inputs();
-    const args: RunArgs | null = host.model && inputs.length > 0 ? [host.model, host.backend, this.#topK(), ...inputs] : null;
+    const args: RunArgs | null = host.model && inputs.length > 0 ? [host.model, host.backend, host.precision, this.#topK(), ...inputs] : null;
     if (args && host.loading === 'lazy' && !this.#visible && !sameArgs(args, this.#run.args)) {
       // Changed while off screen: stop what ran for the old inputs; start when it comes into view.
       this.#run.update(null);
@@ -236,25 +237,25 @@ export class ClassificationController implements ReactiveController {
     if (!this.#mirroring) this.#run.rerun();
   }
 
-  async #classify([model, backend, topK, ...inputs]: RunArgs, signal: AbortSignal): Promise<ClassificationResult[]> {
+  async #classify([model, backend, precision, topK, ...inputs]: RunArgs, signal: AbortSignal): Promise<ClassificationResult[]> {
     this.progress = null;
     const pool = getPool();
-    await this.#holdModel(pool, model, backend, signal);
+    await this.#holdModel(pool, model, backend, precision, signal);
     if (signal.aborted) throw abortError(signal.reason);
     if (this.#phase !== 'running') {
       this.#phase = 'running';
       this.#runChanged();
     }
     // All at once: the pool batches them.
-    return Promise.all(inputs.map((input) => pool.classify(input, { model, backend, signal, topK, priority: this.#visible ? 1 : 0 })));
+    return Promise.all(inputs.map((input) => pool.classify(input, { model, backend, precision, signal, topK, priority: this.#visible ? 1 : 0 })));
   }
 
   /** Hold the model while connected (loading it first: progress and `bagnet-load`). */
-  async #holdModel(pool: InferencePool, model: string, backend: BackendPreference, signal: AbortSignal): Promise<void> {
-    const key = `${model}|${backend}`;
+  async #holdModel(pool: InferencePool, model: string, backend: BackendPreference, precision: string, signal: AbortSignal): Promise<void> {
+    const key = `${model}|${backend}|${precision}`;
     if (this.#lease?.key === key && this.#lease.pool === pool) return;
     this.#phase = 'loading';
-    const lease = await pool.acquire(model, backend, 'fp32', (progress) => {
+    const lease = await pool.acquire(model, backend, precision, (progress) => {
       if (signal.aborted) return;
       this.progress = progress;
       emit(this.#host, 'bagnet-progress', progress);
@@ -267,7 +268,7 @@ export class ClassificationController implements ReactiveController {
     this.#releaseModel();
     this.#lease = { key, pool, lease };
     this.backend = lease.backend;
-    emit(this.#host, 'bagnet-load', { model: lease.manifest.url ?? model, backend: lease.backend });
+    emit(this.#host, 'bagnet-load', { model: lease.manifest.url ?? model, backend: lease.backend, precision: lease.precision });
   }
 
   #releaseModel(): void {
@@ -312,8 +313,10 @@ export class ClassificationController implements ReactiveController {
     onBackend: (detail) => {
       const model = this.#host.model;
       if (this.#mirroring || !model || new URL(model, location.href).href !== detail.model) return;
+      if (detail.requestedPrecision !== this.#host.precision) return; // another session of the model
       this.backend = detail.actual;
-      emit(this.#host, 'bagnet-backend', { requested: detail.requested, actual: detail.actual, reason: detail.reason });
+      const { requested, actual, reason, requestedPrecision, precision, precisionReason } = detail;
+      emit(this.#host, 'bagnet-backend', { requested, actual, reason, requestedPrecision, precision, precisionReason });
       this.#host.requestUpdate();
     },
     onDispose: () => {

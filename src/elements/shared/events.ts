@@ -15,12 +15,21 @@ export interface BagnetProgressDetail {
 export interface BagnetLoadDetail {
   readonly model: string;
   readonly backend: ConcreteBackendName;
+  /** The model file that runs (`fp32`, `fp16`, `int8`). */
+  readonly precision: string;
 }
 
 export interface BagnetBackendDetail {
   readonly requested: BackendPreference;
   readonly actual: ConcreteBackendName;
+  /** Why the requested backend or precision was not used (empty when both were). */
   readonly reason: string;
+  /** The element's `precision` (`auto` or a file's name). */
+  readonly requestedPrecision: string;
+  /** The file that runs. */
+  readonly precision: string;
+  /** Why that one: `auto`'s rule, or the variant's failure to load. */
+  readonly precisionReason: string;
 }
 
 export type BagnetResultDetail = ClassificationResult;

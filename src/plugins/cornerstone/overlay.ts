@@ -32,6 +32,8 @@ export interface OverlayOptions {
   /** The model's manifest URL. */
   readonly model: string;
   readonly backend?: BackendPreference;
+  /** Which of the model's files runs: `auto` (default; see the elements' `precision`), `fp32`, `fp16`, `int8`. */
+  readonly precision?: string;
   /** Show the overlay (classification keeps following the stack while hidden). */
   readonly enabled?: boolean;
   readonly opacity?: number;
@@ -52,7 +54,7 @@ export interface OverlayOptions {
 type Resolved = Required<OverlayOptions>;
 
 const DEFAULTS: Omit<Resolved, 'model'> = {
-  backend: 'auto', enabled: true, opacity: 0.6, target: '', contrast: null, resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
+  backend: 'auto', precision: 'auto', enabled: true, opacity: 0.6, target: '', contrast: null, resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
 };
 
 interface Painted {
@@ -72,10 +74,10 @@ interface Classified {
 }
 
 /**
- * model, backend, top-k, VOI choice, the image shown, whether its pixels are there yet, and its
+ * model, backend, precision, top-k, VOI choice, the image shown, whether its pixels are there yet, and its
  * window: a change to any classifies again.
  */
-type RunArgs = readonly [string, BackendPreference, number, 'viewport' | 'dataset', string, boolean, string];
+type RunArgs = readonly [string, BackendPreference, string, number, 'viewport' | 'dataset', string, boolean, string];
 
 /**
  * Attach with `new BagnetOverlay(viewport, { model })`; `destroy()` detaches. Fires `bagnet-result`
@@ -169,11 +171,11 @@ export class BagnetOverlay extends EventTarget {
   /** Classify when what the model should see changed (`again`: even if it did not). */
   #sync(again = false): void {
     if (this.#destroyed) return;
-    const { model, backend, topK, voi } = this.#options;
+    const { model, backend, precision, topK, voi } = this.#options;
     const range = voi === 'viewport' ? this.viewport.getProperties().voiRange : undefined;
     const imageId = this.viewport.getCurrentImageId() ?? '';
     const loaded = imageId !== '' && this.viewport.getCornerstoneImage()?.imageId === imageId;
-    const args: RunArgs = [model, backend, topK, voi, imageId, loaded, JSON.stringify(range ?? null)];
+    const args: RunArgs = [model, backend, precision, topK, voi, imageId, loaded, JSON.stringify(range ?? null)];
     if (again && sameArgs(args, this.#run.args)) this.#run.rerun();
     else this.#run.update(args);
   }
@@ -232,7 +234,7 @@ export class BagnetOverlay extends EventTarget {
     return { imageId, frame, voi };
   }
 
-  async #classify([model, backend, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
+  async #classify([model, backend, precision, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
     let imageId: string;
     let input: ImageData;
     try {
@@ -244,7 +246,7 @@ export class BagnetOverlay extends EventTarget {
       throw cause instanceof PixelPipelineError ? new BagnetError('image-invalid', cause.message, { cause }) : toBagnetError(cause);
     }
     // The result itself, with the image it is of: the `bagnet-result` detail (exactMap() takes it as a result).
-    const result = Object.assign(await getPool().classify(input, { model, backend, signal, topK }), { imageId });
+    const result = Object.assign(await getPool().classify(input, { model, backend, precision, signal, topK }), { imageId });
     return { result, imageId, input };
   }
 
