@@ -12,6 +12,8 @@ import { bruteForceMap } from '../test/reference.js';
 
 const RANDOM_BAGNET33 = new URL('../models/generated/bagnet33-random/bagnet.json', import.meta.url).href;
 const DEFAULT_MODEL = new URL('../models/default/bagnet.json', import.meta.url).href;
+/** The same BagNet-33 with its fp16 and int8 files listed (bench/run.mjs makes them; bagnet.json stays fp32-only). */
+const BAGNET33_PRECISIONS = new URL('../models/generated/bagnet33-random/precisions.json', import.meta.url).href;
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -112,6 +114,95 @@ async function imagesSection(results: Record<string, number | string>, runs: num
   results['resize_core_over_canvas'] = round(median(ours) / median(canvasTimes), 2);
 }
 
+/**
+ * fp16 and int8 against fp32 (models/bagnet_tools/precisions.py), WASM: BagNet-33 at 224×224 in raw
+ * onnxruntime-web sessions (runs alternating between the three files), the default model through the
+ * pool, the exact map of BagNet-33 through the element, and one layer type at a time
+ * (models/generated/layers, bagnet_tools/layer_models.py).
+ */
+async function precisionSection(results: Record<string, number | string>, runs: number): Promise<void> {
+  step('precision: BagNet-33 fp32 / fp16 / int8 in raw onnxruntime-web');
+  const files = { fp32: 'model.onnx', fp16: 'model.fp16.onnx', int8: 'model.int8.onnx' } as const;
+  const times: Record<string, number[]> = { fp32: [], fp16: [], int8: [] };
+  for (const [precision, file] of Object.entries(files)) {
+    // One worker at a time (three BagNet-33 sessions at once would share the two cores' caches).
+    const raw = rawOrtWorker();
+    await raw.call({ type: 'load', modelUrl: new URL(file, BAGNET33_PRECISIONS).href, size: 224, channels: 3 });
+    await raw.call({ type: 'run' }); // warm-up
+    for (let i = 0; i < runs; i++) times[precision]!.push((await raw.call<{ ms: number }>({ type: 'run' })).ms);
+    await raw.call({ type: 'release' });
+    raw.terminate();
+  }
+  results['bagnet33_224_ort_web_ms'] ??= round(median(times['fp32']!));
+  results['bagnet33_224_fp32_precision_section_ms'] = round(median(times['fp32']!));
+  results['bagnet33_224_fp16_ort_web_ms'] = round(median(times['fp16']!));
+  results['bagnet33_224_int8_ort_web_ms'] = round(median(times['int8']!));
+  results['int8_over_fp32_wasm'] = round(median(times['int8']!) / median(times['fp32']!), 3);
+  results['fp16_over_fp32_wasm'] = round(median(times['fp16']!) / median(times['fp32']!), 3);
+
+  step('precision: one layer type at a time');
+  const layers: { name: string; label: string; dims: number[] }[] = await (await fetch(new URL('../models/generated/layers/layers.json', import.meta.url))).json();
+  const rows: string[] = [];
+  for (const layer of layers) {
+    const medians: Record<string, number> = {};
+    for (const precision of ['fp32', 'int8']) {
+      const raw = rawOrtWorker();
+      await raw.call({ type: 'load', modelUrl: new URL(`../models/generated/layers/${layer.name}.${precision}.onnx`, import.meta.url).href, size: 0, channels: 0, dims: layer.dims });
+      await raw.call({ type: 'run' });
+      const ms: number[] = [];
+      for (let i = 0; i < 3 * runs; i++) ms.push((await raw.call<{ ms: number }>({ type: 'run' })).ms);
+      await raw.call({ type: 'release' });
+      raw.terminate();
+      medians[precision] = median(ms);
+    }
+    results[`layer_${layer.name}_fp32_ms`] = round(medians['fp32']!, 2);
+    results[`layer_${layer.name}_int8_ms`] = round(medians['int8']!, 2);
+    results[`layer_${layer.name}_int8_over_fp32`] = round(medians['int8']! / medians['fp32']!, 3);
+    rows.push(`${layer.label}: fp32 ${medians['fp32']!.toFixed(2)} ms, int8 ${medians['int8']!.toFixed(2)} ms (${(medians['int8']! / medians['fp32']!).toFixed(2)}×)`);
+  }
+  results['layer_table'] = rows.join(' | ');
+
+  step('precision: the default model through the pool, fp32 and int8 alternating');
+  const samples: { file: string }[] = await (await fetch(new URL('../models/default/samples.json', import.meta.url))).json();
+  const blobs = await Promise.all(samples.slice(0, 16).map(async (s) => (await fetch(new URL(`../models/default/${s.file}`, import.meta.url))).blob()));
+  for (const precision of ['fp32', 'int8']) await classify(blobs[0]!, { model: DEFAULT_MODEL, backend: 'wasm', precision });
+  const pooled: Record<string, number[]> = { fp32: [], int8: [] };
+  for (let i = 0; i < 4 * runs; i++) {
+    for (const precision of ['fp32', 'int8']) {
+      pooled[precision]!.push(await timed(() => classify(blobs[i % 16]!, { model: DEFAULT_MODEL, backend: 'wasm', precision })));
+    }
+  }
+  results['default_model_fp32_pool_ms'] = round(median(pooled['fp32']!), 2);
+  results['default_model_int8_pool_ms'] = round(median(pooled['int8']!), 2);
+  disposePool();
+  configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
+
+  // The exact map of BagNet-33 through the element, fp32 (its stages) then int8 (shift by shift on
+  // the int8 file: the stages are cut from the fp32 weights, so they would explain another model).
+  const png = await noisePng(224, 224, 5);
+  const exactWith = async (precision: string) => {
+    await classify(png, { model: BAGNET33_PRECISIONS, backend: 'wasm', precision }); // loaded and compiled
+    const element = document.createElement('bagnet-heatmap');
+    Object.assign(element, { model: BAGNET33_PRECISIONS, backend: 'wasm', precision, resolution: 'exact' });
+    const started = performance.now();
+    const final = new Promise<number>((resolve) => element.addEventListener('bagnet-refine', (event) => {
+      step(`exact BagNet-33 ${precision} level ${event.detail.level} after ${Math.round(performance.now() - started)} ms`);
+      if (event.detail.final) resolve(performance.now() - started);
+    }));
+    element.image = png;
+    document.body.append(element);
+    const ms = await final;
+    element.remove();
+    return ms;
+  };
+  const exactFp32 = await exactWith('fp32');
+  const exactInt8 = await exactWith('int8');
+  results['heatmap_exact_bagnet33_224_fp32_precision_section_ms'] = round(exactFp32);
+  results['heatmap_exact_bagnet33_224_int8_ms'] = round(exactInt8);
+  results['heatmap_exact_int8_over_fp32'] = round(exactInt8 / exactFp32, 3);
+  disposePool();
+}
+
 async function run(): Promise<Record<string, number | string>> {
   const results: Record<string, number | string> = {};
   const params = new URLSearchParams(location.search);
@@ -123,6 +214,7 @@ async function run(): Promise<Record<string, number | string>> {
   if (sections.has('load')) await loadSection(results);
   if (sections.has('images')) await imagesSection(results, runs);
   if (sections.has('whatif')) await whatIfSection(results, runs);
+  if (sections.has('precision')) await precisionSection(results, runs);
   results['cross_origin_isolated'] = String(crossOriginIsolated);
   results['hardware_concurrency'] = navigator.hardwareConcurrency;
   return results;
@@ -140,7 +232,7 @@ async function whatIfSection(results: Record<string, number | string>, runs: num
   configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
   const png = await noisePng(224, 224, 11);
   const pool = getPool();
-  const base = await classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' }); // load + warm-up
+  const base = await classify(png, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' }); // load + warm-up
   const { rows, cols } = base.evidence;
   // Ablation: a 6×6 block of cells removed, at 20 places (each a new selection).
   const ablations: number[] = [];
@@ -164,7 +256,7 @@ async function whatIfSection(results: Record<string, number | string>, runs: num
   const rescores: number[] = [];
   const bare: number[] = [];
   for (let i = 0; i < Math.max(5, 2 * runs); i++) {
-    bare.push(await timed(() => classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' })));
+    bare.push(await timed(() => classify(png, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' })));
     rescores.push(await timed(() => pool.rescore(base, edit)));
   }
   results['whatif_rescore_cells_recomputed'] = `${warm.rescored.recomputed} of ${rows * cols} (crop ${warm.rescored.crop!.width}×${warm.rescored.crop!.height})`;
@@ -205,12 +297,12 @@ async function poolSection(results: Record<string, number | string>, runs: numbe
   const { threads } = await raw.call<{ threads: number }>({ type: 'load', modelUrl: new URL('model.onnx', RANDOM_BAGNET33).href, size: 224, channels: 3 });
   results['ort_web_threads'] = threads;
   await raw.call({ type: 'run' }); // warm-up
-  await classify(image, { model: RANDOM_BAGNET33, backend: 'wasm' }); // load + warm-up
+  await classify(image, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' }); // load + warm-up
   const rawTimes: number[] = [];
   const poolTimes: number[] = [];
   for (let i = 0; i < runs; i++) {
     rawTimes.push((await raw.call<{ ms: number }>({ type: 'run' })).ms);
-    poolTimes.push(await timed(() => classify(image, { model: RANDOM_BAGNET33, backend: 'wasm' })));
+    poolTimes.push(await timed(() => classify(image, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' })));
   }
   await raw.call({ type: 'release' });
   raw.terminate();
@@ -222,11 +314,11 @@ async function poolSection(results: Record<string, number | string>, runs: numbe
   step('pool, default model');
   // 3. The shipped default model: one image, and 16 images one at a time vs. all at once.
   configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
-  await classify(blobs[0]!, { model: DEFAULT_MODEL, backend: 'wasm' });
+  await classify(blobs[0]!, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32' });
   const single: number[] = [];
   const singleTimings: Timings[] = [];
   for (let i = 0; i < 4 * runs; i++) {
-    single.push(await timed(async () => singleTimings.push((await classify(blobs[i % 16]!, { model: DEFAULT_MODEL, backend: 'wasm' })).timings)));
+    single.push(await timed(async () => singleTimings.push((await classify(blobs[i % 16]!, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32' })).timings)));
   }
   results['default_model_pool_ms'] = round(median(single), 2);
   results['default_model_decode_ms'] = round(median(singleTimings.map((t) => t.decodeMs)), 2);
@@ -236,10 +328,10 @@ async function poolSection(results: Record<string, number | string>, runs: numbe
   const batchTimings: Timings[] = [];
   for (let round_ = 0; round_ < 2 * runs; round_++) {
     oneByOne.push(await timed(async () => {
-      for (const blob of blobs) await classify(blob, { model: DEFAULT_MODEL, backend: 'wasm' });
+      for (const blob of blobs) await classify(blob, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32' });
     }));
     together.push(await timed(async () => {
-      const batch = await Promise.all(blobs.map((blob) => classify(blob, { model: DEFAULT_MODEL, backend: 'wasm' })));
+      const batch = await Promise.all(blobs.map((blob) => classify(blob, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32' })));
       batchTimings.push(...batch.map((r) => r.timings));
     }));
   }
@@ -270,12 +362,12 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   const sample = (await (await fetch(new URL('../models/default/samples.json', import.meta.url))).json())[0];
   const image = await imageDataOf(await (await fetch(new URL(`../models/default/${sample.file}`, import.meta.url))).blob());
   const pool = getPool();
-  await pool.exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] }); // warm
+  await pool.exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32', classes: [sample.labelIndex] }); // warm
   const times: number[] = [];
   let exact: Float32Array | null = null;
   for (let i = 0; i < 2 * runs; i++) {
     times.push(await timed(async () => {
-      exact = (await pool.exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', classes: [sample.labelIndex] })).data;
+      exact = (await pool.exactMap(image, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32', classes: [sample.labelIndex] })).data;
     }));
   }
   results['heatmap_exact_default_ms'] = round(median(times), 1);
@@ -291,13 +383,13 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   step('heatmaps, BagNet-33 at 224');
   configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
   const png = await noisePng(224, 224, 7);
-  await classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' }); // load + warm-up
+  await classify(png, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' }); // load + warm-up
   const bare: number[] = [];
   const firstMaps: number[] = [];
   for (let i = 0; i < Math.max(3, runs); i++) {
-    bare.push(await timed(() => classify(png, { model: RANDOM_BAGNET33, backend: 'wasm' })));
+    bare.push(await timed(() => classify(png, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' })));
     const fast = document.createElement('bagnet-heatmap');
-    Object.assign(fast, { model: RANDOM_BAGNET33, backend: 'wasm' });
+    Object.assign(fast, { model: RANDOM_BAGNET33, backend: 'wasm', precision: 'fp32' });
     const shown = new Promise<void>((resolve) => fast.addEventListener('bagnet-result', () => fast.updateComplete.then(() => resolve()), { once: true }));
     const began = performance.now();
     fast.image = png;
@@ -313,7 +405,7 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   // without them (models/generated/bagnet33-random/whole.json): the ratio is what the stages buy.
   const exactMap = async (model: string, name: string) => {
     const element = document.createElement('bagnet-heatmap');
-    Object.assign(element, { model, backend: 'wasm', resolution: 'exact' });
+    Object.assign(element, { model, backend: 'wasm', precision: 'fp32', resolution: 'exact' });
     const started = performance.now();
     const levels: Record<number, number> = {};
     const final = new Promise<number>((resolve) => element.addEventListener('bagnet-refine', (event) => {
@@ -333,7 +425,7 @@ async function heatmapSection(results: Record<string, number | string>, runs: nu
   disposePool();
   configure({ cache: 'bagnet-bench', idleReleaseMs: 600_000 });
   const whole = RANDOM_BAGNET33.replace('bagnet.json', 'whole.json');
-  await classify(png, { model: whole, backend: 'wasm' }); // loaded, as the staged run's model was
+  await classify(png, { model: whole, backend: 'wasm', precision: 'fp32' }); // loaded, as the staged run's model was
   const shifts = await exactMap(whole, 'shift by shift');
   results['heatmap_exact_bagnet33_224_shifts_ms'] = shifts.ms;
   results['heatmap_exact_bagnet33_224_shifts_over_stages'] = round(shifts.ms / staged.ms, 3);
@@ -349,11 +441,12 @@ async function loadSection(results: Record<string, number | string>): Promise<vo
   disposePool();
   configure({ cache: 'bagnet-bench-cache' });
   const samples = Array.from({ length: 20 }, (_, i) => new URL(`../models/default/samples/${SAMPLE_FILES[i]}`, import.meta.url).href);
-  await classify(samples[0]!, { model: DEFAULT_MODEL, backend: 'wasm' }); // the model loaded and compiled
+  await classify(samples[0]!, { model: DEFAULT_MODEL, backend: 'wasm', precision: 'fp32' }); // the model loaded and compiled
   const elements = Array.from({ length: 20 }, () => {
     const element = document.createElement('bagnet-classifier') as HTMLElement & { src: string };
     element.setAttribute('model', DEFAULT_MODEL);
     element.setAttribute('backend', 'wasm');
+    element.setAttribute('precision', 'fp32');
     document.body.append(element);
     return element;
   });

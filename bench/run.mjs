@@ -2,7 +2,7 @@
 // `npm run bench`: every figure in one run on this machine, written as flat JSON to
 // bench/results/latest.json and as a Markdown table to bench/results/latest.md. Not part of CI.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +20,9 @@ const python = process.env.PYTHON ?? '/usr/bin/python3';
 const results = {};
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
 // BENCH_SECTIONS picks parts (default all): native (PyTorch, onnxruntime-node), pool, heatmap, load,
-// images, whatif (in Chromium), bundle (size and cold start).
-const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,images,whatif,bundle').split(','));
-const pageSections = ['pool', 'heatmap', 'load', 'images', 'whatif'].filter((name) => sections.has(name));
+// images, whatif, precision (in Chromium), bundle (size and cold start).
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'native,pool,heatmap,load,images,whatif,precision,bundle').split(','));
+const pageSections = ['pool', 'heatmap', 'load', 'images', 'whatif', 'precision'].filter((name) => sections.has(name));
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -34,6 +34,17 @@ function median(values) {
 log('generating fixtures');
 execFileSync(python, ['-m', 'bagnet_tools.fixtures'], { cwd: join(root, 'models'), stdio: 'inherit' });
 const bagnet33 = join(root, 'models/generated/bagnet33-random/model.onnx');
+if (sections.has('precision')) {
+  // BagNet-33's fp16 and int8 files (calibrated on synthetic images: random weights have no data), once;
+  // and one model per layer type.
+  // Listed in precisions.json beside bagnet.json, which stays fp32-only for the tests.
+  if (!existsSync(join(root, 'models/generated/bagnet33-random/precisions.json'))) {
+    log('BagNet-33 fp16 and int8 (about a minute)');
+    execFileSync(python, ['-m', 'bagnet_tools.precisions', 'generated/bagnet33-random', '--calibration', 'synthetic',
+      '--calibration-images', '16', '--manifest-out', 'precisions.json'], { cwd: join(root, 'models'), stdio: 'inherit' });
+  }
+  execFileSync(python, ['-m', 'bagnet_tools.layer_models', 'generated/layers'], { cwd: join(root, 'models'), stdio: 'ignore' });
+}
 
 if (sections.has('native')) {
 // 1. PyTorch, the authors' architecture, CPU.
@@ -137,6 +148,8 @@ const targets = [
   ['heatmap_exact_max_rel_diff ≤ 1e-4', r.heatmap_exact_max_rel_diff, () => r.heatmap_exact_max_rel_diff <= 1e-4],
   ['load_500_p95_ms reported (500 requests, 20 elements)', r.load_500_p95_ms, () => r.load_500_requests === 500],
   ['bundle_core_gzip_bytes ≤ 32 KB', r.bundle_core_gzip_bytes, () => r.bundle_core_gzip_bytes <= 32 * 1024],
+  ['int8_over_fp32_wasm ≤ 0.72 (BagNet-33 at 224, raw onnxruntime-web)', r.int8_over_fp32_wasm, () => r.int8_over_fp32_wasm <= 0.72],
+  ['heatmap_exact_bagnet33_224_int8_ms ≤ 0.75 × the fp32 exact map', r.heatmap_exact_int8_over_fp32, () => r.heatmap_exact_int8_over_fp32 <= 0.75],
   ['whatif_ablation_bagnet33_224_ms ≤ 4', r.whatif_ablation_bagnet33_224_ms, () => r.whatif_ablation_bagnet33_224_ms <= 4],
   ['whatif_rescore_bagnet33_224_32px_ms ≤ 0.3 × bagnet33_224_classification_ms', r.whatif_rescore_over_classification,
     () => r.whatif_rescore_over_classification <= 0.3],

@@ -121,7 +121,7 @@ def calibrate(model: onnx.ModelProto, images: np.ndarray, workdir: Path) -> dict
     sources = sorted(set(quantized_activations(model).values()))
     path = workdir / "calibration.onnx"
     path.write_bytes(calibration_graph(model, sources).SerializeToString())
-    ranges = run_onnx(path, images, slice_size=64, minmax=True).ranges
+    ranges = run_onnx(path, images, slice_size=8, minmax=True).ranges
     path.unlink()
     assert ranges is not None
     return {t: ranges[t] for t in sources}
@@ -299,8 +299,10 @@ def sample_references(folder: Path, model_path: Path, load_pixels: Callable[[Pat
 def add_precisions(folder: Path, calibration: np.ndarray, *, evaluation: np.ndarray | None = None,
                    labels: np.ndarray | None = None, dataset: str = "", calibration_source: str = "",
                    precisions: tuple[str, ...] = PRECISIONS,
-                   load_pixels: Callable[[Path], np.ndarray] | None = None) -> dict[str, Any]:
-    """Write the variants of ``folder``'s fp32 model, measure them, and list them in ``bagnet.json``.
+                   load_pixels: Callable[[Path], np.ndarray] | None = None,
+                   manifest_out: str = "bagnet.json") -> dict[str, Any]:
+    """Write the variants of ``folder``'s fp32 model, measure them, and list them in ``bagnet.json``
+    (or in another manifest beside it, ``manifest_out``, leaving ``bagnet.json`` as it was).
 
     ``calibration``: float32 NCHW images (already normalised) for the int8 ranges. ``evaluation`` (and
     its ``labels``, if known): the images the metrics are measured on; without, the calibration images.
@@ -349,9 +351,10 @@ def add_precisions(folder: Path, calibration: np.ndarray, *, evaluation: np.ndar
         for leftover in workdir.glob("*"):
             leftover.unlink()
         workdir.rmdir()
-    tmp = manifest_path.with_suffix(".json.tmp")
+    out_path = folder / manifest_out
+    tmp = out_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(manifest_path)
+    tmp.replace(out_path)
     return manifest
 
 
@@ -378,8 +381,9 @@ def synthetic_images(manifest: dict[str, Any], count: int, seed: int) -> np.ndar
     without a calibration set: a stand-in, and said so in the metrics)."""
     spec = manifest["input"]
     size = spec["resize"]
-    height = size.get("height") or size.get("crop") or size.get("size")
-    width = size.get("width") or size.get("crop") or size.get("size")
+    # A model that takes any size (resize "none") is calibrated at ImageNet's 224.
+    height = size.get("height") or size.get("crop") or size.get("size") or 224
+    width = size.get("width") or size.get("crop") or size.get("size") or 224
     rng = np.random.default_rng(seed)
     coarse = rng.uniform(0, 1, size=(count, spec["channels"], height // 8 + 2, width // 8 + 2)).astype(np.float32)
     pixels = coarse.repeat(8, axis=2).repeat(8, axis=3)[:, :, :height, :width]
@@ -398,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration-images", type=int, default=2000)
     parser.add_argument("--evaluation-images", type=int, default=10000, help="Fashion-MNIST test images measured")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--manifest-out", default="bagnet.json",
+                        help="list the variants in this manifest beside bagnet.json instead (bagnet.json stays fp32-only)")
     args = parser.parse_args(argv)
     manifest = json.loads((args.folder / "bagnet.json").read_text())
     if args.calibration == "fashion":
@@ -405,12 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         manifest = add_precisions(args.folder, calibration, evaluation=evaluation, labels=labels,
                                   dataset=f"Fashion-MNIST test (first {len(labels)})",
                                   calibration_source=f"Fashion-MNIST train, {len(calibration)} images (seed {args.seed})",
-                                  precisions=tuple(args.precisions), load_pixels=_fashion_pixels)
+                                  precisions=tuple(args.precisions), load_pixels=_fashion_pixels,
+                                  manifest_out=args.manifest_out)
     elif args.calibration == "synthetic":
         calibration = synthetic_images(manifest, args.calibration_images, args.seed)
         manifest = add_precisions(args.folder, calibration, dataset="synthetic (the calibration images)",
                                   calibration_source=f"synthetic, {len(calibration)} images (seed {args.seed})",
-                                  precisions=tuple(args.precisions))
+                                  precisions=tuple(args.precisions), manifest_out=args.manifest_out)
     else:
         print(f"unknown --calibration {args.calibration!r}: 'fashion' or 'synthetic'", file=sys.stderr)
         return 2
