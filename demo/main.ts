@@ -48,10 +48,10 @@ async function main(): Promise<void> {
     });
   });
   classifier.addEventListener('bagnet-result', (event) => {
-    const { topk, backend, timings } = event.detail;
+    const { topk, backend, precision, timings } = event.detail;
     patches.target = String(topk[0]!.index);
     document.getElementById('patch-class')!.textContent = topk[0]!.label;
-    status.textContent = `${topk[0]!.label} (${(topk[0]!.probability * 100).toFixed(1)}%) on ${backend} in ${timings.totalMs.toFixed(0)} ms.`;
+    status.textContent = `${topk[0]!.label} (${(topk[0]!.probability * 100).toFixed(1)}%) on ${backend} (${precision}) in ${timings.totalMs.toFixed(0)} ms.`;
   });
   document.addEventListener('bagnet-error', (event) => {
     status.textContent = `Error (${event.detail.type}): ${event.detail.message}`;

@@ -98,6 +98,18 @@ it('auto runs int8 on WASM for the default model, and the element says so', asyn
   }
 });
 
+it('auto runs the fp16 file on WebGPU, computed in fp32, as onnxruntime-node does', async () => {
+  const base = new URL('../models/default/', import.meta.url);
+  const samples: VariantSample[] = await (await fetch(new URL('samples.fp16.json', base))).json();
+  const pool = getPool();
+  for (const sample of samples.slice(0, 6)) {
+    const result = await pool.classify(new URL(sample.file, base).href, { model: DEFAULT_MODEL, backend: 'webgpu' });
+    expect(result.backend).to.equal('webgpu');
+    expect(result.precision).to.equal('fp16'); // SwiftShader has no shader-f16: the smallest fp32-compute file
+    expect(relativeError(result.evidence.data, sample.patchLogits), sample.file).to.be.at.most(1e-4);
+  }
+});
+
 it('a variant that fails to load falls back to fp32 and says why', async () => {
   // The default model's files, with the int8 file's checksum broken (models/bagnet_tools/fixtures.py).
   const url = new URL('../models/generated/precision/broken-int8.json', import.meta.url).href;

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 
 from .arch import IMAGENET_CONFIGS, BagNet, build
 from .export import write_model_folder
+from .precisions import PRECISIONS, add_precisions, folder_images, synthetic_images
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -118,7 +120,10 @@ def load_checkpoint(path: Path, arch: str = "auto") -> tuple[BagNet, str]:
     return model.eval(), arch
 
 
-def convert(checkpoint: Path, out: Path, arch: str = "auto", name: str | None = None, force: bool = False) -> dict:
+def convert(checkpoint: Path, out: Path, arch: str = "auto", name: str | None = None, force: bool = False,
+            precisions: tuple[str, ...] = PRECISIONS, calibration: str = "synthetic", calibration_images: int = 32) -> dict:
+    """The model folder of an authors' checkpoint, with its fp16 and int8 files (``precisions``; int8
+    calibrated on ``calibration``: "synthetic", or a folder of images preprocessed as the manifest says)."""
     model, arch = load_checkpoint(checkpoint, arch)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     fields = {
@@ -143,7 +148,20 @@ def convert(checkpoint: Path, out: Path, arch: str = "auto", name: str | None = 
             "checkpoint": {"file": checkpoint.name, "sha256": digest},
         },
     }
-    return write_model_folder(out, model, fields, force=force)
+
+    def variants(folder: Path) -> None:
+        if not precisions:
+            return
+        manifest = json.loads((folder / "bagnet.json").read_text())
+        if calibration == "synthetic":
+            images, source = synthetic_images(manifest, calibration_images, seed=0), "synthetic"
+        else:
+            images, source = folder_images(manifest, Path(calibration), calibration_images), str(calibration)
+        add_precisions(folder, images, dataset=f"{source} (the calibration images; ImageNet accuracy not measured)",
+                       calibration_source=f"{source}, {len(images)} images", precisions=precisions)
+
+    write_model_folder(out, model, fields, force=force, extra=variants)
+    return json.loads((out / "bagnet.json").read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,13 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", default="auto", choices=["auto", *IMAGENET_CONFIGS])
     parser.add_argument("--name", help="model name in the manifest (default: <arch>-imagenet)")
     parser.add_argument("--force", action="store_true", help="replace an existing folder")
+    parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS), choices=PRECISIONS,
+                        help="smaller files to write beside fp32 (default: fp16 int8; none: fp32 only)")
+    parser.add_argument("--calibration", default="synthetic",
+                        help="int8 calibration: 'synthetic' (smooth random images) or a folder of images (JPEG, PNG)")
+    parser.add_argument("--calibration-images", type=int, default=32)
     args = parser.parse_args(argv)
     try:
-        manifest = convert(args.checkpoint, args.out, args.arch, args.name, args.force)
+        manifest = convert(args.checkpoint, args.out, args.arch, args.name, args.force, tuple(args.precisions),
+                           args.calibration, args.calibration_images)
     except (CheckpointError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}/bagnet.json and {manifest['files']['fp32']['url']} "
+    print(f"wrote {args.out}/bagnet.json and {', '.join(f['url'] for f in manifest['files'].values())} "
           f"({manifest['arch']}, q={manifest['patchSize']}, {len(manifest['labels'])} classes)")
     return 0
 

@@ -23,6 +23,7 @@ from PIL import Image
 from .arch import BagNet, BagNetConfig, build
 from .export import InferenceGraph, conv_macs, write_model_folder
 from .fashion import LABELS, MEAN, STD, load_split, normalise
+from .precisions import add_fashion_precisions
 
 SAMPLES_PER_CLASS = 2
 # The default model answers every demo, test and pool benchmark, so it stays light: at 29.8 M
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", help="model name (default: bagnet<q>-fashion-mnist)")
     parser.add_argument("--out", type=Path, default=Path("default"))
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--fp32-only", action="store_true", help="without the fp16 and int8 files (bagnet_tools.precisions)")
     args = parser.parse_args(argv)
     run = args.run or pick_run(args.runs, args.max_patch, args.max_multiply_adds)
     model, metrics = load_run(run)
@@ -122,7 +124,12 @@ def main(argv: list[str] | None = None) -> None:
             "recipe": metrics["recipe"],
         },
     }
-    manifest = write_model_folder(args.out, model, fields, force=args.force, extra=lambda f: write_samples(f, model))
+    def extra(folder: Path) -> None:
+        write_samples(folder, model)
+        if not args.fp32_only:
+            add_fashion_precisions(folder)  # fp16 and int8, measured on the 10,000 test images
+
+    manifest = write_model_folder(args.out, model, fields, force=args.force, extra=extra)
     print(json.dumps({"run": str(run), "name": manifest["name"], "top1_test": metrics["top1_test"],
                       "onnx_bytes": manifest["files"]["fp32"]["bytes"]}))
 

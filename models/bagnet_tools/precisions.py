@@ -368,6 +368,16 @@ def _fashion(limit_calibration: int, limit_evaluation: int, seed: int):
     return calibration, normalise(test[:limit_evaluation]), labels[:limit_evaluation].astype(np.int64)
 
 
+def add_fashion_precisions(folder: Path, precisions: tuple[str, ...] = PRECISIONS, calibration_images: int = 2000,
+                           evaluation_images: int = 10000, seed: int = 0, manifest_out: str = "bagnet.json") -> dict[str, Any]:
+    """:func:`add_precisions` for a Fashion-MNIST model: calibrated on the training split, measured on the test split."""
+    calibration, evaluation, labels = _fashion(calibration_images, evaluation_images, seed)
+    return add_precisions(folder, calibration, evaluation=evaluation, labels=labels,
+                          dataset=f"Fashion-MNIST test (first {len(labels)})",
+                          calibration_source=f"Fashion-MNIST train, {len(calibration)} images (seed {seed})",
+                          precisions=precisions, load_pixels=_fashion_pixels, manifest_out=manifest_out)
+
+
 def _fashion_pixels(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -393,12 +403,45 @@ def synthetic_images(manifest: dict[str, Any], count: int, seed: int) -> np.ndar
     return (pixels - mean) / std
 
 
+def folder_images(manifest: dict[str, Any], folder: Path, count: int) -> np.ndarray:
+    """Up to ``count`` images of ``folder`` (sorted by name), preprocessed as the manifest says (PIL's
+    bilinear resize, as the browser does: src/core/resample.ts), normalised: a calibration set."""
+    from PIL import Image
+
+    spec = manifest["input"]
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})[:count]
+    if not paths:
+        raise ValueError(f"no images (PNG, JPEG, WebP, BMP, GIF) in {folder}")
+    resize = spec["resize"]
+    images = []
+    for path in paths:
+        image = Image.open(path).convert("RGB" if spec["channels"] == 3 else "L")
+        if resize["mode"] == "stretch":
+            image = image.resize((resize["width"], resize["height"]), Image.BILINEAR)
+        elif resize["mode"] == "shorter-side":
+            scale = resize["size"] / min(image.size)
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+            crop = resize.get("crop")
+            if crop:
+                left, top = (image.width - crop) // 2, (image.height - crop) // 2
+                image = image.crop((left, top, left + crop, top + crop))
+        pixels = np.asarray(image, dtype=np.float32) / 255.0
+        pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        mean = np.array(spec["mean"], dtype=np.float32)[:, None, None]
+        std = np.array(spec["std"], dtype=np.float32)[:, None, None]
+        images.append((pixels - mean) / std)
+    if len({i.shape for i in images}) > 1:
+        raise ValueError(f"the images of {folder} have different sizes after preprocessing (resize 'none'): use same-sized images")
+    return np.stack(images).astype(np.float32)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="a model folder (bagnet.json and its fp32 model)")
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--calibration", default="fashion",
-                        help="'fashion' (the Fashion-MNIST training split) or 'synthetic' (smooth random images)")
+                        help="'fashion' (the Fashion-MNIST training split), 'synthetic' (smooth random images) "
+                             "or a folder of images")
     parser.add_argument("--calibration-images", type=int, default=2000)
     parser.add_argument("--evaluation-images", type=int, default=10000, help="Fashion-MNIST test images measured")
     parser.add_argument("--seed", type=int, default=0)
@@ -407,19 +450,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads((args.folder / "bagnet.json").read_text())
     if args.calibration == "fashion":
-        calibration, evaluation, labels = _fashion(args.calibration_images, args.evaluation_images, args.seed)
-        manifest = add_precisions(args.folder, calibration, evaluation=evaluation, labels=labels,
-                                  dataset=f"Fashion-MNIST test (first {len(labels)})",
-                                  calibration_source=f"Fashion-MNIST train, {len(calibration)} images (seed {args.seed})",
-                                  precisions=tuple(args.precisions), load_pixels=_fashion_pixels,
-                                  manifest_out=args.manifest_out)
+        manifest = add_fashion_precisions(args.folder, tuple(args.precisions), args.calibration_images,
+                                          args.evaluation_images, args.seed, args.manifest_out)
     elif args.calibration == "synthetic":
         calibration = synthetic_images(manifest, args.calibration_images, args.seed)
         manifest = add_precisions(args.folder, calibration, dataset="synthetic (the calibration images)",
                                   calibration_source=f"synthetic, {len(calibration)} images (seed {args.seed})",
                                   precisions=tuple(args.precisions), manifest_out=args.manifest_out)
+    elif Path(args.calibration).is_dir():
+        calibration = folder_images(manifest, Path(args.calibration), args.calibration_images)
+        manifest = add_precisions(args.folder, calibration, dataset=f"{args.calibration} (the calibration images)",
+                                  calibration_source=f"{args.calibration}, {len(calibration)} images",
+                                  precisions=tuple(args.precisions), manifest_out=args.manifest_out)
     else:
-        print(f"unknown --calibration {args.calibration!r}: 'fashion' or 'synthetic'", file=sys.stderr)
+        print(f"unknown --calibration {args.calibration!r}: 'fashion', 'synthetic' or a folder of images", file=sys.stderr)
         return 2
     fp32_bytes = manifest["files"]["fp32"]["bytes"]
     for precision in args.precisions:

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torchvision
@@ -30,8 +31,15 @@ def bagnet9_checkpoint(tmp_path_factory):
 def test_converts_a_checkpoint_into_a_model_folder(bagnet9_checkpoint, tmp_path):
     model, checkpoint = bagnet9_checkpoint
     out = tmp_path / "bagnet9-imagenet"
-    assert main([str(checkpoint), "--out", str(out)]) == 0
+    assert main([str(checkpoint), "--out", str(out), "--calibration-images", "4"]) == 0
     manifest = json.loads((out / "bagnet.json").read_text())
+    # fp16 and int8 beside fp32 by default (int8 calibrated on synthetic images here).
+    fp32_bytes = manifest["files"]["fp32"]["bytes"]
+    assert set(manifest["files"]) == {"fp32", "fp16", "int8"}
+    assert manifest["files"]["fp16"]["bytes"] <= 0.52 * fp32_bytes and manifest["files"]["int8"]["bytes"] <= 0.27 * fp32_bytes
+    convs = sum(node.op_type == "Conv" for node in onnx.load(str(out / "model.onnx")).graph.node)
+    assert manifest["files"]["int8"]["integerConvolutions"] == convs
+    assert manifest["files"]["int8"]["calibration"] == {"images": 4, "source": "synthetic, 4 images"}
     assert manifest["arch"] == "bagnet9" and manifest["patchSize"] == 9
     assert manifest["stride"] == 8 and manifest["offset"] == 0
     assert len(manifest["labels"]) == 1000 and manifest["labels"][0] == "tench"
@@ -45,6 +53,9 @@ def test_converts_a_checkpoint_into_a_model_folder(bagnet9_checkpoint, tmp_path)
     assert relative_error(run_onnx(out / "model.onnx", x.numpy()).output, expected) <= 1e-4
     # An existing folder is not overwritten without --force.
     assert main([str(checkpoint), "--out", str(out)]) == 2
+    # --precisions with nothing after it: fp32 only.
+    assert main([str(checkpoint), "--out", str(tmp_path / "fp32-only"), "--precisions"]) == 0
+    assert set(json.loads((tmp_path / "fp32-only" / "bagnet.json").read_text())["files"]) == {"fp32"}
 
 
 @pytest.mark.parametrize("name", list(IMAGENET_CONFIGS))

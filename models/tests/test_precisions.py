@@ -147,3 +147,41 @@ def test_int8_of_the_trained_model_stays_close_to_fp32(tmp_path):
     # Measured: agreement 0.997, mean deviation 0.23% of the largest logit (10,000 images, 2,000 for calibration).
     assert metrics["agreement"] >= 0.99
     assert metrics["meanAbsPatchDeviation"] <= 0.004 * metrics["largestAbsPatchLogit"]
+
+
+def test_a_calibration_folder_is_preprocessed_as_the_manifest_says(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (300, 260), (255, 0, 128)).save(tmp_path / "a.png")
+    Image.new("RGB", (260, 300), (0, 0, 0)).save(tmp_path / "b.jpg", quality=100)
+    (tmp_path / "notes.txt").write_text("not an image")
+    manifest = {"input": {"channels": 3, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.5, 1.0],
+                          "resize": {"mode": "shorter-side", "size": 256, "crop": 224}}}
+    images = precisions.folder_images(manifest, tmp_path, 10)
+    assert images.shape == (2, 3, 224, 224)
+    assert np.allclose(images[0, :, 100, 100], [(1 - 0.5) / 0.25, (0 - 0.5) / 0.5, (128 / 255 - 0.5) / 1.0], atol=1e-6)
+    assert np.allclose(images[1], np.array([-2.0, -1.0, -0.5])[:, None, None], atol=0.05)
+    with pytest.raises(ValueError, match="no images"):
+        precisions.folder_images(manifest, tmp_path / "..", 0)
+
+
+def test_the_command_writes_measured_variants_into_another_manifest(tmp_path):
+    """`python -m bagnet_tools.precisions FOLDER` (small sets): files, metrics and sample references
+    written, and with --manifest-out, bagnet.json left as it was."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(SHIPPED[0], folder)
+    before = (folder / "bagnet.json").read_text()
+    assert precisions.main([str(folder), "--calibration-images", "64", "--evaluation-images", "300",
+                            "--manifest-out", "variants.json"]) == 0
+    assert (folder / "bagnet.json").read_text() == before
+    manifest = json.loads((folder / "variants.json").read_text())
+    for precision in precisions.PRECISIONS:
+        entry = manifest["files"][precision]
+        assert {k: entry[k] for k in ("url", "bytes", "sha256")} == file_entry(folder / entry["url"])
+        assert entry["metrics"]["images"] == 300 and entry["metrics"]["dataset"] == "Fashion-MNIST test (first 300)"
+        assert "firstImages" not in entry["metrics"]  # fewer images than the check's 1,000
+        references = json.loads((folder / f"samples.{precision}.json").read_text())
+        assert len(references) == 20 and len(references[0]["patchLogits"]) == 8 * 8 * 10
+    assert manifest["files"]["int8"]["calibration"]["images"] == 64
