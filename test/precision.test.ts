@@ -10,7 +10,7 @@ import { disposePool, getPool, type BackendEventDetail } from '../src/pool/pool.
 import '../src/register.js';
 import type { BagnetClassifier } from '../src/elements/classifier/bagnet-classifier.component.js';
 import type { BagnetBackendDetail, BagnetLoadDetail } from '../src/elements/shared/events.js';
-import { DEFAULT_MODEL, imageDataOf, relativeError } from './helpers.js';
+import { DEFAULT_MODEL, imageDataOf, noiseImage, relativeError } from './helpers.js';
 import { bruteForceMap } from './reference.js';
 
 interface VariantSample {
@@ -149,4 +149,23 @@ it('the exact map of the int8 model equals its own patch-by-patch reference', as
   expect(relativeError(exact.data, int8)).to.be.at.most(1e-4);
   // …and not fp32's (the map explains the int8 model's own logits).
   expect(relativeError(exact.data, await bruteForceMap(manifest, image, classes))).to.be.above(1e-3);
+});
+
+it('an int8 model whose stages are fp32 maps shift by shift on its own file: its own reference, not fp32\'s', async function () {
+  this.timeout(300_000);
+  // The narrow BagNet-33 fixture with its fp16 and int8 files (models/bagnet_tools/fixtures.py): its
+  // exact-map stages take their weights from the fp32 file, so they would explain another model.
+  const model = new URL('../models/generated/bagnet33-narrow/precisions.json', import.meta.url).href;
+  const pool = getPool();
+  const manifest = await pool.manifest(model);
+  expect(manifest.stages!.map((stage) => stage.externalData!.precision)).to.deep.equal(['fp32', 'fp32', 'fp32', 'fp32']);
+  const image = noiseImage(40, 44, 3);
+  const classes = [0, 9];
+  const exact = await pool.exactMap(image, { model, backend: 'wasm', precision: 'int8', classes });
+  expect([exact.height, exact.width]).to.deep.equal([44, 40]);
+  expect(relativeError(exact.data, await bruteForceMap(manifest, image, classes, 'int8'))).to.be.at.most(1e-4);
+  expect(relativeError(exact.data, await bruteForceMap(manifest, image, classes))).to.be.above(1e-3);
+  // Its fp32 map (from the stages) is fp32's.
+  const fp32 = await pool.exactMap(image, { model, backend: 'wasm', precision: 'fp32', classes });
+  expect(relativeError(fp32.data, await bruteForceMap(manifest, image, classes))).to.be.at.most(1e-4);
 });

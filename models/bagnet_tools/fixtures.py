@@ -29,6 +29,7 @@ import torch
 from .arch import IMAGENET_CONFIGS, BagNetConfig, build
 from .convert import IMAGENET_MEAN, IMAGENET_STD
 from .export import write_model_folder
+from .precisions import add_precisions, synthetic_images
 
 RECIPE_VERSION = 5  # 2: exported as export.InferenceGraph (fused stem, shortcuts only where kept); 3: with stages; 4: stage weights in model.onnx; 5: no copies of same-size shortcuts
 
@@ -67,6 +68,8 @@ def make(name: str, out_root: Path, force: bool = False) -> Path:
         existing = json.loads(manifest_path.read_text())
         if existing.get("provenance", {}).get("recipe") == recipe and (out / "model.onnx").exists():
             write_variants(out, existing)
+            if name in WITH_PRECISIONS:
+                write_precisions(out, existing)
             return out
         force = True
     model = randomize(build(config), seed)
@@ -79,7 +82,26 @@ def make(name: str, out_root: Path, force: bool = False) -> Path:
     }
     manifest = write_model_folder(out, model, fields, force=force)
     write_variants(out, manifest)
+    if name in WITH_PRECISIONS:
+        write_precisions(out, manifest)
     return out
+
+
+# The fixtures whose fp16 and int8 files are made here (seconds); the full BagNet-33's take a minute,
+# made by `npm run bench` when it needs them.
+WITH_PRECISIONS = {"bagnet33-narrow"}
+
+
+def write_precisions(out: Path, manifest: dict) -> None:
+    """The fixture's fp16 and int8 files (calibrated on synthetic images), listed in ``precisions.json``:
+    ``bagnet.json`` stays fp32-only for the tests that compare with fp32 references."""
+    listing = out / "precisions.json"
+    if listing.exists() and (out / "model.int8.onnx").exists():
+        listed = json.loads(listing.read_text())["files"]
+        if listed["fp32"].get("sha256") == manifest["files"]["fp32"]["sha256"]:
+            return
+    add_precisions(out, synthetic_images(manifest, 8, seed=0), dataset="synthetic (the calibration images)",
+                   calibration_source="synthetic, 8 images (seed 0)", manifest_out="precisions.json")
 
 
 def write_variants(out: Path, manifest: dict) -> None:
@@ -154,13 +176,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "generated")
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--precisions", action="store_true",
+                        help="also the fp16 and int8 files of the named BagNet fixtures (precisions.json)")
     parser.add_argument("names", nargs="*", default=[*FIXTURES, "synthetic-brightness", "broken-int8"])
     args = parser.parse_args(argv)
     for name in args.names:
         if name == "broken-int8":
             print(make_broken_variant(args.out))
+        elif name == "synthetic-brightness":
+            print(make_synthetic(args.out, args.force))
         else:
-            print(make_synthetic(args.out, args.force) if name == "synthetic-brightness" else make(name, args.out, args.force))
+            out = make(name, args.out, args.force)
+            if args.precisions:
+                write_precisions(out, json.loads((out / "bagnet.json").read_text()))
+            print(out)
 
 
 if __name__ == "__main__":
