@@ -102,6 +102,26 @@ describe('Cornerstone3D plugin', () => {
     overlay.destroy();
   });
 
+  it('classifies the next image of the stack in its own window (voi: viewport), not the one before it', async () => {
+    // Cornerstone's CPU rendering sets the new image's window just after STACK_NEW_IMAGE, without a VOI_MODIFIED.
+    const viewport = await open([wadouri('square'), wadouri('sneaker-window')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
+    await nextResult(overlay);
+    const results: string[] = [];
+    overlay.addEventListener('bagnet-result', (e) => results.push((e as CustomEvent<{ imageId: string }>).detail.imageId));
+    const next = nextResult(overlay);
+    await viewport.setImageIdIndex(1);
+    await next;
+    let diff = 0;
+    expected['sneaker-window']!.frames[0]!.forEach((gray, i) => { diff = Math.max(diff, Math.abs(overlay.modelInput!.data[4 * i]! - gray)); });
+    expect(diff, 'largest gray-level difference from the dataset window (the viewport\'s for a new image)').to.be.at.most(1);
+    // Nothing left to classify again: an option that changes no input starts no run.
+    overlay.setOptions({ opacity: 0.5 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(results).to.deep.equal([wadouri('sneaker-window')]);
+    overlay.destroy();
+  });
+
   it('keeps the hottest point on the patch with the most evidence under zoom, pan, rotation and flip', async () => {
     const viewport = await open([wadouri('square')]);
     const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });

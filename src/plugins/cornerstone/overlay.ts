@@ -181,10 +181,15 @@ export class BagnetOverlay extends EventTarget {
   }
 
   #onNewImage = () => {
-    this.#sync();
+    // Cornerstone's CPU rendering sets a new image's window just after STACK_NEW_IMAGE (and without a
+    // VOI_MODIFIED): read what the viewport shows once it has.
+    queueMicrotask(() => this.#sync());
   };
 
   #onRendered = () => {
+    // A window set without an event (the CPU path, tools that suppress events) shows up here: the
+    // arguments are compared, so a render that changed nothing the model sees starts nothing.
+    this.#sync();
     this.#draw();
   };
 
