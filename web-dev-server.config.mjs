@@ -15,7 +15,7 @@ export default {
     typescriptSources(),
     // The demo lives in demo/; send the bare root there.
     (context, next) => {
-      if (context.path === '/') context.redirect('/demo/');
+      if (context.path === '/') context.redirect(`/demo/${context.search}`);
       return next();
     },
   ],

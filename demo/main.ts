@@ -1,13 +1,23 @@
-// The demo page: the shipped default model in the three elements.
+// The demo page: the shipped default model in the three elements, or the model folder named by
+// `?model=` (same origin; e.g. one made by `bagnet_tools.train`: /demo/?model=/build/models/mine/).
 import '../src/register.js';
 import type { BagnetClassifier, BagnetHeatmap, BagnetPatches } from '../src/index.js';
 
 interface Sample { file: string; label: string }
 
-const modelDir = new URL('../models/default/', import.meta.url);
+const modelDir = chosenModel() ?? new URL('../models/default/', import.meta.url);
 const classifier = document.getElementById('main') as BagnetClassifier;
 const heatmap = document.getElementById('heatmap') as BagnetHeatmap;
 const patches = document.getElementById('patches') as BagnetPatches;
+classifier.model = patches.model = new URL('bagnet.json', modelDir).href;
+
+/** The folder of `?model=`, when it is on this origin (a demo page loads no one else's model). */
+function chosenModel(): URL | null {
+  const folder = new URLSearchParams(location.search).get('model');
+  if (!folder) return null;
+  const url = new URL(folder.endsWith('/') ? folder : `${folder}/`, location.href);
+  return url.origin === location.origin ? url : null;
+}
 const status = document.getElementById('status')!;
 const controls = document.getElementById('controls') as HTMLFormElement;
 

@@ -56,6 +56,8 @@ describe('manifest validation', () => {
     ['input.resize.mode', (j) => (j.input.resize = { mode: 'zoom' }), /must be one of "none", "stretch", "shorter-side"/],
     ['input.resize.width', (j) => (j.input.resize.width = -3), /input.resize.width must be a positive integer/],
     ['input.resize.crop', (j) => (j.input.resize = { mode: 'shorter-side', size: 256, crop: 300 }), /no larger than input.resize.size/],
+    ['input.dicom.window', (j) => (j.input.dicom = { window: [40, 0] }), /must be "file" or \[center, width\] with width ≥ 1/],
+    ['input.dicom.invertMonochrome1', (j) => (j.input.dicom = { window: 'file', invertMonochrome1: 'yes' }), /must be true or false/],
     ['labels', (j) => (j.labels = []), /labels must be a non-empty array/],
     ['labels[1]', (j) => (j.labels[1] = null), /labels\[1\] must be a string, but is null/],
     ['files', (j) => delete j.files, /files must be an object, but is missing/],
@@ -82,6 +84,16 @@ describe('manifest validation', () => {
       expect(error.message).to.match(message);
     });
   }
+
+  it('accepts the optional DICOM preprocessing (the trainer\'s input.dicom)', () => {
+    const withWindow = validJson();
+    withWindow.input.dicom = { window: [40, 400], invertMonochrome1: false };
+    expect(validateManifest(withWindow, BASE).input.dicom).to.deep.equal({ window: [40, 400], invertMonochrome1: false });
+    const fromFile = validJson();
+    fromFile.input.dicom = { window: 'file' };
+    expect(validateManifest(fromFile, BASE).input.dicom).to.deep.equal({ window: 'file', invertMonochrome1: true });
+    expect(validateManifest(validJson(), BASE).input.dicom).to.equal(undefined);
+  });
 
   it('accepts the optional stages (one per halving of the resolution, plus stage 0) and resolves their URLs', () => {
     expect(validateManifest(validJson(), BASE)).to.not.have.property('stages');

@@ -98,6 +98,35 @@ IMAGENET_CONFIGS: dict[str, BagNetConfig] = {
 }
 
 
+# The small geometry (our Fashion-MNIST models): three layers, one stride of 2, 3x3 convolutions only
+# where the patch size needs them. Number of 3x3 blocks per layer for each patch size (the stem's 3x3
+# and the strided 3x3 give q = 5; every further 3x3 sits after the stride and adds 4).
+SMALL_KERNEL3 = {
+    5: (1, 0, 0),
+    9: (1, 1, 0),
+    13: (1, 1, 1),
+    17: (1, 2, 1),
+    21: (1, 2, 2),
+}
+
+
+def small_config(patch_size: int, width: int = 24, in_channels: int = 1, num_classes: int = 10) -> BagNetConfig:
+    """A three-layer BagNet for small images (stride 2) with the given patch size."""
+    if patch_size not in SMALL_KERNEL3:
+        raise ValueError(f"patch size must be one of {sorted(SMALL_KERNEL3)} for the small geometry, got {patch_size}")
+    config = BagNetConfig(
+        layers=(2, 2, 2),
+        strides=(2, 1, 1),
+        kernel3=SMALL_KERNEL3[patch_size],
+        widths=(width, 2 * width, 4 * width),
+        stem_width=width,
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )
+    assert config.patch_size == patch_size, (config.patch_size, patch_size)
+    return config
+
+
 class BagNet(nn.Module):
     """A BagNet whose ``forward`` returns the patch logit map ``[N, rows, cols, classes]``."""
 

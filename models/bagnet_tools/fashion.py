@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arch import BagNetConfig
+from .arch import BagNetConfig, small_config
 
 # Debian's dataset-fashion-mnist; FASHION_MNIST_DIR points elsewhere (a GPU machine without the package).
 DATA_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
@@ -27,32 +27,9 @@ LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 MEAN = 0.2860
 STD = 0.3530
 
-# Number of 3x3 blocks per layer for each patch size (stem 3x3 and the strided 3x3 give q = 5;
-# every further 3x3 sits after the stride and adds 4).
-_KERNEL3_FOR_PATCH = {
-    5: (1, 0, 0),
-    9: (1, 1, 0),
-    13: (1, 1, 1),
-    17: (1, 2, 1),
-    21: (1, 2, 2),
-}
-
-
 def fashion_config(patch_size: int, width: int = 24) -> BagNetConfig:
     """A three-layer BagNet for 28x28 grayscale input with the given patch size."""
-    if patch_size not in _KERNEL3_FOR_PATCH:
-        raise ValueError(f"patch size must be one of {sorted(_KERNEL3_FOR_PATCH)}, got {patch_size}")
-    config = BagNetConfig(
-        layers=(2, 2, 2),
-        strides=(2, 1, 1),
-        kernel3=_KERNEL3_FOR_PATCH[patch_size],
-        widths=(width, 2 * width, 4 * width),
-        stem_width=width,
-        in_channels=1,
-        num_classes=len(LABELS),
-    )
-    assert config.patch_size == patch_size, (config.patch_size, patch_size)
-    return config
+    return small_config(patch_size, width, in_channels=1, num_classes=len(LABELS))
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -19,15 +19,15 @@ import os
 import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from . import train
 from .arch import BagNet, BagNetConfig, build, count_parameters
 from .fashion import MEAN, STD, fashion_config, load_split
+from .train import Normaliser
 
 TRANSLATE = 2  # pixels of random shift each way (the background is black, so pad with 0)
 
@@ -53,129 +53,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-RESUME_FILE = "resume.pt"
 # Arguments that may differ between an interrupted run and its continuation.
 RESUME_FREE = {"resume", "stop_after", "threads", "device"}
+NORMALISE = Normaliser([MEAN], [STD])
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal flip and a random shift of up to TRANSLATE pixels, on uint8 [B, 28, 28]."""
-    n, h, w = batch.shape
-    flip = torch.rand(n, generator=generator) < 0.5
-    batch = torch.where(flip[:, None, None], batch.flip(-1), batch)
-    padded = F.pad(batch, (TRANSLATE,) * 4)
-    dy = torch.randint(0, 2 * TRANSLATE + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * TRANSLATE + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, :, None]
-    cols = (dx[:, None] + torch.arange(w))[:, None, :]
-    return padded[torch.arange(n)[:, None, None], rows, cols]
-
-
-def to_input(batch_uint8: torch.Tensor, device: str) -> torch.Tensor:
-    x = (batch_uint8.float().div_(255.0).sub_(MEAN).div_(STD))[:, None]
-    return x.to(device).contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
 def evaluate(model: BagNet, images: torch.Tensor, labels: torch.Tensor, device: str) -> float:
-    model.eval()
-    correct = 0
-    for start in range(0, len(images), 1000):
-        logits = model(to_input(images[start:start + 1000], device)).mean(dim=(1, 2))
-        correct += (logits.argmax(1).cpu() == labels[start:start + 1000]).sum().item()
-    return correct / len(images)
+    """Top-1 of uint8 [N, 28, 28] images."""
+    return float((train.predict(model, images[:, None], NORMALISE, device, batch=1000).argmax(1) == labels).float().mean())
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """The Fashion-MNIST recipe on the shared trainer (``bagnet_tools.train.fit``)."""
     args = parse_args(argv)
     if args.device == "cpu":
         # Debian's torch starts with one OpenMP thread; use every core unless told otherwise.
         torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
 
     train_images, train_labels = load_split("train")
-    test_images, test_labels = load_split("test")
+    test_images = load_split("test")[0]
     order = rng.permutation(len(train_images))
     val_idx, fit_idx = order[:args.val_size], order[args.val_size:]
     if args.limit_train:
         fit_idx = fit_idx[:args.limit_train]
     fit_x, fit_y = torch.from_numpy(train_images[fit_idx].copy()), torch.from_numpy(train_labels[fit_idx])
     val_x, val_y = torch.from_numpy(train_images[val_idx].copy()), torch.from_numpy(train_labels[val_idx])
-    test_x, test_y = torch.from_numpy(test_images.copy()), torch.from_numpy(test_labels)
 
     config = fashion_config(args.patch_size, args.width)
-    model = build(config).to(args.device).to(memory_format=torch.channels_last)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": args.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}],
-                                lr=args.lr, momentum=0.9, nesterov=True)
-    steps_per_epoch = len(fit_x) // args.batch_size
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                    steps_per_epoch=steps_per_epoch, pct_start=0.15)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log_path = args.out / "log.jsonl"
+    model = build(config)
     full_recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    recipe = train.Recipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                          label_smoothing=args.label_smoothing, shift=TRANSLATE, flip=True, pad="zeros", seed=args.seed)
     # What a resumed run must repeat: the arguments that shape the result.
-    recipe = {k: v for k, v in full_recipe.items() if k not in RESUME_FREE}
-    first_epoch, spent = 0, 0.0
-    if args.resume:
-        state = torch.load(args.out / RESUME_FILE)
-        if state["recipe"] != recipe:
-            changed = sorted(k for k in recipe if state["recipe"].get(k) != recipe[k])
-            raise SystemExit(f"--resume needs the interrupted run's arguments; these differ: {', '.join(changed)}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        first_epoch, spent = state["epoch"], state["seconds"]
-        print(json.dumps({"resumed_after_epoch": first_epoch}), flush=True)
-    else:
-        log_path.write_text("")
-    started = time.time() - spent
-    for epoch in range(first_epoch, args.epochs):
-        model.train()
-        epoch_start = time.time()
-        perm = torch.randperm(len(fit_x), generator=generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in range(steps_per_epoch):
-            idx = perm[step * args.batch_size:(step + 1) * args.batch_size]
-            x = to_input(augment(fit_x[idx], generator), args.device)
-            y = fit_y[idx].to(args.device)
-            logits = model(x).mean(dim=(1, 2))
-            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(idx)
-        val_acc = evaluate(model, val_x, val_y, args.device)
-        record = {"epoch": epoch + 1, "train_loss": round(loss_sum / seen, 4), "train_acc": round(correct / seen, 4),
-                  "val_acc": round(val_acc, 4), "seconds": round(time.time() - epoch_start, 1)}
-        print(json.dumps(record), flush=True)
-        with log_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        torch.save({"recipe": recipe, "epoch": epoch + 1, "seconds": time.time() - started, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "generator": generator.get_state()}, args.out / (RESUME_FILE + ".tmp"))
-        (args.out / (RESUME_FILE + ".tmp")).replace(args.out / RESUME_FILE)  # never a half-written file
-        if args.stop_after and epoch + 1 == args.stop_after and epoch + 1 < args.epochs:
-            print(json.dumps({"stopped_after_epoch": epoch + 1, "resume": f"--resume --out {args.out}"}), flush=True)
-            return {"stopped_after_epoch": epoch + 1}
+    identity = {k: v for k, v in full_recipe.items() if k not in RESUME_FREE}
+    try:
+        summary = train.fit(model, fit_x[:, None], fit_y, NORMALISE, recipe, device=args.device, work=args.out,
+                            resume=args.resume, identity=identity, stop_after=args.stop_after,
+                            evaluate=lambda m: evaluate(m, val_x, val_y, args.device))
+    except train.TrainingError as error:
+        raise SystemExit(str(error)) from None
+    if summary["stopped"]:
+        print(json.dumps({"stopped_after_epoch": summary["epochs"], "resume": f"--resume --out {args.out}"}), flush=True)
+        return {"stopped_after_epoch": summary["epochs"]}
 
     model = model.cpu().to(memory_format=torch.contiguous_format)
     metrics = {
         "dataset": "Fashion-MNIST",
         "patchSize": config.patch_size,
-        "test_images": len(test_x),
+        "test_images": len(test_images),
         "val_images": len(val_x),
         "train_images": len(fit_x),
         "parameters": count_parameters(model),
-        "train_seconds": round(time.time() - started, 1),
+        "train_seconds": summary["seconds"],
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "torch": str(torch.__version__),
         "python": platform.python_version(),
@@ -189,27 +120,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 TRAINED_CHECKPOINT = "checkpoint-trained.pt"
 RECALIBRATION_IMAGES = 20_000
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: BagNet, images: torch.Tensor, device: str, batch_size: int = 500) -> None:
-    """Replace BatchNorm running statistics by exact averages over ``images`` (no augmentation).
-
-    The stem's BatchNorm keeps the authors' momentum of 0.001, so its running statistics lag far
-    behind weights that change during training; averaging afresh at the end makes evaluation use
-    statistics of the final weights ("precise BN").
-    """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over all batches
-    model.train()
-    for start in range(0, len(images), batch_size):
-        model(to_input(images[start:start + batch_size], device))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.eval()
 
 
 def finalize(run: Path) -> dict:
@@ -236,7 +146,8 @@ def finalize(run: Path) -> dict:
     val_x, val_y = torch.from_numpy(train_images[val_idx].copy()), torch.from_numpy(train_labels[val_idx])
     test_x, test_y = torch.from_numpy(test_images.copy()), torch.from_numpy(test_labels)
     before = evaluate(model, val_x, val_y, device)
-    recalibrate_batchnorm(model, torch.from_numpy(train_images[fit_idx[:RECALIBRATION_IMAGES]].copy()), device)
+    train.recalibrate_batchnorm(model, torch.from_numpy(train_images[fit_idx[:RECALIBRATION_IMAGES]].copy())[:, None],
+                                NORMALISE, device)
     metrics.update({
         "top1_val_before_bn_recalibration": before,
         "top1_val": evaluate(model, val_x, val_y, device),

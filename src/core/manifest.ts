@@ -28,6 +28,17 @@ export interface ManifestInput {
   readonly resize: ResizePolicy;
   /** RGB (0–255) that transparent pixels are composited on (optional; default white). */
   readonly background: readonly number[];
+  /**
+   * How the model's DICOM images were made (optional; written by models/bagnet_tools/train.py): the
+   * VOI window (`'file'`: the image's own; or `[center, width]`) and whether MONOCHROME1 is inverted.
+   * Without it the model takes the displayed (VOI-applied) image.
+   */
+  readonly dicom?: DicomInput;
+}
+
+export interface DicomInput {
+  readonly window: 'file' | readonly [number, number];
+  readonly invertMonochrome1: boolean;
 }
 
 export interface ModelFile {
@@ -189,7 +200,20 @@ function validateInput(value: Json): ManifestInput {
     background: Object.freeze(own(input, 'background') === undefined ? [255, 255, 255]
       : requireNumberList(own(input, 'background'), 'input.background', 3, (n) => Number.isInteger(n) && n >= 0 && n <= 255,
         'an integer from 0 to 255')),
+    ...(own(input, 'dicom') === undefined ? {} : { dicom: validateDicom(own(input, 'dicom')) }),
   });
+}
+
+function validateDicom(value: Json): DicomInput {
+  const dicom = requireRecord(value, 'input.dicom');
+  const window = own(dicom, 'window');
+  const invert = own(dicom, 'invertMonochrome1') ?? true;
+  if (typeof invert !== 'boolean') throw new ManifestError('input.dicom.invertMonochrome1', `must be true or false, but ${describe(invert)}`);
+  if (window === 'file') return Object.freeze({ window, invertMonochrome1: invert });
+  if (!Array.isArray(window) || window.length !== 2 || !window.every((n) => typeof n === 'number' && Number.isFinite(n)) || (window[1] as number) < 1) {
+    throw new ManifestError('input.dicom.window', `must be "file" or [center, width] with width ≥ 1, but ${describe(window)}`);
+  }
+  return Object.freeze({ window: Object.freeze([window[0] as number, window[1] as number] as const), invertMonochrome1: invert });
 }
 
 function validateLabels(value: Json): readonly string[] {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // DICOM fixtures for the Cornerstone3D plugin tests, made from scratch in build/dicom/:
 // 8-bit ones with dcmtk (img2dcm from BMP, then dcmodify), 16-bit and multi-frame ones with dcmjs.
-// Then test/cornerstone/expected.py computes, independently with pydicom, what the model must receive.
+// Then models/bagnet_tools/dicom_pixels.py (the training tool's pipeline, checked against pydicom's LUT functions
+// by models/tests/test_dicom_pixels.py) writes what the model must receive: the plugin must match it pixel for pixel.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -141,6 +142,6 @@ fixtures.multiframe = dcmjsFile('multiframe', { rows: 28, columns: 28, signed: f
   extra: { WindowCenter: '512', WindowWidth: '1024', PixelSpacing: ['1', '1'] } });
 
 writeFileSync(join(out, 'fixtures.json'), JSON.stringify({ square: SQUARE, width: W, height: H, files: Object.keys(fixtures) }, null, 2));
-execFileSync('/usr/bin/python3', [join(root, 'test/cornerstone/expected.py'), out], { stdio: 'inherit' });
+execFileSync('/usr/bin/python3', ['-m', 'bagnet_tools.dicom_pixels', out], { stdio: 'inherit', cwd: join(root, 'models') });
 console.log(`DICOM fixtures in ${out}: ${Object.keys(fixtures).join(', ')}`);
 readFileSync(join(out, 'expected.json'));
