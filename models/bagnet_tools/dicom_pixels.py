@@ -15,7 +15,7 @@ checks this module against pydicom's own LUT functions):
 
 RGB files pass through as 8-bit RGB. Every frame of a multi-frame file is an image of its own.
 
-    python3 -m bagnet_tools.dicom_pixels build/dicom   # writes build/dicom/expected.json for the plugin's tests
+    python3 -m bagnet_tools.dicom_pixels build/dicom   # writes build/dicom/expected*.json for the plugin's tests
 """
 
 from __future__ import annotations
@@ -132,18 +132,26 @@ def manifest_entry(window: Window, invert_monochrome1: bool = True) -> dict:
             "invertMonochrome1": invert_monochrome1}
 
 
-def main(argv: list[str] | None = None) -> int:
-    folder = Path((argv or sys.argv[1:])[0])
+def expected(folder: Path, window: Window = "file", invert_monochrome1: bool = True) -> dict:
+    """{name: {rows, columns, frames}} of the grayscale DICOM files in ``folder`` (the plugin tests' reference)."""
     result = {}
     for path in sorted(folder.glob("*.dcm")):
         if path.stem.startswith("bad-"):
             continue
-        images = read_images(path)
+        images = read_images(path, window, invert_monochrome1)
         if images[0].ndim != 2:
             continue  # grayscale only: the tests compare one channel
         result[path.stem] = {"rows": int(images[0].shape[0]), "columns": int(images[0].shape[1]),
                              "frames": [image.ravel().tolist() for image in images]}
-    (folder / "expected.json").write_text(json.dumps(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Writes ``expected.json`` (the files' own windows) and ``expected-40-400-uninverted.json`` (a fixed
+    window, MONOCHROME1 kept: what a model whose manifest says so gets)."""
+    folder = Path((argv or sys.argv[1:])[0])
+    (folder / "expected.json").write_text(json.dumps(expected(folder)))
+    (folder / "expected-40-400-uninverted.json").write_text(json.dumps(expected(folder, (40, 400), False)))
     return 0
 
 

@@ -141,6 +141,18 @@ fixtures['mr16-unsigned'] = dcmjsFile('mr16-unsigned', { rows: 28, columns: 28, 
 fixtures.multiframe = dcmjsFile('multiframe', { rows: 28, columns: 28, signed: false, frames: [boot.map((g) => g * 4), bag.map((g) => g * 4)],
   extra: { WindowCenter: '512', WindowWidth: '1024', PixelSpacing: ['1', '1'] } });
 
+// The default model under a manifest that says how its DICOM input is made (as the trainer writes it
+// for DICOM data): a fixed window, MONOCHROME1 not inverted.
+const defaultManifest = JSON.parse(readFileSync(join(root, 'models/default/bagnet.json'), 'utf8'));
+const windowed = {
+  ...defaultManifest,
+  name: 'default, fixed DICOM window',
+  input: { ...defaultManifest.input, dicom: { window: [40, 400], invertMonochrome1: false } },
+  files: Object.fromEntries(Object.entries(defaultManifest.files).map(([k, f]) => [k, { ...f, url: `../../../models/default/${f.url}` }])),
+};
+mkdirSync(join(out, 'window-model'), { recursive: true });
+writeFileSync(join(out, 'window-model/bagnet.json'), JSON.stringify(windowed, null, 2));
+
 writeFileSync(join(out, 'fixtures.json'), JSON.stringify({ square: SQUARE, width: W, height: H, files: Object.keys(fixtures) }, null, 2));
 execFileSync('/usr/bin/python3', ['-m', 'bagnet_tools.dicom_pixels', out], { stdio: 'inherit', cwd: join(root, 'models') });
 console.log(`DICOM fixtures in ${out}: ${Object.keys(fixtures).join(', ')}`);

@@ -123,6 +123,35 @@ describe('Cornerstone3D plugin', () => {
     overlay.destroy();
   });
 
+  it('preprocesses by the model\'s input.dicom (a fixed window, MONOCHROME1 kept), whatever the viewer\'s window', async () => {
+    const windowed: Record<string, Expected> = await (await fetch(new URL('../../build/dicom/expected-40-400-uninverted.json', import.meta.url))).json();
+    const model = new URL('../../build/dicom/window-model/bagnet.json', import.meta.url).href;
+    const viewport = await open([wadouri('square-mono1'), wadouri('ct16-signed')]);
+    const overlay = new BagnetOverlay(viewport, { model, backend: 'wasm' });
+    const results: string[] = [];
+    overlay.addEventListener('bagnet-result', (e) => results.push((e as CustomEvent<{ imageId: string }>).detail.imageId));
+    const sameAs = (name: string) => {
+      let diff = 0;
+      windowed[name]!.frames[0]!.forEach((gray, i) => { diff = Math.max(diff, Math.abs(overlay.modelInput!.data[4 * i]! - gray)); });
+      return diff;
+    };
+    await nextResult(overlay);
+    expect(sameAs('square-mono1'), 'square-mono1: largest gray-level difference').to.equal(0);
+    const next = nextResult(overlay);
+    await viewport.setImageIdIndex(1);
+    await next;
+    expect(sameAs('ct16-signed'), 'ct16-signed: largest gray-level difference').to.equal(0);
+    // The reader's window is not the model's: changing it classifies nothing again.
+    const count = results.length;
+    const drawn = rendered(viewport);
+    viewport.setProperties({ voiRange: { lower: -500, upper: 500 } });
+    viewport.render();
+    await drawn;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(results.length).to.equal(count);
+    overlay.destroy();
+  });
+
   it('keeps the hottest point on the patch with the most evidence under zoom, pan, rotation and flip', async () => {
     const viewport = await open([wadouri('square')]);
     const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });

@@ -16,6 +16,7 @@
 import { Enums, eventTarget, getShouldUseCPURendering, metaData, type Types } from '@cornerstonejs/core';
 import type { ColormapName } from '../../core/colormap.js';
 import { BagnetError, toBagnetError } from '../../core/errors.js';
+import type { DicomInput } from '../../core/manifest.js';
 import { fastMap, HEATMAP_DEFAULTS, paintEvidence, spreadCells } from '../../core/heatmap.js';
 import { contrastCells, runnerUp } from '../../core/whatif.js';
 import type { BackendPreference } from '../../core/protocol.js';
@@ -45,6 +46,11 @@ export interface OverlayOptions {
    */
   readonly contrast?: string | null;
   readonly resolution?: 'fast' | 'exact';
+  /**
+   * The window the model's image is made with: the viewport's (what the reader sees; default) or the
+   * dataset's own. A model whose manifest has `input.dicom` (made by the trainer from DICOM) always
+   * gets its images as it was trained: that window, and its MONOCHROME1 choice.
+   */
   readonly voi?: 'viewport' | 'dataset';
   readonly colormap?: ColormapName;
   readonly percentile?: number;
@@ -100,6 +106,8 @@ export class BagnetOverlay extends EventTarget {
   readonly #disconnectPool: () => void;
   /** Why images failed to load (Cornerstone's IMAGE_LOAD_FAILED), by imageId. */
   readonly #loadErrors = new Map<string, string>();
+  /** The model's `input.dicom` (null: it has none), once its manifest is known. */
+  #dicom: { readonly model: string; readonly input: DicomInput | null } | null = null;
 
   constructor(viewport: Types.IStackViewport, options: OverlayOptions) {
     super();
@@ -172,9 +180,16 @@ export class BagnetOverlay extends EventTarget {
   #sync(again = false): void {
     if (this.#destroyed) return;
     const { model, backend, precision, topK, voi } = this.#options;
-    const range = voi === 'viewport' ? this.viewport.getProperties().voiRange : undefined;
+    // The viewer's window matters only when the model takes the displayed image.
+    const fixed = this.#dicom?.model === model && this.#dicom.input !== null;
+    const range = voi === 'viewport' && !fixed ? this.viewport.getProperties().voiRange : undefined;
     const imageId = this.viewport.getCurrentImageId() ?? '';
     const loaded = imageId !== '' && this.viewport.getCornerstoneImage()?.imageId === imageId;
+    // An image still loading is waited for (STACK_NEW_IMAGE syncs again); one that failed is reported.
+    if (!loaded && !this.#loadErrors.has(imageId)) {
+      this.#run.update(null);
+      return;
+    }
     const args: RunArgs = [model, backend, precision, topK, voi, imageId, loaded, JSON.stringify(range ?? null)];
     if (again && sameArgs(args, this.#run.args)) this.#run.rerun();
     else this.#run.update(args);
@@ -204,8 +219,8 @@ export class BagnetOverlay extends EventTarget {
     if (detail.imageId === this.viewport.getCurrentImageId()) this.#sync(true);
   };
 
-  /** The displayed frame as the pipeline's input, or a clear error. */
-  #currentFrame(): { imageId: string; frame: DicomFrame; voi: VoiWindow } {
+  /** The displayed frame as the pipeline's input (by the model's `input.dicom` when it has one), or a clear error. */
+  #currentFrame(dicom: DicomInput | null): { imageId: string; frame: DicomFrame; voi: VoiWindow } {
     const imageId = this.viewport.getCurrentImageId();
     const image = this.viewport.getCornerstoneImage();
     if (!imageId || !image) throw new BagnetError('image-load', 'The viewport shows no image yet');
@@ -227,7 +242,9 @@ export class BagnetOverlay extends EventTarget {
     };
     let voi: VoiWindow;
     const range = this.viewport.getProperties().voiRange;
-    if (this.#options.voi === 'viewport' && range && Number.isFinite(range.lower) && Number.isFinite(range.upper)) {
+    if (dicom && dicom.window !== 'file') {
+      voi = { center: dicom.window[0], width: dicom.window[1] };
+    } else if (!dicom && this.#options.voi === 'viewport' && range && Number.isFinite(range.lower) && Number.isFinite(range.upper)) {
       voi = windowForRange(range.lower, range.upper);
     } else {
       // The dataset's own Window Center/Width (not one the viewer computed), else the full range.
@@ -242,9 +259,16 @@ export class BagnetOverlay extends EventTarget {
   async #classify([model, backend, precision, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
     let imageId: string;
     let input: ImageData;
+    const dicom = (await getPool().manifest(model)).input.dicom ?? null;
+    if (signal.aborted) throw signal.reason;
+    if (this.#dicom?.model !== model) {
+      this.#dicom = { model, input: dicom };
+      // From now on the viewer's window changes nothing for this model: forget it in the arguments.
+      if (dicom) queueMicrotask(() => this.#sync());
+    }
     try {
-      const current = this.#currentFrame();
-      const rgba = frameToRgba(current.frame, current.voi);
+      const current = this.#currentFrame(dicom);
+      const rgba = frameToRgba(current.frame, current.voi, { invertMonochrome1: dicom?.invertMonochrome1 ?? true });
       imageId = current.imageId;
       input = new ImageData(rgba.data as Uint8ClampedArray<ArrayBuffer>, rgba.width, rgba.height);
     } catch (cause) {

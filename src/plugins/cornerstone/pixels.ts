@@ -78,8 +78,11 @@ export function fullRangeWindow(frame: DicomFrame): VoiWindow {
   return windowForRange(min, max);
 }
 
-/** Stored values → RGBA (for the inference pool): modality LUT, VOI, MONOCHROME1 inversion, 8 bits. */
-export function frameToRgba(frame: DicomFrame, voi: VoiWindow): { width: number; height: number; data: Uint8ClampedArray } {
+/**
+ * Stored values → RGBA (for the inference pool): modality LUT, VOI, MONOCHROME1 inversion (unless a
+ * model's manifest says it was trained without it), 8 bits.
+ */
+export function frameToRgba(frame: DicomFrame, voi: VoiWindow, { invertMonochrome1 = true } = {}): { width: number; height: number; data: Uint8ClampedArray } {
   checkPhotometric(frame);
   const { rows, columns, pixelData, rescaleSlope: slope, rescaleIntercept: intercept } = frame;
   const pixels = rows * columns;
@@ -89,7 +92,7 @@ export function frameToRgba(frame: DicomFrame, voi: VoiWindow): { width: number;
   const data = new Uint8ClampedArray(pixels * 4);
   const pi = frame.photometricInterpretation.trim().toUpperCase();
   if (pi === 'MONOCHROME1' || pi === 'MONOCHROME2') {
-    const invert = pi === 'MONOCHROME1';
+    const invert = pi === 'MONOCHROME1' && invertMonochrome1;
     for (let i = 0; i < pixels; i++) {
       const v = voiLinear(pixelData[i]! * slope + intercept, voi);
       const gray = Math.round(255 * (invert ? 1 - v : v));
