@@ -5,6 +5,7 @@
 //    (bagnet-worker.js) and each onnxruntime-web build in chunks of their own, the .wasm binaries
 //    copied beside them, so the folder can be served as it is. The npm package leaves the .wasm
 //    out (onnxruntime-web has them); `npx bagnet-elements-assets <dir>` copies the whole set.
+import { fileURLToPath } from 'node:url';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { esbuildTypescript } from './scripts/rollup-esbuild.mjs';
 import { bundledWorker, copyOrtWasm, esbuildMinify } from './scripts/rollup-plugins.mjs';
@@ -44,4 +45,19 @@ const embed = {
   ],
 };
 
-export default [npmPackage, embed];
+// 3. the OHIF Viewer extension and mode (dist/ohif/): everything but the worker bundled, and the
+//    Cornerstone plugin's `@cornerstonejs/core` resolved to OHIF's own instance (src/plugins/ohif/cornerstone.ts).
+//    The worker and onnxruntime-web's binaries are the embed's (dist/embed/, beside it).
+const ohifCornerstone = fileURLToPath(new URL('./src/plugins/ohif/cornerstone.ts', import.meta.url));
+const ohif = {
+  input: { index: 'src/plugins/ohif/index.ts', mode: 'src/plugins/ohif/mode.ts' },
+  output: { dir: 'dist/ohif', format: 'es', sourcemap: true, entryFileNames: '[name].js', chunkFileNames: 'bagnet-ohif-[name]-[hash].js' },
+  plugins: [
+    { name: 'ohif-cornerstone', resolveId: (source, importer) => (source === '@cornerstonejs/core' && importer !== ohifCornerstone ? ohifCornerstone : null) },
+    esbuildTypescript(),
+    nodeResolve({ browser: true, exportConditions: ['production'] }),
+    esbuildMinify(),
+  ],
+};
+
+export default [npmPackage, embed, ohif];

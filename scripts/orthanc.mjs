@@ -32,7 +32,7 @@ function get(port, path) {
 }
 
 /** Starts Orthanc; resolves with its HTTP port once it answers. Stopped when this process exits. */
-async function startOrthanc() {
+export async function startOrthanc() {
   for (const file of [ORTHANC, DICOMWEB_PLUGIN]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: apt-get install orthanc orthanc-dicomweb`);
   }
@@ -45,6 +45,9 @@ async function startOrthanc() {
     Plugins: [DICOMWEB_PLUGIN], DicomWeb: { Enable: true, Root: '/dicom-web/' },
   }));
   const child = spawn(ORTHANC, [join(dir, 'orthanc.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Orthanc lives as long as the process that started it, and does not keep it alive.
+  child.unref();
+  child.stderr.unref();
   let log = '';
   child.stderr.on('data', (chunk) => { log = (log + chunk).slice(-4000); });
   const stop = () => { child.kill(); rmSync(dir, { recursive: true, force: true }); };

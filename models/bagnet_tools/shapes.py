@@ -50,27 +50,38 @@ def image(shape: str, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     return np.rint(pixels).astype(np.uint8), [left, top, BOX, BOX]
 
 
-def write_dicom(path: Path, gray: np.ndarray, monochrome1: bool) -> None:
+def write_dicom(path: Path, gray: np.ndarray, monochrome1: bool, *, study: str | None = None, series: str | None = None,
+                instance: str | None = None, number: int = 1, rescale: bool = True) -> None:
+    """16-bit DICOM whose pipeline (modality LUT, its window, MONOCHROME1) gives ``gray`` back; optionally
+    one slice (``number``, 1 mm apart) of a given study and series."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = instance or generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality = "OT"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study or generate_uid(), series or generate_uid()
+    ds.PatientName, ds.PatientID, ds.StudyDescription = "BagNet^Test", "bagnet-test", "BagNet test study"
+    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber = "20261130", 1, number
+    ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, float(number)], [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing, ds.SliceThickness = [1, 1], 1
     ds.Rows, ds.Columns = gray.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    # stored = 4·gray + 1000 (rescaled back by the slope and intercept), window [0, 255]: the PNG's gray again.
-    ds.RescaleSlope, ds.RescaleIntercept = "0.25", "-250"
+    # stored = 4·gray + 1000 (rescaled back by the slope and intercept; or the gray itself without
+    # `rescale`), window [0, 255]: the PNG's gray again.
     ds.WindowCenter, ds.WindowWidth = "128", "256"
-    stored = (255 - gray) if monochrome1 else gray
-    ds.PixelData = (stored.astype(np.uint16) * 4 + 1000).tobytes()
+    stored = ((255 - gray) if monochrome1 else gray).astype(np.uint16)
+    if rescale:
+        ds.RescaleSlope, ds.RescaleIntercept = "0.25", "-250"
+        stored = stored * 4 + 1000
+    ds.PixelData = stored.tobytes()
     ds.save_as(path, write_like_original=False)
     assert pydicom.dcmread(path).pixel_array.shape == gray.shape
 

@@ -1,0 +1,153 @@
+// End to end in a real OHIF Viewer 3.13 (the published prebuilt viewer, scripts/ohif-viewer.mjs) with
+// a local Orthanc holding a three-slice study (test/ohif/make_study.py): the `bagnet` mode opens it, the
+// panel shows the model's answer for the slice, which matches the Python reference; the overlay is drawn
+// on OHIF's own Cornerstone viewport, where the model's evidence is, under zoom and rotation; scrolling
+// updates it; and the server, the browser's proxy for everything, saw no request to anywhere else.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import puppeteer from 'puppeteer-core';
+import { dicomIn, prepareViewer, startViewer } from '../../scripts/ohif-viewer.mjs';
+import { chromiumArgs, chromiumPath } from '../../scripts/server-options.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const studyDir = join(root, 'build/ohif/study');
+const expected = JSON.parse(readFileSync(join(studyDir, 'expected.json'), 'utf8'));
+let viewer;
+let browser;
+
+before(async () => {
+  prepareViewer();
+  viewer = await startViewer({ dicomFiles: dicomIn(studyDir) });
+  // Every request of the page and its workers goes through the viewer's server (loopback included).
+  browser = await puppeteer.launch({ executablePath: chromiumPath(),
+    args: [...chromiumArgs, `--proxy-server=http://127.0.0.1:${viewer.port}`, '--proxy-bypass-list=<-loopback>',
+      '--disable-features=NetworkTimeServiceQuerying'] });
+});
+
+after(async () => {
+  await browser?.close();
+  viewer?.stop();
+});
+
+/** The active overlay's state, read in the page through the extension's own module (the same instance OHIF loaded). */
+async function overlayState(page) {
+  return page.evaluate(async () => {
+    const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+    const overlay = currentBagnet()?.active;
+    const result = overlay?.result;
+    return result ? { imageId: result.imageId ?? overlay.viewport.getCurrentImageId(), shown: overlay.viewport.getCurrentImageId(),
+      topk: result.topk.map((t) => t.label), logits: Array.from(result.logits),
+      pixels: Array.from(overlay.modelInput.data.filter((_, i) => i % 4 === 0)) } : null;
+  });
+}
+
+function sliceOf(imageId) {
+  return expected.slices.find((slice) => imageId.includes(slice.sopInstanceUID));
+}
+
+test('the bagnet mode classifies the slice shown as Python does, on OHIF\'s own Cornerstone, and follows the stack', { timeout: 300_000 }, async () => {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 900 });
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${viewer.url}/bagnet?StudyInstanceUIDs=${expected.study}`, { timeout: 120_000 });
+  const started = Date.now();
+  await page.waitForFunction(() => document.querySelector('bagnet-ohif-panel')?.shadowRoot
+    ?.querySelector('bagnet-cornerstone-panel')?.getAttribute('state') === 'result', { timeout: 180_000 });
+  console.log(`# first result ${((Date.now() - started) / 1000).toFixed(1)} s after the route opened`);
+  let state = await overlayState(page);
+  let slice = sliceOf(state.shown);
+  assert.ok(slice, `a slice of the study is shown: ${state.shown}`);
+  assert.equal(state.topk[0], slice.label);
+  // The model's input is the Python pipeline's, pixel for pixel; in fp32 its logits are Python's.
+  assert.deepEqual(state.pixels, slice.pixels);
+  await page.evaluate(async () => (await import('/bagnet/dist/ohif/index.js')).currentBagnet().setOptions({ precision: 'fp32' }));
+  await page.waitForFunction(async () => (await import('/bagnet/dist/ohif/index.js')).currentBagnet()?.active?.result?.precision === 'fp32', { timeout: 60_000 });
+  state = await overlayState(page);
+  const worst = Math.max(...state.logits.map((v, i) => Math.abs(v - slice.logits[i]))) / Math.max(...slice.logits.map(Math.abs));
+  assert.ok(worst <= 1e-4, `logits relative error ${worst}`);
+
+  // One Cornerstone: the overlay draws on a viewport of OHIF's rendering engine, from OHIF's instance.
+  const same = await page.evaluate(async () => {
+    const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+    const overlay = currentBagnet().active;
+    const engines = window.cornerstone?.getRenderingEngines?.() ?? [];
+    return engines.some((engine) => engine.getViewports().includes(overlay.viewport));
+  });
+  assert.equal(same, true, 'the overlay\'s viewport belongs to OHIF\'s rendering engine');
+
+  // The overlay's hottest point is where the model's strongest evidence cell is, under zoom and rotation.
+  for (const [what, change] of [['as shown', ''], ['zoomed', 'viewport.setZoom(1.6)'], ['rotated', 'viewport.setViewPresentation({ rotation: 90 })']]) {
+    const distance = await page.evaluate(async (change) => {
+      const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+      const controller = currentBagnet();
+      controller.setOptions({ colormap: 'gray', opacity: 1, contrast: null });
+      const overlay = controller.active;
+      const viewport = overlay.viewport;
+      if (change) new Function('viewport', change)(viewport);
+      viewport.render();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const result = overlay.result;
+      const { cols, rows, classes, data, stride, patchSize: q, offset } = result.evidence;
+      const target = result.topk[0].index;
+      // The strongest cell (the overlay's alpha is the evidence's magnitude; brighter gray: more positive).
+      const strength = (cell) => Math.abs(data[cell * classes + target]) * 1e6 + data[cell * classes + target];
+      let best = 0;
+      for (let cell = 1; cell < rows * cols; cell++) if (strength(cell) > strength(best)) best = cell;
+      // The cell's patch centre, in image pixels (28×28: the model input is the image).
+      const x = offset + (best % cols) * stride + q / 2;
+      const y = offset + Math.floor(best / cols) * stride + q / 2;
+      const { origin, spacing, direction } = viewport.getImageData();
+      const world = [0, 1, 2].map((k) => origin[k] + direction[k] * spacing[0] * (x - 0.5) + direction[3 + k] * spacing[1] * (y - 0.5));
+      const [cx, cy] = viewport.worldToCanvas(world);
+      const canvas = overlay.canvas;
+      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let top = -1;
+      for (let i = 0; i < canvas.width * canvas.height; i++) top = Math.max(top, pixels[4 * i + 3] * 1000 + pixels[4 * i]);
+      let sx = 0;
+      let sy = 0;
+      let n = 0;
+      for (let i = 0; i < canvas.width * canvas.height; i++) {
+        if (pixels[4 * i + 3] * 1000 + pixels[4 * i] >= top) { sx += (i % canvas.width) + 0.5; sy += Math.floor(i / canvas.width) + 0.5; n++; }
+      }
+      const scale = canvas.getBoundingClientRect().width / canvas.width;
+      const cellOnScreen = Math.hypot(viewport.worldToCanvas([origin[0] + spacing[0] * stride, origin[1], origin[2]])[0] - viewport.worldToCanvas(origin)[0],
+        viewport.worldToCanvas([origin[0] + spacing[0] * stride, origin[1], origin[2]])[1] - viewport.worldToCanvas(origin)[1]);
+      return { distance: Math.hypot(sx / n * scale - cx, sy / n * scale - cy), cell: cellOnScreen, n };
+    }, change);
+    console.log(`# ${what}: the hottest overlay point is ${distance.distance.toFixed(1)} px from the strongest cell's centre (a cell is ${distance.cell.toFixed(1)} px)`);
+    assert.ok(distance.distance <= distance.cell / 2, `${what}: ${JSON.stringify(distance)}`);
+  }
+
+  // Scrolling: the next slice's answer, as Python's.
+  const shownBefore = state.shown;
+  await page.evaluate(async () => {
+    const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+    const viewport = currentBagnet().active.viewport;
+    await viewport.setImageIdIndex((viewport.getCurrentImageIdIndex() + 1) % viewport.getImageIds().length);
+  });
+  await page.waitForFunction(async (before) => {
+    const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+    const overlay = currentBagnet()?.active;
+    return overlay?.result && overlay.viewport.getCurrentImageId() !== before && overlay.result.imageId === overlay.viewport.getCurrentImageId();
+  }, { timeout: 60_000 }, shownBefore);
+  state = await overlayState(page);
+  slice = sliceOf(state.shown);
+  assert.ok(slice && state.shown !== shownBefore);
+  assert.equal(state.topk[0], slice.label);
+
+  // The page's and its workers' requests name their origin; the browser's own background ones
+  // (Chromium's component updater, refused like any other) name none.
+  const outside = viewer.log.filter((entry) => entry.outside && entry.from !== null).map((entry) => `${entry.url} (from ${entry.from})`);
+  assert.deepEqual(outside, [], 'requests of the page or its workers to anywhere but the viewer\'s origin');
+  const background = viewer.log.filter((entry) => entry.outside && entry.from === null).map((entry) => new URL(entry.url).host);
+  const paths = viewer.log.map((entry) => new URL(entry.url).pathname);
+  assert.ok(paths.some((p) => p.startsWith('/dicom-web/')) && paths.some((p) => p.startsWith('/bagnet/models/default/')), 'Orthanc and the model were reached through the viewer');
+  console.log(`# ${viewer.log.length - background.length} requests from the page and its workers, all to the viewer's origin `
+    + `(${paths.filter((p) => p.startsWith('/dicom-web/')).length} to Orthanc's DICOMweb); the browser's own: ${background.join(', ') || 'none'}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
