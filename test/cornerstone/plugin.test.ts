@@ -12,6 +12,7 @@ import { disposePool, getPool } from '../../src/pool/pool.js';
 import { faultWorkerUrl, injectFault } from '../fixtures/faults.js';
 import { DEFAULT_MODEL, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
 import { disableViewport, exactMapDone, nextResult, rendered, stackViewport, wadouri } from './viewport.js';
+import type { OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
 
 interface Expected { rows: number; columns: number; frames: number[][] }
 let expected: Record<string, Expected>;
@@ -149,6 +150,35 @@ describe('Cornerstone3D plugin', () => {
     await drawn;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(results.length).to.equal(count);
+    overlay.destroy();
+  });
+
+  it('follows a stack scrolled fast: only the slice it stops on is reported, and going back reuses the answer', async () => {
+    const viewport = await open([wadouri('square'), wadouri('sneaker-window'), wadouri('ct16-signed')]);
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
+    const first = await nextResult(overlay);
+    const seen: string[] = [];
+    overlay.addEventListener('bagnet-result', (e) => seen.push((e as CustomEvent<{ imageId: string }>).detail.imageId));
+    // 0 → 1 → 2 without waiting: the run for slice 1 is cancelled before it reports.
+    const last = new Promise<OverlayResultDetail>((resolve) => overlay.addEventListener('bagnet-result', (e) => {
+      const detail = (e as CustomEvent<OverlayResultDetail>).detail;
+      if (detail.imageId === wadouri('ct16-signed')) resolve(detail);
+    }));
+    void viewport.setImageIdIndex(1);
+    await viewport.setImageIdIndex(2);
+    await last;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen).to.deep.equal([wadouri('ct16-signed')]);
+    // Back to slice 0: the same result object, at once (no new classification).
+    const again = nextResult(overlay);
+    await viewport.setImageIdIndex(0);
+    expect(await again).to.equal(first);
+    // refresh() classifies again all the same.
+    const fresh = nextResult(overlay);
+    await overlay.refresh();
+    const refreshed = await fresh;
+    expect(refreshed).to.not.equal(first);
+    expect(Array.from(refreshed.logits)).to.deep.equal(Array.from(first.logits));
     overlay.destroy();
   });
 

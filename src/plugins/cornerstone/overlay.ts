@@ -59,6 +59,9 @@ export interface OverlayOptions {
 
 type Resolved = Required<OverlayOptions>;
 
+/** Classifications kept for going back through a stack (their maps and inputs: a few hundred KB each at most). */
+const RECENT_SLICES = 8;
+
 const DEFAULTS: Omit<Resolved, 'model'> = {
   backend: 'auto', precision: 'auto', enabled: true, opacity: 0.6, target: '', contrast: null, resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
 };
@@ -106,6 +109,10 @@ export class BagnetOverlay extends EventTarget {
   readonly #disconnectPool: () => void;
   /** Why images failed to load (Cornerstone's IMAGE_LOAD_FAILED), by imageId. */
   readonly #loadErrors = new Map<string, string>();
+  /** The last classifications, by their arguments: scrolling back to a slice shows it at once. */
+  readonly #recent = new Map<string, Classified>();
+  /** The next run classifies again even if it has the answer (refresh()). */
+  #fresh = false;
   /** The model's `input.dicom` (null: it has none), once its manifest is known. */
   #dicom: { readonly model: string; readonly input: DicomInput | null } | null = null;
 
@@ -159,12 +166,15 @@ export class BagnetOverlay extends EventTarget {
   refresh(): Promise<void> {
     if (this.#destroyed) return Promise.resolve();
     const settled = new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#fresh = true;
     this.#sync(true);
+    this.#fresh = false;
     return settled;
   }
 
   destroy(): void {
     this.#destroyed = true;
+    this.#recent.clear();
     this.#run.clear();
     this.#exact.update(null);
     this.#disconnectPool();
@@ -256,7 +266,25 @@ export class BagnetOverlay extends EventTarget {
     return { imageId, frame, voi };
   }
 
-  async #classify([model, backend, precision, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
+  async #classify(args: RunArgs, signal: AbortSignal): Promise<Classified> {
+    const key = JSON.stringify(args);
+    const known = this.#fresh ? undefined : this.#recent.get(key);
+    if (known) {
+      this.#remember(key, known);
+      return known;
+    }
+    const classified = await this.#classifyNow(args, signal);
+    this.#remember(key, classified);
+    return classified;
+  }
+
+  #remember(key: string, classified: Classified): void {
+    this.#recent.delete(key);
+    this.#recent.set(key, classified);
+    if (this.#recent.size > RECENT_SLICES) this.#recent.delete(this.#recent.keys().next().value!);
+  }
+
+  async #classifyNow([model, backend, precision, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
     let imageId: string;
     let input: ImageData;
     const dicom = (await getPool().manifest(model)).input.dicom ?? null;
