@@ -404,32 +404,19 @@ def synthetic_images(manifest: dict[str, Any], count: int, seed: int) -> np.ndar
 
 
 def folder_images(manifest: dict[str, Any], folder: Path, count: int) -> np.ndarray:
-    """Up to ``count`` images of ``folder`` (sorted by name), preprocessed as the manifest says (PIL's
-    bilinear resize, as the browser does: src/core/resample.ts), normalised: a calibration set."""
-    from PIL import Image
+    """Up to ``count`` images of ``folder`` (sorted by name), preprocessed as the manifest says (read as
+    the browser will: ``datasets.read_file``), normalised: a calibration set."""
+    from .datasets import IMAGE_SUFFIXES, read_file
 
     spec = manifest["input"]
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})[:count]
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:count]
     if not paths:
         raise ValueError(f"no images (PNG, JPEG, WebP, BMP, GIF) in {folder}")
-    resize = spec["resize"]
-    images = []
-    for path in paths:
-        image = Image.open(path).convert("RGB" if spec["channels"] == 3 else "L")
-        if resize["mode"] == "stretch":
-            image = image.resize((resize["width"], resize["height"]), Image.BILINEAR)
-        elif resize["mode"] == "shorter-side":
-            scale = resize["size"] / min(image.size)
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
-            crop = resize.get("crop")
-            if crop:
-                left, top = (image.width - crop) // 2, (image.height - crop) // 2
-                image = image.crop((left, top, left + crop, top + crop))
-        pixels = np.asarray(image, dtype=np.float32) / 255.0
-        pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-        mean = np.array(spec["mean"], dtype=np.float32)[:, None, None]
-        std = np.array(spec["std"], dtype=np.float32)[:, None, None]
-        images.append((pixels - mean) / std)
+    background = tuple(spec.get("background", (255, 255, 255)))
+    mean = np.array(spec["mean"], dtype=np.float32)[:, None, None]
+    std = np.array(spec["std"], dtype=np.float32)[:, None, None]
+    images = [(read_file(path, spec["channels"], spec["resize"], "file", background)[0].astype(np.float32) / 255.0 - mean) / std
+              for path in paths]
     if len({i.shape for i in images}) > 1:
         raise ValueError(f"the images of {folder} have different sizes after preprocessing (resize 'none'): use same-sized images")
     return np.stack(images).astype(np.float32)
