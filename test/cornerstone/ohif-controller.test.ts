@@ -33,12 +33,13 @@ function fakeOhif(viewports: Map<string, Types.IStackViewport>) {
   const cornerstoneViewportService = Object.assign(new PubSub(['VIEWPORT_DATA_CHANGED']), {
     getCornerstoneViewport: (id: string) => viewports.get(id),
   });
-  const viewportGridService = Object.assign(new PubSub(['ACTIVE_VIEWPORT_ID_CHANGED', 'GRID_STATE_CHANGED']), {
+  const grid = new PubSub(['ACTIVE_VIEWPORT_ID_CHANGED', 'GRID_STATE_CHANGED']);
+  const viewportGridService = Object.assign(grid, {
     getActiveViewportId: () => active,
     getState: () => ({ viewports: new Map([...viewports.keys()].map((id) => [id, {}])) }),
     activate(id: string) {
       active = id;
-      this.emit('ACTIVE_VIEWPORT_ID_CHANGED');
+      grid.emit('ACTIVE_VIEWPORT_ID_CHANGED');
     },
   });
   const customizationService = { getCustomization: (id: string) => (id === 'bagnet.models' ? [{ label: 'default', url: DEFAULT_MODEL }] : undefined) };
