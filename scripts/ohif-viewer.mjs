@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
-import { extname, join, normalize } from 'node:path';
+import { extname, isAbsolute, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startOrthanc } from './orthanc.mjs';
 
@@ -106,8 +106,16 @@ export async function startViewer({ port = 0, dicomFiles = [] } = {}) {
       proxied.on('error', (error) => { res.writeHead(502); res.end(String(error)); });
       return req.pipe(proxied);
     }
-    let file = normalize(join(viewerDir, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(viewerDir)) {
+    let path;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400);
+      return res.end();
+    }
+    let file = normalize(join(viewerDir, path));
+    const inside = relative(viewerDir, file);
+    if (inside.startsWith('..') || isAbsolute(inside)) {
       res.writeHead(403);
       return res.end();
     }
@@ -122,6 +130,11 @@ export async function startViewer({ port = 0, dicomFiles = [] } = {}) {
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
     createReadStream(file).pipe(res);
+  });
+  // HTTPS through the proxy arrives as CONNECT: logged as outside, refused.
+  server.on('connect', (req, socket) => {
+    log.push({ url: `https://${req.url}`, outside: true, from: req.headers.referer ?? req.headers.origin ?? null });
+    socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
   });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   const actual = server.address().port;

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .dicom_pixels import DicomPixelError, Window, read_images
 
@@ -38,6 +38,7 @@ class Dataset:
     images: np.ndarray  # uint8 [N, C, H, W], as the browser hands them to the model (before normalising)
     targets: np.ndarray  # int64 [N]
     sources: list[str]  # file (and frame) of each image
+    files: np.ndarray  # int64 [N]: which file each image came from (the frames of one file stay together)
     skipped: list[str] = field(default_factory=list)  # "path: reason" of files left out (--skip-bad)
     dicom: bool = False  # whether any image came from DICOM
 
@@ -84,21 +85,28 @@ def scan_csv(path: Path) -> tuple[list[str], list[tuple[Path, str]]]:
 
 
 def _resized(image: Image.Image, resize: dict[str, Any]) -> Image.Image:
+    """The browser's resize plan (src/core/preprocess.ts resizePlan, as torchvision's Resize and CenterCrop)."""
     mode = resize["mode"]
     if mode == "stretch":
         return image.resize((resize["width"], resize["height"]), Image.BILINEAR)
     if mode == "shorter-side":
-        scale = resize["size"] / min(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+        size, (width, height) = resize["size"], image.size
+        scaled_long = (size * max(width, height)) // min(width, height)
+        scaled = (size, scaled_long) if width <= height else (scaled_long, size)
+        image = image.resize(scaled, Image.BILINEAR)
         crop = resize.get("crop")
         if crop:
-            left, top = (image.width - crop) // 2, (image.height - crop) // 2
+            left, top = round((scaled[0] - crop) / 2), round((scaled[1] - crop) / 2)  # Python rounds halves to even
             image = image.crop((left, top, left + crop, top + crop))
         return image
     return image
 
 
 def _as_model_image(image: Image.Image, channels: int, background: tuple[int, int, int]) -> Image.Image:
+    image = ImageOps.exif_transpose(image)  # the browser decodes with the image's own orientation
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit gray: the browser keeps the high byte (as it does for 16-bit PNGs), not a clipped low one.
+        image = Image.fromarray((np.asarray(image, dtype=np.int64) >> 8).clip(0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGBA", rgba.size, (*background, 255))
@@ -128,9 +136,9 @@ def load(items: list[tuple[Path, str]], labels: list[str], *, channels: int, res
          window: Window = "file", skip_bad: bool = False, min_per_class: int = 2,
          background: tuple[int, int, int] = (0, 0, 0)) -> Dataset:
     index = {label: k for k, label in enumerate(labels)}
-    images, targets, sources, bad = [], [], [], []
+    images, targets, sources, files, bad = [], [], [], [], []
     dicom = False
-    for path, label in items:
+    for number, (path, label) in enumerate(items):
         try:
             read = read_file(path, channels, resize, window, background)
         except (OSError, DicomPixelError, ValueError, SyntaxError) as error:
@@ -140,6 +148,7 @@ def load(items: list[tuple[Path, str]], labels: list[str], *, channels: int, res
         for frame, image in enumerate(read):
             images.append(image)
             targets.append(index[label])
+            files.append(number)
             sources.append(f"{path}" + (f" (frame {frame + 1})" if len(read) > 1 else ""))
     if bad and not skip_bad:
         raise DatasetError(f"{len(bad)} file(s) could not be read (--skip-bad leaves them out):{_listing(bad)}")
@@ -151,18 +160,28 @@ def load(items: list[tuple[Path, str]], labels: list[str], *, channels: int, res
     if len(sizes) > 1:
         examples = [f"{h}×{w}: {n} images, e.g. {sources[[i.shape[1:] for i in images].index((h, w))]}"
                     for (h, w), n in sizes.most_common()]
-        raise DatasetError("the images have different sizes and --resize none keeps them so; choose --resize stretch "
-                           f"(e.g. --input-size 64) or shorter-side:{_listing(examples)}")
-    return Dataset(labels, np.stack(images), np.array(targets, dtype=np.int64), sources, bad, dicom)
+        raise DatasetError(f"the images have different sizes after --resize {resize['mode']}; choose --resize stretch "
+                           f"(e.g. --input-size 64) or shorter-side with --crop:{_listing(examples)}")
+    if not images:
+        raise DatasetError("no images found (PNG, JPEG, WebP, BMP, GIF or DICOM)")
+    return Dataset(labels, np.stack(images), np.array(targets, dtype=np.int64), sources, np.array(files, dtype=np.int64), bad, dicom)
 
 
 def split(dataset: Dataset, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified split: (training indices, validation indices), ``fraction`` of each class for validation."""
+    """A stratified split by file (the frames of a multi-frame DICOM stay on one side): (training
+    indices, validation indices), about ``fraction`` of each class's files for validation."""
+    if not 0 < fraction < 1:
+        raise DatasetError(f"--val-split must be between 0 and 1 (exclusive), got {fraction}")
     rng = np.random.default_rng(seed)
-    fit, val = [], []
-    for k in range(len(dataset.labels)):
-        members = rng.permutation(np.flatnonzero(dataset.targets == k))
-        n_val = max(1, round(fraction * len(members)))
-        val.extend(members[:n_val])
-        fit.extend(members[n_val:])
+    fit, val, short = [], [], []
+    for k, label in enumerate(dataset.labels):
+        files = rng.permutation(np.unique(dataset.files[dataset.targets == k]))
+        n_val = max(1, round(fraction * len(files)))
+        if len(files) - n_val < 1:
+            short.append(f"{label}: {len(files)} file(s)")
+            continue
+        val.extend(np.flatnonzero(np.isin(dataset.files, files[:n_val]) & (dataset.targets == k)))
+        fit.extend(np.flatnonzero(np.isin(dataset.files, files[n_val:]) & (dataset.targets == k)))
+    if short:
+        raise DatasetError(f"a class needs files for both training and validation; these have too few:{_listing(short)}")
     return np.sort(np.array(fit, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))

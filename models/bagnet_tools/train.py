@@ -41,13 +41,11 @@ from PIL import Image
 
 from .arch import IMAGENET_CONFIGS, SMALL_KERNEL3, BagNet, BagNetConfig, build, count_parameters, small_config
 from .convert import IMAGENET_MEAN, IMAGENET_STD, read_state_dict
-from .datasets import DICOM_SUFFIXES, Dataset, DatasetError, load, scan_csv, scan_folder, split
+from .datasets import DICOM_SUFFIXES, Dataset, DatasetError, load, read_file, scan_csv, scan_folder, split
 from .dicom_pixels import manifest_entry
 from .export import write_model_folder
 
 RESUME_FILE = "resume.pt"
-# Arguments an interrupted run may change when it continues.
-RESUME_FREE = {"resume", "threads", "device", "stop_after", "force", "skip_bad"}
 SAMPLES_PER_CLASS = 2
 RECALIBRATION_IMAGES = 20_000
 
@@ -333,7 +331,8 @@ def read_data(args: argparse.Namespace, channels: int, resize: dict[str, Any]) -
                                f"{dataset.images.shape[1:]}: use --resize stretch")
         first = len(dataset.targets)
         dataset = Dataset(labels, np.concatenate([dataset.images, held.images]), np.concatenate([dataset.targets, held.targets]),
-                          dataset.sources + held.sources, dataset.skipped + held.skipped, dataset.dicom or held.dicom)
+                          dataset.sources + held.sources, np.concatenate([dataset.files, held.files + len(items)]),
+                          dataset.skipped + held.skipped, dataset.dicom or held.dicom)
         fit_idx, val_idx = np.arange(first), np.arange(first, len(dataset.targets))
         how = f"validation: {args.val_data or args.val_csv}"
     else:
@@ -410,12 +409,14 @@ def train_one(q: int, args: argparse.Namespace, dataset: Dataset, fit_idx: np.nd
     """Train (or resume, or reuse a finished) model for patch size q; its checkpoint and metrics."""
     run = work / f"q{q}"
     done = run / "checkpoint.pt"
+    config = model_config(args.arch, q, args.width, dataset.images.shape[1], len(dataset.labels))
+    # A finished model is reused only for the very same run (data, geometry and recipe).
+    finished = {"recipe": dataclasses.asdict(recipe), "config": config.to_json(), **identity}
     if args.resume and done.exists():
         saved = torch.load(done, map_location="cpu")
-        if saved["identity"] == identity:
+        if saved["identity"] == finished:
             print(json.dumps({"patchSize": q, "reused": str(done)}), flush=True)
             return saved
-    config = model_config(args.arch, q, args.width, dataset.images.shape[1], len(dataset.labels))
     torch.manual_seed(args.seed)  # the initial weights too: a run repeats exactly
     model = build(config)
     loaded = initialise_from(model, args.init) if args.init else 0
@@ -434,7 +435,9 @@ def train_one(q: int, args: argparse.Namespace, dataset: Dataset, fit_idx: np.nd
     if summary["stopped"]:
         return {"stopped": summary["stopped"]}
     before = val_accuracy(model)
-    recalibrate_batchnorm(model, fit_x[:RECALIBRATION_IMAGES], normalise, args.device)
+    # A seeded sample of every class (the training images are in class order).
+    sample = torch.randperm(len(fit_x), generator=torch.Generator().manual_seed(args.seed))[:RECALIBRATION_IMAGES]
+    recalibrate_batchnorm(model, fit_x[sample], normalise, args.device)
     logits = predict(model, val_x, normalise, args.device)
     predicted = logits.argmax(1).numpy()
     model = model.cpu().to(memory_format=torch.contiguous_format)
@@ -444,7 +447,7 @@ def train_one(q: int, args: argparse.Namespace, dataset: Dataset, fit_idx: np.nd
         "confusion": confusion(val_y.numpy(), predicted, len(dataset.labels)).tolist(),
         "initialised_tensors": loaded,
     }
-    saved = {"identity": identity, "config": config.to_json(), "state_dict": model.state_dict(), "metrics": metrics}
+    saved = {"identity": finished, "config": config.to_json(), "state_dict": model.state_dict(), "metrics": metrics}
     torch.save(saved, run / "checkpoint.pt.tmp")
     (run / "checkpoint.pt.tmp").replace(done)
     print(json.dumps({k: metrics[k] for k in ("patchSize", "top1_val", "epochs", "train_seconds")}), flush=True)
@@ -487,9 +490,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         mean, std = IMAGENET_MEAN[:channels] if channels == 3 else [float(np.mean(IMAGENET_MEAN))], \
             IMAGENET_STD[:channels] if channels == 3 else [float(np.mean(IMAGENET_STD))]
     else:
-        fit_pixels = dataset.images[fit_idx].astype(np.float64) / 255.0
-        mean = [round(float(v), 4) for v in fit_pixels.mean(axis=(0, 2, 3))]
-        std = [round(max(float(v), 1e-3), 4) for v in fit_pixels.std(axis=(0, 2, 3))]
+        # Per-channel statistics of the training images, summed in chunks (the set may be large).
+        total, squares, count = np.zeros(channels), np.zeros(channels), 0
+        for start in range(0, len(fit_idx), 1024):
+            chunk = dataset.images[fit_idx[start:start + 1024]].astype(np.float64) / 255.0
+            total += chunk.sum(axis=(0, 2, 3))
+            squares += (chunk ** 2).sum(axis=(0, 2, 3))
+            count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+        mean_values = total / count
+        mean = [round(float(v), 4) for v in mean_values]
+        std = [round(max(float(v), 1e-3), 4) for v in np.sqrt(np.maximum(squares / count - mean_values ** 2, 0))]
     normalise = Normaliser(mean, std)
     recipe = Recipe(epochs=args.epochs, time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr,
                     weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
@@ -497,7 +507,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                     flip=args.flip, seed=args.seed)
     # What a resumed run must share with the interrupted one (besides the recipe).
     identity = {"arch": args.arch, "width": args.width, "channels": channels, "resize": resize, "labels": dataset.labels,
-                "images": len(dataset.targets), "val": [int(i) for i in val_idx[:50]], "window": list(args.window)
+                "images": len(dataset.targets), "data": hashlib.sha256("\n".join(dataset.sources).encode()).hexdigest(), "val": [int(i) for i in val_idx[:50]], "window": list(args.window)
                 if args.window != "file" else "file", "init": str(args.init or ""), "mean": mean, "std": std}
     work = out.with_name(out.name + ".training")
     runs = {}
@@ -530,7 +540,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             "command": command,
             "training": {"train_images": len(fit_idx), "val_images": len(val_idx), "classes": dataset.counts(),
                          "skipped": dataset.skipped, "epochs": metrics["epochs"], "train_seconds": metrics["train_seconds"],
-                         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
+                         "device": torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else args.device,
                          "torch": str(torch.__version__), "python": platform.python_version(),
                          "top1_val_before_bn_recalibration": metrics["top1_val_before_bn_recalibration"]},
             "recipe": {**dataclasses.asdict(recipe), "arch": args.arch, "patchSizes": sizes, "width": args.width},
@@ -542,7 +552,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     images = torch.from_numpy(dataset.images)
 
     def extra(folder: Path) -> None:
-        write_samples(folder, model, dataset, val_idx, normalise)
+        write_samples(folder, model, dataset, val_idx, normalise, resize)
         if args.precisions:
             from .precisions import add_precisions
 
@@ -552,7 +562,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             add_precisions(folder, to_array(calibration_idx), evaluation=to_array(val_idx), labels=dataset.targets[val_idx],
                            dataset=f"{data_source}, validation", calibration_source=f"{len(calibration_idx)} training images",
                            precisions=tuple(args.precisions),
-                           load_pixels=lambda path: normalise(torch.from_numpy(read_sample(path, channels)[None])).numpy())
+                           load_pixels=lambda path: normalise(torch.from_numpy(read_sample(path, channels, resize)[None])).numpy())
         manifest = json.loads((folder / "bagnet.json").read_text())
         (folder / "MODEL_CARD.md").write_text(model_card(manifest, dataset, fit_idx, val_idx, how, runs, best_q, args, command))
         if len(sizes) > 1:
@@ -568,12 +578,13 @@ def per_class(matrix: list[list[int]], labels: list[str]) -> dict[str, float | N
     return {label: (row[k] / sum(row) if sum(row) else None) for k, (label, row) in enumerate(zip(labels, matrix))}
 
 
-def read_sample(path: Path, channels: int) -> np.ndarray:
-    pixels = np.array(Image.open(path).convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+def read_sample(path: Path, channels: int, resize: dict[str, Any]) -> np.ndarray:
+    """A sample PNG as the browser will give it to the model (its resize policy applied again)."""
+    return np.array(read_file(path, channels, resize, "file")[0], dtype=np.uint8)
 
 
-def write_samples(folder: Path, model: BagNet, dataset: Dataset, val_idx: np.ndarray, normalise: Normaliser) -> None:
+def write_samples(folder: Path, model: BagNet, dataset: Dataset, val_idx: np.ndarray, normalise: Normaliser,
+                  resize: dict[str, Any]) -> None:
     """The first validation images of each class as PNG, with the logits of the PNG read back (what a user gets)."""
     (folder / "samples").mkdir()
     entries = []
@@ -583,7 +594,7 @@ def write_samples(folder: Path, model: BagNet, dataset: Dataset, val_idx: np.nda
             name = f"{len(entries):02d}-{_slug(label)}.png"
             image = dataset.images[index]
             Image.fromarray(image[0] if channels == 1 else image.transpose(1, 2, 0)).save(folder / "samples" / name)
-            pixels = torch.from_numpy(read_sample(folder / "samples" / name, channels)[None])
+            pixels = torch.from_numpy(read_sample(folder / "samples" / name, channels, resize)[None])
             with torch.no_grad():
                 logits = model(normalise(pixels)).mean(dim=(1, 2))[0].double()
             entries.append({"file": f"samples/{name}", "label": label, "labelIndex": k, "source": dataset.sources[index],

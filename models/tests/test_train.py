@@ -199,3 +199,22 @@ def test_csv_patch_sizes_and_resume(tmp_path, capsys):
     whole = torch.load(tmp_path / "whole.training" / "q9" / "checkpoint.pt")["state_dict"]
     parts = torch.load(tmp_path / "parts.training" / "q9" / "checkpoint.pt")["state_dict"]
     assert all(torch.equal(whole[k], parts[k]) for k in whole)
+
+
+def test_frames_of_one_file_stay_on_one_side_of_the_split(tmp_path):
+    """A multi-frame DICOM's frames are near-duplicates: they must not be both trained on and validated on."""
+    from bagnet_tools.datasets import load, scan_folder, split
+    from test_dicom_pixels import write_dicom
+
+    rng = np.random.default_rng(2)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            write_dicom(tmp_path / label / f"{i}.dcm", rng.integers(0, 4000, (3, 12, 12)), WindowCenter="2000", WindowWidth="4000")
+    labels, items = scan_folder(tmp_path)
+    dataset = load(items, labels, channels=1, resize={"mode": "none"}, min_per_class=2)
+    assert len(dataset.targets) == 24 and dataset.sources[1].endswith("0.dcm (frame 2)")
+    fit, val = split(dataset, 0.25, seed=0)
+    assert len(val) == 6 and set(dataset.files[fit]).isdisjoint(dataset.files[val])
+    with pytest.raises(Exception, match="between 0 and 1"):
+        split(dataset, 1.0, seed=0)

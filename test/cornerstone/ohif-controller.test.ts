@@ -59,7 +59,10 @@ describe('OHIF extension controller', () => {
       let changes = 0;
       controller.addEventListener('change', () => changes++);
       controller.setOptions({ backend: 'wasm' });
+      // Nothing is attached outside the bagnet mode.
       services.viewportGridService.emit('GRID_STATE_CHANGED');
+      expect(controller.overlays.size).to.equal(0);
+      controller.attach();
       const overlays = controller.overlays;
       expect([...overlays.keys()]).to.deep.equal(['left', 'right']);
       expect(overlays.get('left')!.viewport).to.equal(left);
@@ -70,7 +73,7 @@ describe('OHIF extension controller', () => {
       expect(controller.active).to.equal(overlays.get('left'));
       services.viewportGridService.activate('right');
       expect(controller.active).to.equal(overlays.get('right'));
-      expect(changes).to.be.greaterThan(0);
+      expect(changes).to.be.at.least(3); // attached, two results, the active viewport
       // Shared options reach every overlay.
       controller.setOptions({ opacity: 0.3, target: 'Bag' });
       expect([...controller.overlays.values()].map((o) => [o.options.opacity, o.options.target])).to.deep.equal([[0.3, 'Bag'], [0.3, 'Bag']]);
@@ -82,6 +85,11 @@ describe('OHIF extension controller', () => {
       expect(right.element.querySelector('canvas.bagnet-overlay')).to.equal(null);
       expect(gone.result).to.equal(null);
       expect(controller.active).to.equal(null); // 'right' is still the active id, and shows nothing now
+      // Leaving the mode (bagnetClear): no overlay, and none comes back on the next grid event.
+      controller.detachAll();
+      services.viewportGridService.emit('GRID_STATE_CHANGED');
+      expect(controller.overlays.size).to.equal(0);
+      expect(left.element.querySelector('canvas.bagnet-overlay')).to.equal(null);
     } finally {
       controller.dispose();
       disableViewport(left);

@@ -1,7 +1,11 @@
 """The study the OHIF end-to-end test opens: one series of three slices (three of the default model's
-sample images as 16-bit MONOCHROME2 CT-like slices, stored = 4·gray − 1000 with a rescale back and a
-window over it), and what the model must answer for each slice, computed here independently of the
-browser: the pixels by bagnet_tools.dicom_pixels (the plugin's pipeline), the logits by onnxruntime-node.
+sample images as 16-bit MONOCHROME2 slices with a window over them), and what the model must answer
+for each slice, computed here independently of the browser: the pixels by bagnet_tools.dicom_pixels
+(the plugin's pipeline), the logits by onnxruntime-node.
+
+Without a rescale: OHIF 3.13.2's loader (Cornerstone 5.6.8, DICOMweb from Orthanc) gave 64 where the
+modality value is 0 for stored = 4·gray + 1000 with slope 0.25 and intercept −250 (12 bits stored), in
+its display too; the plugin's own tests (Cornerstone 5.14, WADO-URI) cover rescaled data.
 
     /usr/bin/python3 test/ohif/make_study.py build/ohif/study
 """

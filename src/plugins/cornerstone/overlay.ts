@@ -59,8 +59,9 @@ export interface OverlayOptions {
 
 type Resolved = Required<OverlayOptions>;
 
-/** Classifications kept for going back through a stack (their maps and inputs: a few hundred KB each at most). */
+/** Classifications kept for going back through a stack: at most 8, holding at most 64 MB of model inputs. */
 const RECENT_SLICES = 8;
+const RECENT_BYTES = 64 * 1024 * 1024;
 
 const DEFAULTS: Omit<Resolved, 'model'> = {
   backend: 'auto', precision: 'auto', enabled: true, opacity: 0.6, target: '', contrast: null, resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
@@ -113,8 +114,9 @@ export class BagnetOverlay extends EventTarget {
   readonly #recent = new Map<string, Classified>();
   /** The next run classifies again even if it has the answer (refresh()). */
   #fresh = false;
-  /** The model's `input.dicom` (null: it has none), once its manifest is known. */
-  #dicom: { readonly model: string; readonly input: DicomInput | null } | null = null;
+  /** Each model's `input.dicom` (null: it has none), once its manifest is known (read before its first run). */
+  readonly #dicomOf = new Map<string, DicomInput | null>();
+  readonly #readingManifest = new Set<string>();
 
   constructor(viewport: Types.IStackViewport, options: OverlayOptions) {
     super();
@@ -190,8 +192,13 @@ export class BagnetOverlay extends EventTarget {
   #sync(again = false): void {
     if (this.#destroyed) return;
     const { model, backend, precision, topK, voi } = this.#options;
+    if (!this.#dicomOf.has(model)) {
+      // How the model wants its DICOM images decides what a run depends on: learn it first.
+      this.#readManifest(model);
+      return;
+    }
     // The viewer's window matters only when the model takes the displayed image.
-    const fixed = this.#dicom?.model === model && this.#dicom.input !== null;
+    const fixed = this.#dicomOf.get(model) != null;
     const range = voi === 'viewport' && !fixed ? this.viewport.getProperties().voiRange : undefined;
     const imageId = this.viewport.getCurrentImageId() ?? '';
     const loaded = imageId !== '' && this.viewport.getCornerstoneImage()?.imageId === imageId;
@@ -205,7 +212,21 @@ export class BagnetOverlay extends EventTarget {
     else this.#run.update(args);
   }
 
+  #readManifest(model: string): void {
+    if (this.#readingManifest.has(model)) return;
+    this.#readingManifest.add(model);
+    getPool().manifest(model).then((manifest) => manifest.input.dicom ?? null, () => null).then((dicom) => {
+      // (A manifest that cannot be read: the run reports why.)
+      this.#readingManifest.delete(model);
+      this.#dicomOf.set(model, dicom);
+      this.#sync();
+    });
+  }
+
   #onNewImage = () => {
+    // A new image of the stack that loaded: an old failure to load it no longer stands.
+    const shown = this.viewport.getCornerstoneImage()?.imageId;
+    if (shown) this.#loadErrors.delete(shown);
     // Cornerstone's CPU rendering sets a new image's window just after STACK_NEW_IMAGE (and without a
     // VOI_MODIFIED): read what the viewport shows once it has.
     queueMicrotask(() => this.#sync());
@@ -281,19 +302,20 @@ export class BagnetOverlay extends EventTarget {
   #remember(key: string, classified: Classified): void {
     this.#recent.delete(key);
     this.#recent.set(key, classified);
-    if (this.#recent.size > RECENT_SLICES) this.#recent.delete(this.#recent.keys().next().value!);
+    // At most RECENT_SLICES, and at most RECENT_BYTES of model inputs (big radiographs: fewer).
+    let bytes = 0;
+    for (const entry of this.#recent.values()) bytes += entry.input.data.length;
+    while (this.#recent.size > 1 && (this.#recent.size > RECENT_SLICES || bytes > RECENT_BYTES)) {
+      const oldest = this.#recent.keys().next().value!;
+      bytes -= this.#recent.get(oldest)!.input.data.length;
+      this.#recent.delete(oldest);
+    }
   }
 
   async #classifyNow([model, backend, precision, topK]: RunArgs, signal: AbortSignal): Promise<Classified> {
     let imageId: string;
     let input: ImageData;
-    const dicom = (await getPool().manifest(model)).input.dicom ?? null;
-    if (signal.aborted) throw signal.reason;
-    if (this.#dicom?.model !== model) {
-      this.#dicom = { model, input: dicom };
-      // From now on the viewer's window changes nothing for this model: forget it in the arguments.
-      if (dicom) queueMicrotask(() => this.#sync());
-    }
+    const dicom = this.#dicomOf.get(model) ?? null;
     try {
       const current = this.#currentFrame(dicom);
       const rgba = frameToRgba(current.frame, current.voi, { invertMonochrome1: dicom?.invertMonochrome1 ?? true });

@@ -40,7 +40,9 @@ export function currentBagnet(): OhifBagnet | null {
 
 /** Fires `change` when the overlays, the active one or the options change. */
 export class OhifBagnet extends EventTarget {
-  #options: SharedOptions = { model: null };
+  #options: SharedOptions = { model: null, enabled: true };
+  /** Overlays only while the `bagnet` mode is on (and not cleared): other modes are left alone. */
+  #attached = false;
   readonly #overlays = new Map<string, { viewport: Types.IStackViewport; overlay: BagnetOverlay }>();
   readonly #subscriptions: Subscription[] = [];
   #disposed = false;
@@ -103,9 +105,15 @@ export class OhifBagnet extends EventTarget {
     return this.active?.refresh() ?? Promise.resolve();
   }
 
+  /** Start attaching overlays (the `bagnet` mode's entry; `bagnetRun`). */
+  attach(): void {
+    this.#attached = true;
+    this.sync();
+  }
+
   /** Attach an overlay to every stack viewport that lacks one; drop those whose viewport went away. */
   sync(): void {
-    if (this.#disposed) return;
+    if (this.#disposed || !this.#attached) return;
     const model = this.model;
     const { viewports } = this.services.viewportGridService.getState();
     const ids = new Set(viewports instanceof Map ? viewports.keys() : Object.keys(viewports));
@@ -133,8 +141,9 @@ export class OhifBagnet extends EventTarget {
     else this.dispatchEvent(new Event('change')); // the active viewport may have changed
   }
 
-  /** Remove every overlay (they come back on the next sync, e.g. the next image). */
+  /** Remove every overlay and attach none until `attach()` (leaving the mode; `bagnetClear`). */
   detachAll(): void {
+    this.#attached = false;
     for (const { overlay } of this.#overlays.values()) overlay.destroy();
     this.#overlays.clear();
     this.#changed();

@@ -73,9 +73,10 @@ const extension = {
     };
     return {
       definitions: {
-        bagnetRun: { commandFn: run((c) => c.refresh()) },
+        bagnetAttach: { commandFn: run((c) => c.attach()) },
+        bagnetRun: { commandFn: run((c) => { c.attach(); return c.refresh(); }) },
         bagnetClear: { commandFn: run((c) => c.detachAll()) },
-        bagnetToggleOverlay: { commandFn: run((c) => c.setOptions({ enabled: !c.options.enabled })) },
+        bagnetToggleOverlay: { commandFn: run((c) => c.setOptions({ enabled: !(c.options.enabled ?? true) })) },
         bagnetSetTarget: { commandFn: ({ target = '' }: { target?: string } = {}) => currentBagnet()?.setOptions({ target }) },
       },
       defaultContext: 'VIEWER',

@@ -38,6 +38,7 @@ interface ModeServices {
 
 interface ModeHooks {
   servicesManager: { services: ModeServices };
+  commandsManager: { runCommand(name: string, options?: object): unknown };
   extensionManager: { getModuleEntry(id: string): { exports: Record<string, any> } };
 }
 
@@ -46,7 +47,7 @@ function modeFactory() {
     id: 'bagnet',
     routeName: 'bagnet',
     displayName: 'BagNet evidence',
-    onModeEnter({ servicesManager, extensionManager }: ModeHooks): void {
+    onModeEnter({ servicesManager, extensionManager, commandsManager }: ModeHooks): void {
       const { toolGroupService, toolbarService } = servicesManager.services;
       const { toolNames, Enums } = extensionManager.getModuleEntry(ohif.tools).exports;
       toolGroupService.createToolGroupAndAddTools('default', {
@@ -64,8 +65,11 @@ function modeFactory() {
           commands: 'bagnetToggleOverlay', evaluate: 'evaluate.bagnet.overlay' },
       }]);
       toolbarService?.updateSection(toolbarService.sections.primary, ['BagnetOverlay']);
+      // The extension draws only in this mode.
+      commandsManager.runCommand('bagnetAttach');
     },
-    onModeExit({ servicesManager }: ModeHooks): void {
+    onModeExit({ servicesManager, commandsManager }: ModeHooks): void {
+      commandsManager.runCommand('bagnetClear');
       servicesManager.services.toolGroupService.destroy();
     },
     validationTags: { study: [], series: [] },
