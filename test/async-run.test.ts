@@ -72,6 +72,27 @@ describe('AsyncRun', () => {
     expect([throwing.status, throwing.error?.message]).to.deep.equal(['error', 'at once']);
   });
 
+  it('settled() waits past superseded runs for the current one, and resolves at once when nothing is pending', async () => {
+    const { runs, task } = manualTask();
+    const run = new AsyncRun(task, () => undefined);
+    let settled = false;
+    await run.settled(); // idle
+    run.update(['a']);
+    void run.settled().then(() => { settled = true; });
+    run.update(['b']); // supersedes a: still pending
+    runs[0]!.resolve('late a');
+    await tick();
+    expect(settled).to.equal(false);
+    runs[1]!.reject(new Error('b failed'));
+    await tick();
+    expect([settled, run.status]).to.deep.equal([true, 'error']);
+    run.update(['c']);
+    const cleared = run.settled();
+    run.clear();
+    await cleared; // idle counts as settled
+    expect(run.status).to.equal('idle');
+  });
+
   it('Memo computes again only for new arguments', () => {
     let computed = 0;
     const memo = new Memo((a: number, b: object) => ({ a, b, n: ++computed }));

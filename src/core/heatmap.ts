@@ -4,6 +4,7 @@
  */
 import { COLORMAP_LEVELS, colormapLut, isDiverging, type ColormapName } from './colormap.js';
 import type { ClassificationResult, Evidence } from './result.js';
+import type { PixelBox } from './geometry.js';
 
 export type SignFilter = 'all' | 'positive' | 'negative';
 export type ThresholdMode = 'clip' | 'binary';
@@ -164,6 +165,40 @@ export function overlayEdges(rgba: Uint8ClampedArray, image: ArrayLike<number>, 
 export function cellDrawBox(row: number, col: number, geometry: { patchSize: number; stride: number; offset: number }) {
   const centre = geometry.offset + (geometry.patchSize - 1) / 2;
   return { x: centre + geometry.stride * col, y: centre + geometry.stride * row, width: geometry.stride, height: geometry.stride };
+}
+
+/**
+ * The selection drawn over a map (RGBA, `width × height` model-input pixels): grey hatching on the
+ * patches out of the bag: the selected ones when they are removed, every other one when they are kept alone.
+ */
+export function selectionRgba(evidence: { rows: number; cols: number; patchSize: number; stride: number; offset: number },
+                              selection: readonly number[], ablation: 'remove' | 'keep', width: number, height: number): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  const selected = new Set(selection);
+  for (let row = 0; row < evidence.rows; row++) {
+    for (let col = 0; col < evidence.cols; col++) {
+      if (selected.has(row * evidence.cols + col) !== (ablation === 'remove')) continue;
+      const box = cellDrawBox(row, col, evidence);
+      for (let y = box.y; y < Math.min(height, box.y + box.height); y++) {
+        for (let x = box.x; x < Math.min(width, box.x + box.width); x++) {
+          rgba.set((x + y) % 2 === 0 ? [20, 20, 20, 200] : [240, 240, 240, 160], (y * width + x) * 4);
+        }
+      }
+    }
+  }
+  return rgba;
+}
+
+/** The cells (`row * cols + col`) whose drawn block (`cellDrawBox`, as the map shows them) meets `box`. */
+export function cellsMeeting(box: PixelBox, evidence: { rows: number; cols: number; patchSize: number; stride: number; offset: number }): number[] {
+  const cells: number[] = [];
+  for (let row = 0; row < evidence.rows; row++) {
+    for (let col = 0; col < evidence.cols; col++) {
+      const b = cellDrawBox(row, col, evidence);
+      if (b.x < box.x + box.width && box.x < b.x + b.width && b.y < box.y + box.height && box.y < b.y + b.height) cells.push(row * evidence.cols + col);
+    }
+  }
+  return cells;
 }
 
 /**

@@ -43,7 +43,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
     await panel.updateComplete;
     const labels = () => [...panel.shadowRoot!.querySelectorAll('[part="class"] span:first-of-type')].map((e) => e.textContent);
     expect(labels()).to.deep.equal(first.topk.map((entry) => entry.label));
-    const radios = () => [...panel.shadowRoot!.querySelectorAll<HTMLInputElement>('input[type="radio"]')];
+    const radios = () => [...panel.shadowRoot!.querySelectorAll<HTMLInputElement>('[part="results"] input[type="radio"]')];
     expect(radios().map((radio) => radio.checked)).to.deep.equal([true, false, false, false, false]);
 
     // Picking the second class makes it the overlay's target, and the overlay redraws.

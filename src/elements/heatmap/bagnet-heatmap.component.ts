@@ -1,15 +1,15 @@
 import { html, nothing, type PropertyValues } from 'lit';
 import { property, state } from 'lit/decorators.js';
 import { colormapGradient, COLORMAPS, type ColormapName } from '../../core/colormap.js';
-import { BagnetError } from '../../core/errors.js';
+import type { BagnetError } from '../../core/errors.js';
 import { cellAt, cellBox, patchAround, type PixelBox } from '../../core/geometry.js';
 import {
-  cellDrawBox, colorize, evidenceScale, fastMap, HEATMAP_DEFAULTS, overlayEdges, paintEvidence, spreadCells, type SignFilter, type ThresholdMode,
+  cellDrawBox, cellsMeeting, colorize, selectionRgba, evidenceScale, fastMap, HEATMAP_DEFAULTS, overlayEdges, paintEvidence, spreadCells, type SignFilter, type ThresholdMode,
 } from '../../core/heatmap.js';
 import type { ClassificationResult } from '../../core/result.js';
 import type { EditFill } from '../../core/edits.js';
 import { ablate, contrastCells, runnerUp, type Ablation, type AblationMode } from '../../core/whatif.js';
-import { connectToPool, getPool } from '../../pool/pool.js';
+import { connectToPool } from '../../pool/pool.js';
 import { AsyncRun, Memo } from '../shared/async-run.js';
 import { BagnetElementBase } from '../shared/base.js';
 import { ClassificationController, type ElementState } from '../shared/classification-controller.js';
@@ -18,21 +18,10 @@ import { ExactMapJob } from '../shared/exact-map-job.js';
 import { drawOnce } from '../shared/image-view.js';
 import { resolveTarget, unknownContrast, unknownTarget } from '../shared/target.js';
 import { heatmapStyles } from './bagnet-heatmap.styles.js';
-import type { HeatmapFill, HeatmapTool, WhatIfHost } from './whatif-panel.js';
+import type { HeatmapTool, WhatIfHost } from './whatif-panel.js';
+import { EditChain, type HeatmapEdit, type HeatmapFill } from '../shared/edit-chain.js';
 
-export type { HeatmapFill, HeatmapTool };
-
-/** A pixel edit of the model input, as `edits` lists them: a box (and optional brush mask) and its fill. */
-export interface HeatmapEdit {
-  readonly x: number;
-  readonly y: number;
-  readonly width: number;
-  readonly height: number;
-  /** `background` (the manifest's), `mean` (the image's mean colour), `blur`, `image` (`fillImage`), or a fill of core/whatif.ts. */
-  readonly fill: HeatmapFill | EditFill;
-  /** One value per pixel of the box, non-zero = painted (default: the whole box). */
-  readonly mask?: ArrayLike<number>;
-}
+export type { HeatmapEdit, HeatmapFill, HeatmapTool };
 
 /** What `toBlob()` / `toDataURL()` draw. */
 export interface FigureOptions {
@@ -204,22 +193,9 @@ export class BagnetHeatmap extends BagnetElementBase {
   readonly #contrastErrors = new Memo(unknownContrast);
   readonly #selectionLayer = new Memo(selectionImage);
   /** Edits applied in order, each re-scoring the result before it: one AsyncRun (aborted when they change). */
-  readonly #rescoring = new AsyncRun(async ([base, ...edits]: readonly [ClassificationResult, ...HeatmapEdit[]], signal: AbortSignal) => {
-    // A longer list that starts with the edits already applied goes on from their result.
-    const done = this.#applied;
-    let start = 0;
-    let result = base;
-    if (done && done.base === base && done.edits.every((edit, i) => edits[i] === edit)) {
-      start = done.edits.length;
-      result = done.result;
-    }
-    for (let i = start; i < edits.length; i++) {
-      result = await getPool().rescore(result, await this.#pixelEdit(result, edits[i]!), { signal });
-      this.#applied = { base, edits: edits.slice(0, i + 1), result };
-    }
-    return result;
-  }, () => this.#rescoringChanged());
-  #applied: { base: ClassificationResult; edits: readonly HeatmapEdit[]; result: ClassificationResult } | null = null;
+  readonly #editChain = new EditChain();
+  readonly #rescoring = new AsyncRun(([base, ...edits]: readonly [ClassificationResult, ...HeatmapEdit[]], signal: AbortSignal) =>
+    this.#editChain.apply(base, edits, this.fillImage, signal), () => this.#rescoringChanged());
   /** The classification the edits / the selection were set for ('next': set while one ran). */
   #editsFor: ClassificationResult | 'next' | null = null;
   #selectionFor: ClassificationResult | 'next' | null = null;
@@ -284,11 +260,10 @@ export class BagnetHeatmap extends BagnetElementBase {
   /** Settles once the current edits are re-scored: the result shown then, or null (no edits, or they failed). */
   get editsComplete(): Promise<ClassificationResult | null> {
     return this.updateComplete
-      .then(() => (this.#rescoring.status === 'pending' ? new Promise<void>((resolve) => this.#editWaiters.push(resolve)) : undefined))
+      .then(() => this.#rescoring.settled())
       .then(() => (this.#rescoring.status === 'complete' ? this.classification.result : null));
   }
 
-  #editWaiters: (() => void)[] = [];
   #disconnectPool: (() => void) | null = null;
 
   #rescoringChanged(): void {
@@ -302,44 +277,7 @@ export class BagnetHeatmap extends BagnetElementBase {
     if (status === 'complete') this.classification.showEdited(this.#rescoring.value ?? null);
     // Idle (no edits) or failed (a bad edit: an error, reported with the classification shown).
     if (status === 'idle' || status === 'error') this.classification.showEdited(null);
-    if (status !== 'pending') for (const resolve of this.#editWaiters.splice(0)) resolve();
     this.requestUpdate();
-  }
-
-  /** A `HeatmapEdit` as the pixels it writes into `result`'s model input. */
-  async #pixelEdit(result: ClassificationResult, edit: HeatmapEdit) {
-    let fill: EditFill;
-    switch (edit.fill) {
-      case 'background': {
-        const [r = 0, g = 0, b = 0] = (await getPool().manifest(result.model.url)).input.background;
-        fill = { kind: 'color', rgb: [r, g, b] };
-        break;
-      }
-      case 'mean': fill = { kind: 'mean' }; break;
-      case 'blur': fill = { kind: 'blur', radius: Math.max(2, Math.round(result.evidence.patchSize / 4)) }; break;
-      case 'image':
-        if (!this.fillImage) throw new BagnetError('image-invalid', 'The "image" fill needs `fillImage`: an ImageData at the model input\'s size');
-        fill = { kind: 'image', pixels: this.fillImage };
-        break;
-      default:
-        if (typeof edit.fill !== 'object' || edit.fill === null || !['color', 'mean', 'blur', 'image'].includes(edit.fill.kind)) {
-          throw new BagnetError('image-invalid', `Edit refused: unknown fill ${JSON.stringify(edit.fill)} (use background, mean, blur, image or a fill object)`);
-        }
-        fill = edit.fill;
-    }
-    // Loaded with the rest of the what-if code, on first use.
-    const { clampBox, makeEdit } = await import('../../core/edits.js');
-    const { width, height } = result.input.plan;
-    const inside = clampBox(edit, width, height);
-    if (!inside || inside.x !== edit.x || inside.y !== edit.y || inside.width !== edit.width || inside.height !== edit.height) {
-      throw new BagnetError('image-invalid', `Edit refused: the box ${edit.width}×${edit.height} at (${edit.x}, ${edit.y}) is not whole pixels `
-        + `inside the ${width}×${height} model input`);
-    }
-    try {
-      return makeEdit(result.input.pixels, edit, fill, edit.mask);
-    } catch (cause) {
-      throw new BagnetError('image-invalid', `Edit refused: ${(cause as Error).message}`, { cause });
-    }
   }
 
   #select(cells: readonly number[]): void {
@@ -397,7 +335,7 @@ export class BagnetHeatmap extends BagnetElementBase {
       }
       this.#selectionFor = base;
     }
-    if (base !== this.#applied?.base) this.#applied = null;
+    this.#editChain.keepOnly(base);
     if (changed.has('edits') || base !== this.#rescoring.args?.[0]) {
       this.#rescoring.update(base && this.edits.length > 0 && this.isConnected ? [base, ...this.edits] : null);
     }
@@ -590,18 +528,9 @@ export class BagnetHeatmap extends BagnetElementBase {
     }
   }
 
-  /** The cells whose drawn block (a stride×stride block at the patch centre, as the map shows them) meets `box`. */
   #cellsIn(box: PixelBox): number[] {
     const evidence = this.classification.result?.evidence;
-    if (!evidence) return [];
-    const cells: number[] = [];
-    for (let row = 0; row < evidence.rows; row++) {
-      for (let col = 0; col < evidence.cols; col++) {
-        const b = cellDrawBox(row, col, evidence);
-        if (b.x < box.x + box.width && box.x < b.x + b.width && b.y < box.y + box.height && box.y < b.y + b.height) cells.push(row * evidence.cols + col);
-      }
-    }
-    return cells;
+    return evidence ? cellsMeeting(box, evidence) : [];
   }
 
   #brush(x: number, y: number, mode: 'add' | 'remove') {
@@ -898,23 +827,7 @@ const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).
 
 /** The selection drawn over the map: removed patches dimmed (or, when kept alone, every other one). */
 function selectionImage(result: ClassificationResult, selection: readonly number[], ablation: AblationMode, width: number, height: number): ImageData {
-  const { evidence } = result;
-  const image = new ImageData(width, height);
-  const selected = new Set(selection);
-  for (let row = 0; row < evidence.rows; row++) {
-    for (let col = 0; col < evidence.cols; col++) {
-      if (selected.has(row * evidence.cols + col) !== (ablation === 'remove')) continue;
-      const box = cellDrawBox(row, col, evidence);
-      for (let y = box.y; y < Math.min(height, box.y + box.height); y++) {
-        for (let x = box.x; x < Math.min(width, box.x + box.width); x++) {
-          // Grey hatching: a patch out of the bag.
-          const dark = (x + y) % 2 === 0;
-          image.data.set(dark ? [20, 20, 20, 200] : [240, 240, 240, 160], (y * width + x) * 4);
-        }
-      }
-    }
-  }
-  return image;
+  return new ImageData(selectionRgba(result.evidence, selection, ablation, width, height) as Uint8ClampedArray<ArrayBuffer>, width, height);
 }
 
 /** The map coloured as the element's properties say (recomputed only when one of them changes). */

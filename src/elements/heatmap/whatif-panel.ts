@@ -8,9 +8,10 @@ import { html, nothing, svg } from 'lit';
 import { ablate, removalCurve, type Ablation, type AblationMode, type RemovalCurve } from '../../core/whatif.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { Memo } from '../shared/async-run.js';
+import type { HeatmapFill } from '../shared/edit-chain.js';
 
 export type HeatmapTool = 'inspect' | 'select' | 'brush' | 'edit' | 'paint';
-export type HeatmapFill = 'background' | 'mean' | 'blur' | 'image';
+export type { HeatmapFill };
 
 /** What the panel reads from the element, and how it changes it. */
 export interface WhatIfHost {

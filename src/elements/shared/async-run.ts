@@ -28,6 +28,8 @@ export class AsyncRun<Args extends readonly unknown[], Value> {
   #args: Args | null = null;
   #abort: AbortController | null = null;
   #id = 0;
+  /** Callers of `settled()` waiting for the current run. */
+  #waiting: (() => void)[] = [];
 
   constructor(private readonly task: (args: Args, signal: AbortSignal) => Promise<Value>,
               /** Called on every status change of the current run, never for a stale one. */
@@ -47,6 +49,11 @@ export class AsyncRun<Args extends readonly unknown[], Value> {
     if (!sameArgs(args, this.#args)) this.#start(args);
   }
 
+  /** Resolves once no run is pending (at once when none is): after `complete`, `error` or `idle`. */
+  settled(): Promise<void> {
+    return this.status === 'pending' ? new Promise((resolve) => this.#waiting.push(resolve)) : Promise.resolve();
+  }
+
   /** Run the current arguments again (after an error, or when the work they did was lost). */
   rerun(): void {
     if (this.#args) this.#start(this.#args);
@@ -61,7 +68,12 @@ export class AsyncRun<Args extends readonly unknown[], Value> {
     this.status = 'idle';
     this.value = undefined;
     this.error = null;
+    this.#changed();
+  }
+
+  #changed(): void {
     this.onChange();
+    if (this.status !== 'pending') this.#waiting.splice(0).forEach((resolve) => resolve());
   }
 
   #start(args: Args): void {
@@ -84,7 +96,7 @@ export class AsyncRun<Args extends readonly unknown[], Value> {
       this.#abort = null;
       this.status = 'complete';
       this.value = value;
-      this.onChange();
+      this.#changed();
     }, (cause: unknown) => {
       if (id !== this.#id) return;
       abort.abort();
@@ -92,7 +104,7 @@ export class AsyncRun<Args extends readonly unknown[], Value> {
       this.status = 'error';
       this.value = undefined;
       this.error = toBagnetError(cause);
-      this.onChange();
+      this.#changed();
     });
   }
 }

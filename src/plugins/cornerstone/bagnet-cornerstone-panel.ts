@@ -4,7 +4,7 @@ import type { ClassificationResult } from '../../core/result.js';
 import { baseStyles } from '../../elements/shared/styles.js';
 import { resolveTarget } from '../../elements/shared/target.js';
 import { ablate } from '../../core/whatif.js';
-import type { BagnetOverlay, OverlayResultDetail } from './overlay.js';
+import type { BagnetOverlay, OverlayResultDetail, OverlayTool } from './overlay.js';
 
 /**
  * The classes a BagNet sees in the image a Cornerstone3D viewport shows, for a {@link BagnetOverlay}:
@@ -17,6 +17,8 @@ import type { BagnetOverlay, OverlayResultDetail } from './overlay.js';
  * @csspart results - The list of classes.
  * @csspart class - One class (a radio button to make it the target).
  * @csspart error - The error message.
+ * @csspart whatif - The exact effect of removing the target's k most informative patches.
+ * @csspart tools - The what-if tools: what a drag on the viewport does, the selection's exact ablation, the edits.
  *
  * @cssprop --bagnet-accent - Bars colour.
  */
@@ -61,9 +63,11 @@ export class BagnetCornerstonePanel extends LitElement {
     if (this.#listening === overlay) return;
     this.#listening?.removeEventListener('bagnet-result', this.#onResult);
     this.#listening?.removeEventListener('bagnet-error', this.#onError);
+    this.#listening?.removeEventListener('bagnet-whatif', this.#onWhatIf);
     this.#listening = overlay;
     overlay?.addEventListener('bagnet-result', this.#onResult);
     overlay?.addEventListener('bagnet-error', this.#onError);
+    overlay?.addEventListener('bagnet-whatif', this.#onWhatIf);
     this.result = overlay?.result ?? null;
     this.error = '';
     this.state = !overlay ? 'idle' : this.result ? 'result' : 'loading';
@@ -74,6 +78,8 @@ export class BagnetCornerstonePanel extends LitElement {
     this.error = '';
     this.state = 'result';
   };
+
+  #onWhatIf = () => this.requestUpdate();
 
   #onError = (event: Event) => {
     this.error = (event as CustomEvent<{ message: string }>).detail.message;
@@ -104,6 +110,52 @@ export class BagnetCornerstonePanel extends LitElement {
       + (a.flipped ? `; top-1 becomes ${label(a.top)}` : '; top-1 unchanged');
   }
 
+  /** What the selection does to the target and the top-1 (exact), or why it cannot. */
+  #selectionText(result: ClassificationResult, target: number): string {
+    const overlay = this.overlay!;
+    const { selection, ablation } = overlay.options;
+    const n = selection.length;
+    const patches = `${n} patch${n > 1 ? 'es' : ''} ${ablation === 'remove' ? 'removed' : 'kept alone'}`;
+    const a = overlay.whatIf;
+    if (!a) return `${patches}: that leaves an empty bag`;
+    const label = (i: number) => result.model.labels[i] ?? String(i);
+    return `${patches}: ${label(target)} ${(a.fullProbabilities[target]! * 100).toFixed(1)}% → ${(a.probabilities[target]! * 100).toFixed(1)}%`
+      + (a.flipped ? `; top-1 becomes ${label(a.top)}` : '; top-1 unchanged');
+  }
+
+  #set(change: Parameters<BagnetOverlay['setOptions']>[0]) {
+    this.overlay?.setOptions(change);
+    this.requestUpdate();
+  }
+
+  #whatIfTools(result: ClassificationResult, target: number) {
+    const options = this.overlay!.options;
+    const tools: [OverlayTool, string][] = [['navigate', 'Navigate'], ['select', 'Select patches'], ['edit', 'Edit pixels']];
+    return html`<fieldset part="tools">
+      <legend>What if</legend>
+      <div class="controls" role="radiogroup" aria-label="Drag on the image to">
+        ${tools.map(([tool, label]) => html`<label><input type="radio" name="tool" value=${tool} .checked=${options.tool === tool}
+          @change=${() => this.#set({ tool })} /> ${label}</label>`)}
+      </div>
+      <div class="controls">
+        <label>Selected patches <select @change=${(e: Event) => this.#set({ ablation: (e.target as HTMLSelectElement).value as 'remove' | 'keep' })}>
+          <option value="remove" ?selected=${options.ablation === 'remove'}>removed</option>
+          <option value="keep" ?selected=${options.ablation === 'keep'}>kept alone</option>
+        </select></label>
+        <label>Fill <select @change=${(e: Event) => this.#set({ fill: (e.target as HTMLSelectElement).value as 'background' | 'mean' | 'blur' })}>
+          ${(['background', 'mean', 'blur'] as const).map((fill) => html`<option value=${fill} ?selected=${options.fill === fill}>${fill}</option>`)}
+        </select></label>
+      </div>
+      ${options.selection.length > 0 ? html`<p><output part="ablation">${this.#selectionText(result, target)}</output>
+        <button type="button" @click=${() => this.#set({ selection: [] })}>Clear selection</button></p>` : nothing}
+      ${options.edits.length > 0 ? html`<p>${options.edits.length} edit${options.edits.length > 1 ? 's' : ''}
+        ${'rescored' in result ? html`(re-scored ${(result as { rescored: { recomputed: number } }).rescored.recomputed} of
+          ${result.evidence.rows * result.evidence.cols} patches)` : html`(re-scoring…)`}
+        <button type="button" @click=${() => this.#set({ edits: options.edits.slice(0, -1) })}>Undo edit</button>
+        <button type="button" @click=${() => this.#set({ edits: [] })}>Clear edits</button></p>` : nothing}
+    </fieldset>`;
+  }
+
   #choose(index: number) {
     this.overlay?.setOptions({ target: String(index) });
     this.requestUpdate();
@@ -127,6 +179,7 @@ export class BagnetCornerstonePanel extends LitElement {
       ${result && target !== null ? html`<p part="whatif"><label>Without the <input type="number" min="1" .value=${String(this.removed)}
           @input=${(e: Event) => { this.removed = Math.round(Number((e.target as HTMLInputElement).value)) || 1; }} />
         most informative patches</label> <output>${this.#ablationText(result, target)}</output></p>` : nothing}
+      ${result && target !== null && this.overlay ? this.#whatIfTools(result, target) : nothing}
       ${options ? html`<div class="controls">
         <label><input type="checkbox" .checked=${options.enabled} @change=${(e: Event) => this.overlay?.setOptions({ enabled: (e.target as HTMLInputElement).checked })} /> Overlay</label>
         <label>Opacity <input type="range" min="0" max="1" step="0.05" .value=${String(options.opacity)}

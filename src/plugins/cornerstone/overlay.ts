@@ -17,14 +17,17 @@ import { Enums, eventTarget, getShouldUseCPURendering, metaData, type Types } fr
 import type { ColormapName } from '../../core/colormap.js';
 import { BagnetError, toBagnetError } from '../../core/errors.js';
 import type { DicomInput } from '../../core/manifest.js';
-import { fastMap, HEATMAP_DEFAULTS, paintEvidence, spreadCells } from '../../core/heatmap.js';
-import { contrastCells, runnerUp } from '../../core/whatif.js';
+import { cellsMeeting, fastMap, HEATMAP_DEFAULTS, paintEvidence, selectionRgba, spreadCells } from '../../core/heatmap.js';
+import { ablate, contrastCells, runnerUp, type Ablation, type AblationMode } from '../../core/whatif.js';
+import type { EditFill } from '../../core/edits.js';
+import type { PixelBox } from '../../core/geometry.js';
 import type { BackendPreference } from '../../core/protocol.js';
 import type { ClassificationResult } from '../../core/result.js';
 import { DEFAULT_TOP_K } from '../../core/settings.js';
 import { connectToPool, getPool } from '../../pool/pool.js';
 import { AsyncRun, Memo, sameArgs } from '../../elements/shared/async-run.js';
 import { errorDetail } from '../../elements/shared/events.js';
+import { EditChain, type HeatmapEdit, type HeatmapFill } from '../../elements/shared/edit-chain.js';
 import { ExactMapJob } from '../../elements/shared/exact-map-job.js';
 import { resolveTarget, unknownContrast, unknownTarget } from '../../elements/shared/target.js';
 import { frameToRgba, fullRangeWindow, PixelPipelineError, windowForRange, type DicomFrame, type VoiWindow } from './pixels.js';
@@ -55,7 +58,31 @@ export interface OverlayOptions {
   readonly colormap?: ColormapName;
   readonly percentile?: number;
   readonly topK?: number;
+  /**
+   * Selected evidence cells (`row * cols + col`): removed from the bag, or kept alone (`ablation`);
+   * `whatIf` is the exact answer. A new classification (another slice, say) clears the selection.
+   */
+  readonly selection?: readonly number[];
+  readonly ablation?: AblationMode;
+  /**
+   * What a drag on the viewport does: `navigate` (default: the viewer's own tools get the pointer),
+   * `select` (a box of patches; with Shift, out of the selection) or `edit` (a box of pixels, filled with `fill`).
+   */
+  readonly tool?: OverlayTool;
+  /** The fill of an edit made with the `edit` tool: `background` (the manifest's, default), `mean`, `blur`, or a fill object. */
+  readonly fill?: HeatmapFill | EditFill;
+  /**
+   * Pixel edits of the model input (the 8-bit image at model resolution the result was computed from),
+   * applied in order and re-scored exactly (`InferencePool.rescore`): the result shown is the edited
+   * image's. A new classification clears them.
+   */
+  readonly edits?: readonly HeatmapEdit[];
+  /** The pixels an `image` fill pastes in (an ImageData at the model input's size). */
+  readonly fillImage?: ImageData | null;
 }
+
+export type OverlayTool = 'navigate' | 'select' | 'edit';
+export type { HeatmapEdit };
 
 type Resolved = Required<OverlayOptions>;
 
@@ -65,12 +92,25 @@ const RECENT_BYTES = 64 * 1024 * 1024;
 
 const DEFAULTS: Omit<Resolved, 'model'> = {
   backend: 'auto', precision: 'auto', enabled: true, opacity: 0.6, target: '', contrast: null, resolution: 'fast', voi: 'viewport', topK: DEFAULT_TOP_K, ...HEATMAP_DEFAULTS,
+  selection: [], ablation: 'remove', tool: 'navigate', fill: 'background', edits: [], fillImage: null,
 };
 
 interface Painted {
   readonly canvas: HTMLCanvasElement | OffscreenCanvas;
   readonly width: number;
   readonly height: number;
+  /** The selection's hatching, and the edited pixels (drawn under the map), when there are. */
+  readonly selection: HTMLCanvasElement | null;
+  readonly edited: HTMLCanvasElement | null;
+}
+
+/** A drag with the `select` or `edit` tool, in model-input pixels. */
+interface Drag {
+  readonly x0: number;
+  readonly y0: number;
+  x1: number;
+  y1: number;
+  readonly mode: 'add' | 'remove';
 }
 
 /** The overlay's `bagnet-result` detail: the classification, as the elements report it, and the image it is of. */
@@ -93,7 +133,12 @@ type RunArgs = readonly [string, BackendPreference, string, number, 'viewport' |
  * Attach with `new BagnetOverlay(viewport, { model })`; `destroy()` detaches. Fires `bagnet-result`
  * (the result, with the `imageId` it is of), `bagnet-refine` (the exact map got sharper: `{level,
  * final}`) and `bagnet-error` (`{type, message, cause}`) on itself and on the viewport element: the
- * elements' event shapes.
+ * elements' event shapes, and `bagnet-whatif` (`{selection, ablation, result}`) when the selection changes.
+ *
+ * What-if, on the viewport: `selection` (or a drag with `tool: 'select'`) removes patches from the bag
+ * (or keeps them alone) and `whatIf` gives every class's exact logits without them; `edits` (or a drag
+ * with `tool: 'edit'`) change pixels of the model input, re-scored on the patches they reach only; the
+ * edited pixels are drawn over the image, the map and the result are the edited image's.
  */
 export class BagnetOverlay extends EventTarget {
   readonly viewport: Types.IStackViewport;
@@ -105,8 +150,6 @@ export class BagnetOverlay extends EventTarget {
   #refinedTo: unknown = null;
   #painted: Painted | null = null;
   #destroyed = false;
-  /** Callers of `refresh()` waiting for the run to settle. */
-  #waiting: (() => void)[] = [];
   readonly #disconnectPool: () => void;
   /** Why images failed to load (Cornerstone's IMAGE_LOAD_FAILED), by imageId. */
   readonly #loadErrors = new Map<string, string>();
@@ -117,6 +160,15 @@ export class BagnetOverlay extends EventTarget {
   /** Each model's `input.dicom` (null: it has none), once its manifest is known (read before its first run). */
   readonly #dicomOf = new Map<string, DicomInput | null>();
   readonly #readingManifest = new Set<string>();
+  /** The classification the selection and the edits were set for ('next': set while one ran). */
+  #whatIfFor: Classified | 'next' | null = null;
+  readonly #editChain = new EditChain();
+  readonly #rescoring = new AsyncRun(async ([base, ...edits]: readonly [OverlayResultDetail, ...HeatmapEdit[]], signal: AbortSignal) =>
+    Object.assign(await this.#editChain.apply(base, edits, this.#options.fillImage, signal), { imageId: base.imageId }) as OverlayResultDetail,
+  () => this.#rescoringChanged());
+  /** The edited result last announced with `bagnet-result` (null: the classification's own). */
+  #announcedEdit: OverlayResultDetail | null = null;
+  #drag: Drag | null = null;
 
   constructor(viewport: Types.IStackViewport, options: OverlayOptions) {
     super();
@@ -129,6 +181,9 @@ export class BagnetOverlay extends EventTarget {
     const element = viewport.element;
     if (getComputedStyle(element).position === 'static') element.style.position = 'relative';
     element.appendChild(this.#canvas);
+    for (const type of ['pointerdown', 'pointermove', 'pointerup', 'pointercancel', 'mousedown', 'touchstart'] as const) {
+      this.#canvas.addEventListener(type, this.#onPointer);
+    }
     element.addEventListener(Enums.Events.STACK_NEW_IMAGE, this.#onNewImage);
     element.addEventListener(Enums.Events.IMAGE_RENDERED, this.#onRendered);
     element.addEventListener(Enums.Events.VOI_MODIFIED, this.#onNewImage);
@@ -139,9 +194,36 @@ export class BagnetOverlay extends EventTarget {
     queueMicrotask(() => this.#sync());
   }
 
-  /** The classification of the displayed image (null until it arrives). */
-  get result(): ClassificationResult | null {
-    return this.#run.value?.result ?? null;
+  /** The classification of the displayed image (null until it arrives): of the edited image when there are `edits`. */
+  get result(): OverlayResultDetail | null {
+    const edited = this.#rescoring.status === 'complete' ? this.#rescoring.value : undefined;
+    return edited ?? this.#run.value?.result ?? null;
+  }
+
+  /**
+   * The exact ablation of `selection` on the result shown (null without a selection, or when it would
+   * leave an empty bag): every class's logit and probability with those patches removed or kept alone.
+   */
+  get whatIf(): Ablation | null {
+    const result = this.result;
+    const { selection, ablation } = this.#options;
+    if (!result || selection.length === 0) return null;
+    try {
+      return ablate(result.evidence, selection, ablation);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Apply a pixel edit (appended to `edits`). */
+  edit(edit: HeatmapEdit): void {
+    this.setOptions({ edits: [...this.#options.edits, edit] });
+  }
+
+  /** Settles once the current edits are re-scored: the result shown then, or null (no edits, or they failed). */
+  async editsSettled(): Promise<OverlayResultDetail | null> {
+    await this.#rescoring.settled();
+    return this.#rescoring.status === 'complete' ? this.#rescoring.value ?? null : null;
   }
 
   /** What the model received: the displayed frame after the pixel pipeline (for checks and tests). */
@@ -159,25 +241,30 @@ export class BagnetOverlay extends EventTarget {
   }
 
   setOptions(options: Partial<OverlayOptions>): void {
+    const before = this.#options;
     this.#options = { ...this.#options, ...options } as Resolved;
+    if ('selection' in options || 'edits' in options) this.#whatIfFor = this.#run.status === 'complete' ? this.#run.value ?? null : 'next';
     this.#sync();
+    this.#syncEdits();
+    if (before.selection !== this.#options.selection || before.ablation !== this.#options.ablation) this.#announceSelection();
+    if (before.tool !== this.#options.tool) this.#setTool();
     this.#repaint();
   }
 
   /** Classify the displayed image again now; resolves once that run has settled. */
   refresh(): Promise<void> {
     if (this.#destroyed) return Promise.resolve();
-    const settled = new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#fresh = true;
     this.#sync(true);
     this.#fresh = false;
-    return settled;
+    return this.#run.settled();
   }
 
   destroy(): void {
     this.#destroyed = true;
     this.#recent.clear();
     this.#run.clear();
+    this.#rescoring.clear();
     this.#exact.update(null);
     this.#disconnectPool();
     const element = this.viewport.element;
@@ -332,12 +419,106 @@ export class BagnetOverlay extends EventTarget {
   #runChanged(): void {
     const { status, value, error } = this.#run;
     if (status === 'complete' && value) {
+      // The selection and edits belong to the classification they were set for: another one clears them.
+      if (this.#whatIfFor !== value) {
+        const stale = this.#whatIfFor !== 'next' && this.#whatIfFor !== null;
+        this.#whatIfFor = value;
+        if (stale && (this.#options.selection.length > 0 || this.#options.edits.length > 0)) {
+          const hadSelection = this.#options.selection.length > 0;
+          this.#options = { ...this.#options, selection: [], edits: [] };
+          if (hadSelection) this.#announceSelection();
+        }
+      }
       this.#emit('bagnet-result', value.result);
     } else if (status === 'error' && error) {
       this.#emit('bagnet-error', errorDetail(error));
     }
-    if (status !== 'pending') this.#waiting.splice(0).forEach((resolve) => resolve());
+    this.#syncEdits();
     this.#repaint();
+  }
+
+  /** Re-score the edits on the classification shown (none: its own result). */
+  #syncEdits(): void {
+    const base = this.#run.status === 'complete' ? this.#run.value : undefined;
+    this.#editChain.keepOnly(base?.result ?? null);
+    const { edits } = this.#options;
+    this.#rescoring.update(base && edits.length > 0 && !this.#destroyed ? [base.result, ...edits] : null);
+  }
+
+  #rescoringChanged(): void {
+    const { status, value, error } = this.#rescoring;
+    if (status === 'complete' && value) {
+      this.#announcedEdit = value;
+      this.#emit('bagnet-result', value);
+    } else if (status === 'error' && error) {
+      this.#emit('bagnet-error', errorDetail(error));
+    } else if (status === 'idle' && this.#announcedEdit) {
+      // The edits were taken back: the classification's own result is shown again.
+      this.#announcedEdit = null;
+      const base = this.#run.status === 'complete' ? this.#run.value : undefined;
+      if (base) this.#emit('bagnet-result', base.result);
+    }
+    this.#repaint();
+  }
+
+  #announceSelection(): void {
+    const { selection, ablation } = this.#options;
+    this.#emit('bagnet-whatif', { selection, ablation, result: this.whatIf });
+  }
+
+  /** The viewer's tools get the pointer unless a what-if tool is chosen. */
+  #setTool(): void {
+    const active = this.#options.tool !== 'navigate';
+    Object.assign(this.#canvas.style, { pointerEvents: active ? 'auto' : 'none', cursor: active ? 'crosshair' : '', touchAction: active ? 'none' : '' });
+    this.#drag = null;
+  }
+
+  #onPointer = (event: Event) => {
+    // The viewer's own tools listen on the viewport element: a drag for a what-if tool is not theirs.
+    event.stopPropagation();
+    if (!(event instanceof PointerEvent) || this.#options.tool === 'navigate') return;
+    const result = this.result;
+    const rect = this.#canvas.getBoundingClientRect();
+    const point = result && this.#canvasToInput(event.clientX - rect.left, event.clientY - rect.top, result);
+    if (event.type === 'pointerdown') {
+      if (!point || event.button !== 0) return;
+      event.preventDefault();
+      try {
+        this.#canvas.setPointerCapture(event.pointerId); // the drag goes on outside the viewport
+      } catch {
+        // a pointer the browser does not track (Firefox throws): the drag still works over the viewport
+      }
+      this.#drag = { x0: point.x, y0: point.y, x1: point.x, y1: point.y, mode: event.shiftKey ? 'remove' : 'add' };
+    } else if (event.type === 'pointermove' && this.#drag && point) {
+      this.#drag.x1 = point.x;
+      this.#drag.y1 = point.y;
+    } else if (event.type === 'pointerup' && this.#drag && result) {
+      const drag = this.#drag;
+      this.#drag = null;
+      if (point) [drag.x1, drag.y1] = [point.x, point.y];
+      this.#applyDrag(drag, result);
+    } else if (event.type === 'pointercancel') {
+      this.#drag = null;
+    }
+    this.#draw();
+  };
+
+  #applyDrag(drag: Drag, result: ClassificationResult): void {
+    const { width, height } = result.input.plan;
+    const clamp = (v: number, size: number) => Math.max(0, Math.min(size - 1, Math.floor(v)));
+    const x = clamp(Math.min(drag.x0, drag.x1), width);
+    const y = clamp(Math.min(drag.y0, drag.y1), height);
+    const box: PixelBox = { x, y, width: clamp(Math.max(drag.x0, drag.x1), width) - x + 1, height: clamp(Math.max(drag.y0, drag.y1), height) - y + 1 };
+    if (this.#options.tool === 'edit') {
+      this.edit({ ...box, fill: this.#options.fill });
+      return;
+    }
+    const selected = new Set(this.#options.selection);
+    for (const cell of cellsMeeting(box, result.evidence)) {
+      if (drag.mode === 'add') selected.add(cell);
+      else selected.delete(cell);
+    }
+    this.setOptions({ selection: [...selected].sort((a, b) => a - b) });
   }
 
   #exactChanged(): void {
@@ -383,11 +564,15 @@ export class BagnetOverlay extends EventTarget {
       sign: 'all', threshold: 0, thresholdMode: 'clip', percentile: this.#options.percentile, scale: 0,
       colormap: this.#options.colormap, opacity: 1, alpha: 'magnitude',
     });
-    const canvas = document.createElement('canvas');
-    canvas.width = map.width;
-    canvas.height = map.height;
-    canvas.getContext('2d')!.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, map.width, map.height), 0, 0);
-    this.#painted = { canvas, width: map.width, height: map.height };
+    const { selection, ablation, edits } = this.#options;
+    const edited = this.#rescoring.status === 'complete' && edits.length > 0 ? result.input.pixels : null;
+    this.#painted = {
+      canvas: canvasOf(rgba, map.width, map.height),
+      width: map.width,
+      height: map.height,
+      selection: selection.length > 0 ? canvasOf(selectionRgba(result.evidence, selection, ablation, map.width, map.height), map.width, map.height) : null,
+      edited: edited ? editedPixels(edited, edits) : null,
+    };
     this.#draw();
   }
 
@@ -429,23 +614,46 @@ export class BagnetOverlay extends EventTarget {
     const painted = this.#painted;
     const shown = this.#run.value;
     if (!this.#options.enabled || !painted || !shown || this.viewport.getCurrentImageId() !== shown.imageId) return;
-    const { result } = shown;
+    const [a, b, c, d, e, f] = this.#inputToCanvas(shown.result);
+    context.setTransform(a * ratio, b * ratio, c * ratio, d * ratio, e * ratio, f * ratio);
+    context.imageSmoothingEnabled = false; // cells are cells: no blur across them
+    if (painted.edited) context.drawImage(painted.edited, 0, 0); // the what-if image where it differs
+    context.globalAlpha = this.#options.opacity;
+    context.drawImage(painted.canvas, 0, 0);
+    context.globalAlpha = 1;
+    if (painted.selection) context.drawImage(painted.selection, 0, 0);
+    const drag = this.#drag;
+    if (drag) {
+      context.strokeStyle = this.#options.tool === 'edit' ? '#ffcc00' : '#ffffff';
+      context.lineWidth = 1;
+      context.strokeRect(Math.min(drag.x0, drag.x1), Math.min(drag.y0, drag.y1), Math.abs(drag.x1 - drag.x0) + 1, Math.abs(drag.y1 - drag.y0) + 1);
+    }
+  }
+
+  /**
+   * Model-input pixels → canvas CSS pixels, as an affine transform [a, b, c, d, e, f] (canvas
+   * `setTransform` order). Model-input pixel (u, v) is image pixel ((u + cropX)·W/scaledW, (v + cropY)·H/scaledH).
+   */
+  #inputToCanvas(result: ClassificationResult): readonly [number, number, number, number, number, number] {
     const toCanvas = this.#imageToCanvas();
     const { plan, imageWidth, imageHeight } = result.input;
-    // Model-input pixel (u, v) is image pixel ((u + cropX)·W/scaledW, (v + cropY)·H/scaledH).
     const sx = imageWidth / plan.scaledWidth;
     const sy = imageHeight / plan.scaledHeight;
     const origin = toCanvas(plan.cropX * sx, plan.cropY * sy);
     const alongX = toCanvas((plan.cropX + 1) * sx, plan.cropY * sy);
     const alongY = toCanvas(plan.cropX * sx, (plan.cropY + 1) * sy);
-    context.setTransform(
-      (alongX[0] - origin[0]) * ratio, (alongX[1] - origin[1]) * ratio,
-      (alongY[0] - origin[0]) * ratio, (alongY[1] - origin[1]) * ratio,
-      origin[0] * ratio, origin[1] * ratio,
-    );
-    context.globalAlpha = this.#options.opacity;
-    context.imageSmoothingEnabled = false; // cells are cells: no blur across them
-    context.drawImage(painted.canvas, 0, 0);
+    return [alongX[0] - origin[0], alongX[1] - origin[1], alongY[0] - origin[0], alongY[1] - origin[1], origin[0], origin[1]];
+  }
+
+  /** A point on the viewport (CSS px from its top-left) in model-input pixels; null outside the model input. */
+  #canvasToInput(x: number, y: number, result: ClassificationResult): { x: number; y: number } | null {
+    const [a, b, c, d, e, f] = this.#inputToCanvas(result);
+    const det = a * d - b * c;
+    if (!det) return null;
+    const u = (d * (x - e) - c * (y - f)) / det;
+    const v = (a * (y - f) - b * (x - e)) / det;
+    const { width, height } = result.input.plan;
+    return u >= 0 && v >= 0 && u < width && v < height ? { x: u, y: v } : null;
   }
 
   /**
@@ -465,10 +673,28 @@ export class BagnetOverlay extends EventTarget {
     };
   }
 
-  #emit(type: 'bagnet-result' | 'bagnet-refine' | 'bagnet-error', detail: object): void {
+  #emit(type: 'bagnet-result' | 'bagnet-refine' | 'bagnet-error' | 'bagnet-whatif', detail: object): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
     this.viewport.element.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
+}
+
+function canvasOf(rgba: Uint8ClampedArray, width: number, height: number): HTMLCanvasElement {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  canvas.getContext('2d')!.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, width, height), 0, 0);
+  return canvas;
+}
+
+/** The edited image's pixels inside the edits' boxes (transparent elsewhere). */
+function editedPixels(pixels: ImageData, edits: readonly HeatmapEdit[]): HTMLCanvasElement {
+  const canvas = document.createElement('canvas');
+  canvas.width = pixels.width;
+  canvas.height = pixels.height;
+  const context = canvas.getContext('2d')!;
+  for (const edit of edits) context.putImageData(pixels, 0, 0, edit.x, edit.y, edit.width, edit.height);
+  return canvas;
 }
 
 function first(value: number | number[] | undefined): number | undefined {
