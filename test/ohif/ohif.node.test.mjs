@@ -139,6 +139,107 @@ test('the bagnet mode classifies the slice shown as Python does, on OHIF\'s own 
   assert.ok(slice && state.shown !== shownBefore);
   assert.equal(state.topk[0], slice.label);
 
+  // What-if on OHIF's viewport: the panel's "Select patches" tool, then a real mouse drag over the
+  // strongest cell. OHIF's window/level tool (primary button) must not see it; the exact ablation is
+  // the mean over the cells left, computed here.
+  const inPanel = (selector) => page.evaluate((selector) => {
+    const panel = document.querySelector('bagnet-ohif-panel').shadowRoot.querySelector('bagnet-cornerstone-panel');
+    const element = panel.shadowRoot.querySelector(selector);
+    element?.click();
+    return element ? element.textContent : null;
+  }, selector);
+  const strongest = () => page.evaluate(async () => {
+    const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+    const overlay = currentBagnet().active;
+    const viewport = overlay.viewport;
+    const { cols, classes, data, stride, patchSize: q, offset, rows } = overlay.result.evidence;
+    const target = overlay.result.topk[0].index;
+    let best = 0;
+    for (let cell = 1; cell < rows * cols; cell++) if (data[cell * classes + target] > data[best * classes + target]) best = cell;
+    const x = offset + (best % cols) * stride + q / 2;
+    const y = offset + Math.floor(best / cols) * stride + q / 2;
+    const { origin, spacing, direction } = viewport.getImageData();
+    const world = [0, 1, 2].map((k) => origin[k] + direction[k] * spacing[0] * (x - 0.5) + direction[3 + k] * spacing[1] * (y - 0.5));
+    const [cx, cy] = viewport.worldToCanvas(world);
+    const rect = viewport.element.getBoundingClientRect();
+    return { best, x: rect.left + cx, y: rect.top + cy, voi: viewport.getProperties().voiRange };
+  });
+  assert.notEqual(await inPanel('[part="tools"] input[value="select"]'), null, 'the panel has the what-if tools');
+  const cell = await strongest();
+  await page.mouse.move(cell.x, cell.y);
+  await page.mouse.down();
+  await page.mouse.move(cell.x + 2, cell.y + 2, { steps: 3 });
+  await page.mouse.up();
+  const whatIf = await page.evaluate(async () => {
+    const { currentBagnet } = await import('/bagnet/dist/ohif/index.js');
+    const overlay = currentBagnet().active;
+    const { selection } = overlay.options;
+    const { rows, cols, classes, data } = overlay.result.evidence;
+    const left = new Array(classes).fill(0);
+    let n = 0;
+    for (let c = 0; c < rows * cols; c++) {
+      if (selection.includes(c)) continue;
+      n++;
+      for (let k = 0; k < classes; k++) left[k] += data[c * classes + k];
+    }
+    const logits = Array.from(overlay.whatIf?.logits ?? []);
+    return { selection, worst: Math.max(...logits.map((v, k) => Math.abs(v - left[k] / n))), voi: overlay.viewport.getProperties().voiRange };
+  });
+  console.log(`# what-if: a drag over cell ${cell.best} selected ${JSON.stringify(whatIf.selection)}; ablation vs the mean over the rest: ${whatIf.worst.toExponential(1)}`);
+  assert.ok(whatIf.selection.includes(cell.best) && whatIf.selection.length <= 4, JSON.stringify(whatIf.selection));
+  assert.ok(whatIf.worst <= 1e-5);
+  assert.deepEqual(whatIf.voi, cell.voi, 'OHIF\'s window/level tool did not see the drag');
+  await page.waitForFunction(() => document.querySelector('bagnet-ohif-panel').shadowRoot.querySelector('bagnet-cornerstone-panel')
+    .shadowRoot.querySelector('[part="ablation"]')?.textContent.includes('removed'), { timeout: 10_000 });
+
+  // "Edit pixels": a drag fills a box; the result is re-scored on the patches it reaches.
+  await inPanel('[part="tools"] input[value="edit"]');
+  await page.mouse.move(cell.x - 4, cell.y - 4);
+  await page.mouse.down();
+  await page.mouse.move(cell.x + 4, cell.y + 4, { steps: 3 });
+  await page.mouse.up();
+  await page.waitForFunction(async () => (await import('/bagnet/dist/ohif/index.js')).currentBagnet().active.result?.rescored, { timeout: 60_000 });
+  const rescored = await page.evaluate(async () => {
+    const overlay = (await import('/bagnet/dist/ohif/index.js')).currentBagnet().active;
+    const { rows, cols } = overlay.result.evidence;
+    return { edits: overlay.options.edits.length, recomputed: overlay.result.rescored.recomputed, cells: rows * cols, voi: overlay.viewport.getProperties().voiRange };
+  });
+  console.log(`# what-if: an edit by drag re-scored ${rescored.recomputed} of ${rescored.cells} patches`);
+  assert.equal(rescored.edits, 1);
+  assert.ok(rescored.recomputed > 0 && rescored.recomputed < rescored.cells);
+  assert.deepEqual(rescored.voi, cell.voi);
+  await inPanel('[part="tools"] input[value="navigate"]');
+
+  // A second viewport in the layout gets its own overlay (OHIF's own layout command).
+  await page.evaluate(() => window.commandsManager.runCommand('setViewportGridLayout', { numRows: 1, numCols: 2 }));
+  // The new viewport is empty: the series goes into it, as dropping its thumbnail there does.
+  await page.waitForFunction(() => window.services.viewportGridService.getState().viewports.size === 2, { timeout: 30_000 });
+  await page.evaluate(() => {
+    const grid = window.services.viewportGridService;
+    const viewports = [...grid.getState().viewports.values()];
+    const series = viewports.find((v) => v.displaySetInstanceUIDs.length > 0).displaySetInstanceUIDs;
+    const empty = viewports.find((v) => v.displaySetInstanceUIDs.length === 0);
+    grid.setDisplaySetsForViewports([{ viewportId: empty.viewportId, displaySetInstanceUIDs: series }]);
+    grid.setActiveViewportId(empty.viewportId);
+  });
+  await page.waitForFunction(async () => {
+    const overlays = [...(await import('/bagnet/dist/ohif/index.js')).currentBagnet().overlays.values()];
+    return overlays.length === 2 && overlays.every((overlay) => overlay.result);
+  }, { timeout: 120_000 });
+  const two = await page.evaluate(async () => {
+    const overlays = [...(await import('/bagnet/dist/ohif/index.js')).currentBagnet().overlays.values()];
+    return overlays.map((overlay) => ({ viewport: overlay.viewport.id, canvas: overlay.viewport.element.contains(overlay.canvas), image: overlay.result.imageId }));
+  });
+  console.log(`# two viewports: ${JSON.stringify(two)}`);
+  assert.notEqual(two[0].viewport, two[1].viewport);
+  const activeIsSecond = await page.evaluate(async () => {
+    const bagnet = (await import('/bagnet/dist/ohif/index.js')).currentBagnet();
+    const panel = document.querySelector('bagnet-ohif-panel').shadowRoot.querySelector('bagnet-cornerstone-panel');
+    return bagnet.active?.viewport.id === window.services.viewportGridService.getActiveViewportId() && panel.overlay === bagnet.active;
+  });
+  assert.equal(activeIsSecond, true, 'the panel shows the active viewport\'s overlay');
+  assert.ok(two.every((entry) => entry.canvas));
+
   // Nothing went elsewhere (HTTPS included: the server logs CONNECTs), but Chromium's own background
   // requests to Google's update and time services, which name no page (no Referer, no Origin).
   const browsers = (entry) => entry.from === null && /(^|\.)(googleapis|google)\.com(:\d+)?$/.test(new URL(entry.url).host);
