@@ -20,6 +20,8 @@ interface Args {
   zoom: number;
   rotation: number;
   flipHorizontal: boolean;
+  /** What a drag on the viewport does (the what-if tools). */
+  tool: 'navigate' | 'select' | 'edit';
 }
 
 // The plugin's pool uses the worker of the one-tag bundle the catalogue serves at ./bagnet/.
@@ -37,7 +39,7 @@ async function mount(element: HTMLDivElement, panel: BagnetCornerstonePanel, arg
   const viewportId = `bagnet-story-${++counter}`;
   engine.enableElement({ viewportId, type: Enums.ViewportType.STACK, element });
   const viewport = engine.getViewport(viewportId) as Types.IStackViewport;
-  const overlay = new BagnetOverlay(viewport, { model: MODEL, backend: 'wasm', opacity: args.opacity, resolution: args.resolution, voi: args.voi });
+  const overlay = new BagnetOverlay(viewport, { model: MODEL, backend: 'wasm', opacity: args.opacity, resolution: args.resolution, voi: args.voi, tool: args.tool });
   panel.overlay = overlay;
   await viewport.setStack([`wadouri:${new URL(IMAGES[args.image], location.href).href}`]);
   viewport.setZoom(args.zoom);
@@ -58,13 +60,15 @@ async function mount(element: HTMLDivElement, panel: BagnetCornerstonePanel, arg
  * `BagnetOverlay` on a Cornerstone3D stack viewport, with `<bagnet-cornerstone-panel>`: the model
  * classifies the displayed DICOM image (modality LUT → VOI window → MONOCHROME1 inversion → 8-bit
  * gray), and the evidence map is drawn in image coordinates, so it follows zoom, pan, rotation and
- * flip. Pick another class in the panel to see its evidence; drag nothing: this viewport has no tools.
+ * flip. Pick another class in the panel to see its evidence. The viewport has no tools of its own:
+ * choose "Select patches" or "Edit pixels" in the panel (or the `tool` control) and drag on it.
  */
 const meta: Meta<Args> = {
   title: 'Plugins/Cornerstone3D',
   tags: ['!autodocs'],
-  args: { image: 'CT-like, signed 16-bit, window -100/1500', opacity: 0.6, resolution: 'exact', voi: 'dataset', zoom: 1, rotation: 0, flipHorizontal: false },
+  args: { image: 'CT-like, signed 16-bit, window -100/1500', opacity: 0.6, resolution: 'exact', voi: 'dataset', zoom: 1, rotation: 0, flipHorizontal: false, tool: 'navigate' },
   argTypes: {
+    tool: { control: 'inline-radio', options: ['navigate', 'select', 'edit'] },
     image: { control: 'select', options: Object.keys(IMAGES) },
     opacity: { control: { type: 'range', min: 0, max: 1, step: 0.05 } },
     resolution: { control: 'inline-radio', options: ['fast', 'exact'] },
@@ -97,3 +101,10 @@ export const RotatedAndFlipped: Story = { args: { zoom: 1.5, rotation: 90, flipH
 
 /** An MR-like image without a window: the full value range is used. */
 export const NoWindow: Story = { args: { image: 'MR-like, unsigned 16-bit, slope 0.5, no window', resolution: 'fast' } };
+
+/**
+ * What-if on the viewport: drag a box over patches to take them out of the bag (Shift-drag puts them
+ * back); the panel gives every class's exact probability without them. Switch to "Edit pixels" and
+ * drag to fill a box: only the patches it reaches are computed again.
+ */
+export const WhatIf: Story = { args: { tool: 'select', resolution: 'fast', opacity: 0.5 } };
