@@ -54,7 +54,7 @@ describe('OHIF extension controller', () => {
     const right = await stackViewport([wadouri('ct16-signed')], { width: 200, height: 200 });
     const viewports = new Map([['left', left], ['right', right]]);
     const services = fakeOhif(viewports);
-    const controller = new OhifBagnet(services as unknown as OhifServices, {});
+    const controller = new OhifBagnet(services as unknown as OhifServices);
     try {
       let changes = 0;
       controller.addEventListener('change', () => changes++);

@@ -1,4 +1,4 @@
-import { css, html, LitElement, nothing } from 'lit';
+import { css, html, LitElement } from 'lit';
 import { state } from 'lit/decorators.js';
 import { baseStyles } from '../../elements/shared/styles.js';
 import '../cornerstone/bagnet-cornerstone-panel.js';
@@ -48,7 +48,6 @@ export class BagnetOhifPanel extends LitElement {
       </label>
       ${controller.active ? html`<bagnet-cornerstone-panel .overlay=${controller.active}></bagnet-cornerstone-panel>`
         : html`<p>${models.length ? 'Open a stack of images in the active viewport.' : 'No model is configured (bagnet.models).'}</p>`}
-      ${nothing}
     `;
   }
 }

@@ -47,7 +47,7 @@ export class OhifBagnet extends EventTarget {
   readonly #subscriptions: Subscription[] = [];
   #disposed = false;
 
-  constructor(private readonly services: OhifServices, private readonly cornerstone: { getRenderingEngines?: () => unknown[] }) {
+  constructor(private readonly services: OhifServices) {
     super();
     const { cornerstoneViewportService: viewports, viewportGridService: grid } = services;
     const sync = () => this.sync();

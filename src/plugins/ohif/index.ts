@@ -49,7 +49,7 @@ const extension = {
       wasmPaths: appConfig?.bagnet?.wasmPaths ?? new URL('../embed/', import.meta.url).href,
     });
     currentBagnet()?.dispose();
-    new OhifBagnet(servicesManager.services, libraries.cornerstone);
+    new OhifBagnet(servicesManager.services);
   },
 
   onModeExit(): void {
