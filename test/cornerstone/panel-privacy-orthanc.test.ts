@@ -3,14 +3,13 @@
  * image and the model's assets), and an end-to-end run against a real Orthanc over DICOMweb.
  */
 import { expect } from '@esm-bundle/chai';
-import type { Types } from '@cornerstonejs/core';
 import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { BagnetCornerstonePanel, BagnetOverlay } from '../../src/plugins/cornerstone/index.js';
 import { executeServerCommand } from '@web/test-runner-commands';
 import { configure } from '../../src/pool/config.js';
 import { disposePool, getPool } from '../../src/pool/pool.js';
 import { DEFAULT_MODEL, usePagePool } from '../helpers.js';
-import { disableViewport, exactMapDone, fixtureUrl, nextResult, stackViewport, wadouri } from './viewport.js';
+import { exactMapDone, fixtureUrl, nextResult, useViewports, wadouri } from './viewport.js';
 
 /** Sum of the overlay canvas's alpha: what it drew. */
 function overlayPixels(overlay: BagnetOverlay): Uint8ClampedArray {
@@ -20,17 +19,7 @@ function overlayPixels(overlay: BagnetOverlay): Uint8ClampedArray {
 
 describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
   usePagePool();
-  const viewports: Types.IStackViewport[] = [];
-  const cleanups: (() => void)[] = [];
-  afterEach(() => {
-    cleanups.splice(0).forEach((cleanup) => cleanup());
-    viewports.splice(0).forEach(disableViewport);
-  });
-  async function open(imageIds: string[]) {
-    const viewport = await stackViewport(imageIds);
-    viewports.push(viewport);
-    return viewport;
-  }
+  const { open, cleanups } = useViewports();
 
   it('panel: lists the top-k of the displayed image, follows the stack, and sets the target', async () => {
     const viewport = await open([wadouri('sneaker-window'), wadouri('square-mono1')]);

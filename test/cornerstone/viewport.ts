@@ -24,6 +24,27 @@ export async function stackViewport(imageIds: string[], size = { width: 320, hei
   return viewport;
 }
 
+/**
+ * For a describe(): `open(imageIds)` gives a stack viewport, and after each test the `cleanups` run
+ * (overlays, panels) and the viewports opened are disabled and removed.
+ */
+export function useViewports(): { open(imageIds: string[]): Promise<Types.IStackViewport>; cleanups: (() => void)[] } {
+  const viewports: Types.IStackViewport[] = [];
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    cleanups.splice(0).forEach((cleanup) => cleanup());
+    viewports.splice(0).forEach(disableViewport);
+  });
+  return {
+    cleanups,
+    async open(imageIds) {
+      const viewport = await stackViewport(imageIds);
+      viewports.push(viewport);
+      return viewport;
+    },
+  };
+}
+
 export function disableViewport(viewport: Types.IStackViewport): void {
   engine?.disableElement(viewport.id);
   viewport.element.remove();

@@ -5,12 +5,11 @@
  * input; the next slice clears them, and the viewer's own tools never see a what-if drag.
  */
 import { expect } from '@esm-bundle/chai';
-import type { Types } from '@cornerstonejs/core';
 import { BagnetOverlay, type BagnetCornerstonePanel, type OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
 import { getPool, type RescoredResult } from '../../src/pool/pool.js';
 import type { ClassificationResult } from '../../src/core/result.js';
 import { DEFAULT_MODEL, SYNTHETIC_MODEL, usePagePool } from '../helpers.js';
-import { disableViewport, nextResult, rendered, stackViewport, wadouri } from './viewport.js';
+import { nextResult, rendered, useViewports, wadouri } from './viewport.js';
 
 /** Every class's logit with `cells` removed from the bag (or kept alone): the mean over the cells left, computed here. */
 function meanOver(result: ClassificationResult, cells: readonly number[], mode: 'remove' | 'keep'): number[] {
@@ -53,17 +52,7 @@ function drag(overlay: BagnetOverlay, from: { x: number; y: number }, to: { x: n
 
 describe('Cornerstone3D plugin: what-if on the viewport', () => {
   usePagePool();
-  const viewports: Types.IStackViewport[] = [];
-  const cleanups: (() => void)[] = [];
-  afterEach(() => {
-    cleanups.splice(0).forEach((cleanup) => cleanup());
-    viewports.splice(0).forEach(disableViewport);
-  });
-  async function open(imageIds: string[]) {
-    const viewport = await stackViewport(imageIds);
-    viewports.push(viewport);
-    return viewport;
-  }
+  const { open, cleanups } = useViewports();
 
   it('a selection is removed from the bag (or kept alone) exactly, and a drag selects the patch under the pointer under zoom and rotation', async () => {
     const viewport = await open([wadouri('square'), wadouri('sneaker-window')]);
