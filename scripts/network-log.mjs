@@ -19,6 +19,7 @@ export function networkLogPlugin() {
       return log;
     }
     const root = await browser.target().createCDPSession();
+    const enabling = [];
     const connection = root.connection();
     const attach = async (session) => {
       session.on('Target.attachedToTarget', (event) => {
@@ -28,16 +29,19 @@ export function networkLogPlugin() {
         if (!child) return;
         child.on('Network.requestWillBeSent', ({ request }) =>
           log.requests.push({ url: request.url, method: request.method, target: event.targetInfo.type }));
-        void (async () => {
+        enabling.push((async () => {
           await child.send('Network.enable').catch(() => undefined);
           await attach(child); // its own workers and frames
           await child.send('Runtime.runIfWaitingForDebugger').catch(() => undefined);
-        })();
+        })());
       });
       await session.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true })
         .catch(() => undefined);
     };
     await attach(root);
+    // The pages open already are attached now: log nothing as started before their Network domain is on
+    // (a request right after 'network-log-start' was missed while another test page kept the browser busy).
+    await Promise.all(enabling);
     return log;
   }
 

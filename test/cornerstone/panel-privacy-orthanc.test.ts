@@ -19,15 +19,12 @@ function overlayPixels(overlay: BagnetOverlay): Uint8ClampedArray {
 
 describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
   usePagePool();
-  const { open, cleanups } = useViewports();
+  const { open, cleanups, panelFor } = useViewports();
 
   it('panel: lists the top-k of the displayed image, follows the stack, and sets the target', async () => {
     const viewport = await open([wadouri('sneaker-window'), wadouri('square-mono1')]);
     const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
-    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
-    panel.overlay = overlay;
-    document.body.append(panel);
-    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    const panel = panelFor(overlay);
     const first = await nextResult(overlay);
     await panel.updateComplete;
     const labels = () => [...panel.shadowRoot!.querySelectorAll('[part="class"] span:first-of-type')].map((e) => e.textContent);
@@ -58,10 +55,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
   it('panel: contrast with another class, and the exact effect of removing the target\'s most informative patches', async () => {
     const viewport = await open([wadouri('sneaker-window')]);
     const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', voi: 'dataset' });
-    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
-    panel.overlay = overlay;
-    document.body.append(panel);
-    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    const panel = panelFor(overlay);
     const result = await nextResult(overlay);
     await panel.updateComplete;
     // Removing the 5 patches with the most evidence for the target (top-1), computed here from the evidence.
@@ -95,10 +89,7 @@ describe('Cornerstone3D plugin: panel, privacy, Orthanc', () => {
   it('panel: shows the error of an image the pipeline cannot take, as an alert', async () => {
     const viewport = await open([wadouri('bad-photometric')]);
     const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm' });
-    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
-    panel.overlay = overlay;
-    document.body.append(panel);
-    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    const panel = panelFor(overlay);
     await new Promise((resolve) => overlay.addEventListener('bagnet-error', resolve, { once: true }));
     await panel.updateComplete;
     expect(panel.shadowRoot!.querySelector('[role="alert"]')!.textContent).to.match(/Unsupported photometric interpretation/);

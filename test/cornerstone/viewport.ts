@@ -2,7 +2,7 @@
 // canvas (from its WebGL context), which the tests read back.
 import { Enums, init as initCore, isCornerstoneInitialized, RenderingEngine, type Types } from '@cornerstonejs/core';
 import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
-import type { BagnetOverlay, OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
+import type { BagnetCornerstonePanel, BagnetOverlay, OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
 
 let engine: RenderingEngine | null = null;
 let counter = 0;
@@ -28,7 +28,12 @@ export async function stackViewport(imageIds: string[], size = { width: 320, hei
  * For a describe(): `open(imageIds)` gives a stack viewport, and after each test the `cleanups` run
  * (overlays, panels) and the viewports opened are disabled and removed.
  */
-export function useViewports(): { open(imageIds: string[]): Promise<Types.IStackViewport>; cleanups: (() => void)[] } {
+export function useViewports(): {
+  open(imageIds: string[]): Promise<Types.IStackViewport>;
+  /** A `<bagnet-cornerstone-panel>` for `overlay` on the page; both go after the test. */
+  panelFor(overlay: BagnetOverlay): BagnetCornerstonePanel;
+  cleanups: (() => void)[];
+} {
   const viewports: Types.IStackViewport[] = [];
   const cleanups: (() => void)[] = [];
   afterEach(() => {
@@ -37,6 +42,13 @@ export function useViewports(): { open(imageIds: string[]): Promise<Types.IStack
   });
   return {
     cleanups,
+    panelFor(overlay) {
+      const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
+      panel.overlay = overlay;
+      document.body.append(panel);
+      cleanups.push(() => { overlay.destroy(); panel.remove(); });
+      return panel;
+    },
     async open(imageIds) {
       const viewport = await stackViewport(imageIds);
       viewports.push(viewport);

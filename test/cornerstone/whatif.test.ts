@@ -52,7 +52,7 @@ function drag(overlay: BagnetOverlay, from: { x: number; y: number }, to: { x: n
 
 describe('Cornerstone3D plugin: what-if on the viewport', () => {
   usePagePool();
-  const { open, cleanups } = useViewports();
+  const { open, cleanups, panelFor } = useViewports();
 
   it('a selection is removed from the bag (or kept alone) exactly, and a drag selects the patch under the pointer under zoom and rotation', async () => {
     const viewport = await open([wadouri('square'), wadouri('sneaker-window')]);
@@ -198,10 +198,7 @@ describe('Cornerstone3D plugin: what-if on the viewport', () => {
   it('panel: the tools, the selection\'s exact effect, and the edits', async () => {
     const viewport = await open([wadouri('square')]);
     const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', target: 'bright' });
-    const panel = document.createElement('bagnet-cornerstone-panel') as BagnetCornerstonePanel;
-    panel.overlay = overlay;
-    document.body.append(panel);
-    cleanups.push(() => { overlay.destroy(); panel.remove(); });
+    const panel = panelFor(overlay);
     const result = await nextResult(overlay);
     await panel.updateComplete;
     const root = panel.shadowRoot!;
