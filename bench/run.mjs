@@ -11,7 +11,7 @@ import { esbuildPlugin } from '@web/dev-server-esbuild';
 import ort from 'onnxruntime-node';
 import puppeteer from 'puppeteer-core';
 import { chromiumArgs, chromiumPath, crossOriginIsolation, typescriptSources } from '../scripts/server-options.mjs';
-import { coreGzipBytes } from '../scripts/size.mjs';
+import { coreGzipBytes, usesGzipBytes } from '../scripts/size.mjs';
 import { startStaticServer } from '../scripts/static-server.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,6 +108,7 @@ execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
   const { total, whatIf } = await coreGzipBytes();
   results.bundle_core_gzip_bytes = total;
   results.bundle_whatif_gzip_bytes = whatIf;
+  Object.assign(results, await usesGzipBytes());
 }
 {
   const server = await startStaticServer(root);

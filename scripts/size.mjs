@@ -13,22 +13,43 @@ import { esbuildMinify } from './rollup-plugins.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const gzip = (code) => gzipSync(code, { level: 9 }).length;
 
-/** Own code only: lit and onnxruntime-web external, everything else bundled and minified. */
-export async function coreGzipBytes() {
+/** Gzipped chunks of our own code for these entries: lit and onnxruntime-web external, everything else bundled and minified. */
+async function ownChunks(entries) {
   const bundle = await rollup({
-    input: { main: join(root, 'src/embed.ts'), worker: join(root, 'src/worker/inference-worker.ts') },
+    input: Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, join(root, file)])),
     external: [/^onnxruntime-web/, /^lit/, /^@lit\//],
     plugins: [esbuildTypescript({ tsconfig: join(root, 'tsconfig.json') }), nodeResolve(), esbuildMinify()],
     onwarn: () => undefined,
   });
   const { output } = await bundle.generate({ format: 'es' });
   await bundle.close();
+  return output.filter((o) => o.type === 'chunk');
+}
+
+const sum = (list) => list.reduce((total, f) => total + f.gzip, 0);
+const WORKER = 'src/worker/inference-worker.ts';
+
+/** Own code only: the embed's main thread and the worker, the what-if chunks apart. */
+export async function coreGzipBytes() {
+  const output = await ownChunks({ main: 'src/embed.ts', worker: WORKER });
   // The what-if code (the heatmap's panel, the pool's re-scoring) loads on first use: reported apart from the core.
   const isWhatIf = (o) => o.isDynamicEntry && Object.keys(o.modules).some((id) => /whatif-panel|pool\/rescore|core\/edits/.test(id));
-  const files = output.filter((o) => o.type === 'chunk')
-    .map((o) => ({ name: o.fileName, raw: o.code.length, gzip: gzip(o.code), whatIf: isWhatIf(o) }));
-  const sum = (list) => list.reduce((total, f) => total + f.gzip, 0);
+  const files = output.map((o) => ({ name: o.fileName, raw: o.code.length, gzip: gzip(o.code), whatIf: isWhatIf(o) }));
   return { total: sum(files.filter((f) => !f.whatIf)), whatIf: sum(files.filter((f) => f.whatIf)), files };
+}
+
+/**
+ * Where the core budget stands: what smaller uses load before their first result (chunks loaded on
+ * first use left out): the worker alone, the pool's API (classify() from script) with the worker, and
+ * a page with one `<bagnet-classifier>`.
+ */
+export async function usesGzipBytes() {
+  const eager = async (entries) => sum((await ownChunks(entries)).filter((o) => !o.isDynamicEntry).map((o) => ({ gzip: gzip(o.code) })));
+  return {
+    bundle_worker_gzip_bytes: await eager({ worker: WORKER }),
+    bundle_pool_api_gzip_bytes: await eager({ main: 'src/pool/pool.ts', worker: WORKER }),
+    bundle_one_classifier_gzip_bytes: await eager({ main: 'src/elements/classifier/bagnet-classifier.ts', worker: WORKER }),
+  };
 }
 
 function embedFiles() {
@@ -53,5 +74,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   } catch {
     console.log('\n(no dist/: run `npm run build` for the embed bundle sizes)');
   }
-  console.log(JSON.stringify({ bundle_core_gzip_bytes: core.total, bundle_whatif_gzip_bytes: core.whatIf }));
+  const uses = await usesGzipBytes();
+  console.log(`\n| smaller uses (own code loaded before the first result) | gzip |\n|---|---|
+| the worker alone | ${kb(uses.bundle_worker_gzip_bytes)} |
+| classify() from script: the pool and the worker | ${kb(uses.bundle_pool_api_gzip_bytes)} |
+| a page with one \`<bagnet-classifier>\` | ${kb(uses.bundle_one_classifier_gzip_bytes)} |`);
+  console.log(JSON.stringify({ bundle_core_gzip_bytes: core.total, bundle_whatif_gzip_bytes: core.whatIf, ...uses }));
 }
