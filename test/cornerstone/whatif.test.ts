@@ -193,6 +193,14 @@ describe('Cornerstone3D plugin: what-if on the viewport', () => {
     const other = await next;
     expect(overlay.options.edits).to.deep.equal([]);
     expect(overlay.result).to.equal(other);
+
+    // Destroyed with an edit shown: nothing more is announced.
+    overlay.edit({ ...box, fill: 'mean' });
+    await overlay.editsSettled();
+    const heard = results.length;
+    overlay.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(results.length).to.equal(heard);
   });
 
   it('panel: the tools, the selection\'s exact effect, and the edits', async () => {

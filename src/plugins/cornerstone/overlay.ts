@@ -446,6 +446,7 @@ export class BagnetOverlay extends EventTarget {
   }
 
   #rescoringChanged(): void {
+    if (this.#destroyed) return; // (destroy() clears it: nothing more to say)
     const { status, value, error } = this.#rescoring;
     if (status === 'complete' && value) {
       this.#announcedEdit = value;
