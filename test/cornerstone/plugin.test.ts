@@ -182,6 +182,14 @@ describe('Cornerstone3D plugin', () => {
     overlay.destroy();
   });
 
+  it('refresh() right after the overlay is made waits for the first classification (the model\'s manifest is read first)', async () => {
+    const viewport = await open([wadouri('square')]);
+    const overlay = new BagnetOverlay(viewport, { model: `${DEFAULT_MODEL}?fresh=${Date.now()}`, backend: 'wasm' });
+    await overlay.refresh();
+    expect(overlay.result?.imageId).to.equal(wadouri('square'));
+    overlay.destroy();
+  });
+
   it('keeps the hottest point on the patch with the most evidence under zoom, pan, rotation and flip', async () => {
     const viewport = await open([wadouri('square')]);
     const overlay = new BagnetOverlay(viewport, { model: SYNTHETIC_MODEL, backend: 'wasm', resolution: 'exact', colormap: 'gray', opacity: 1, target: 'bright' });

@@ -159,7 +159,8 @@ export class BagnetOverlay extends EventTarget {
   #fresh = false;
   /** Each model's `input.dicom` (null: it has none), once its manifest is known (read before its first run). */
   readonly #dicomOf = new Map<string, DicomInput | null>();
-  readonly #readingManifest = new Set<string>();
+  /** Manifests being read, by model URL: settled once the run they start has begun. */
+  readonly #readingManifest = new Map<string, Promise<void>>();
   /** The classification the selection and the edits were set for ('next': set while one ran). */
   #whatIfFor: Classified | 'next' | null = null;
   readonly #editChain = new EditChain();
@@ -257,7 +258,9 @@ export class BagnetOverlay extends EventTarget {
     this.#fresh = true;
     this.#sync(true);
     this.#fresh = false;
-    return this.#run.settled();
+    // Before the model's manifest is known, the run starts once it is: wait for that run.
+    const reading = this.#readingManifest.get(this.#options.model);
+    return reading ? reading.then(() => this.#run.settled()) : this.#run.settled();
   }
 
   destroy(): void {
@@ -301,14 +304,14 @@ export class BagnetOverlay extends EventTarget {
 
   #readManifest(model: string): void {
     if (this.#readingManifest.has(model)) return;
-    this.#readingManifest.add(model);
-    getPool().manifest(model).then((manifest) => manifest.input.dicom ?? null, () => null).then((dicom) => {
+    this.#readingManifest.set(model, getPool().manifest(model).then((manifest) => manifest.input.dicom ?? null, () => null).then((dicom) => {
       // (A manifest that cannot be read: the run reports why.)
       this.#readingManifest.delete(model);
       this.#dicomOf.set(model, dicom);
       this.#sync();
-    });
+    }));
   }
+
 
   #onNewImage = () => {
     // A new image of the stack that loaded: an old failure to load it no longer stands.
