@@ -20,6 +20,7 @@ export function networkLogPlugin() {
     }
     const root = await browser.target().createCDPSession();
     const enabling = [];
+    let starting = true;
     const connection = root.connection();
     const attach = async (session) => {
       session.on('Target.attachedToTarget', (event) => {
@@ -29,11 +30,12 @@ export function networkLogPlugin() {
         if (!child) return;
         child.on('Network.requestWillBeSent', ({ request }) =>
           log.requests.push({ url: request.url, method: request.method, target: event.targetInfo.type }));
-        enabling.push((async () => {
+        const enabled = (async () => {
           await child.send('Network.enable').catch(() => undefined);
           await attach(child); // its own workers and frames
           await child.send('Runtime.runIfWaitingForDebugger').catch(() => undefined);
-        })());
+        })();
+        if (starting) enabling.push(enabled);
       });
       await session.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true })
         .catch(() => undefined);
@@ -42,6 +44,7 @@ export function networkLogPlugin() {
     // The pages open already are attached now: log nothing as started before their Network domain is on
     // (a request right after 'network-log-start' was missed while another test page kept the browser busy).
     await Promise.all(enabling);
+    starting = false;
     return log;
   }
 

@@ -5,6 +5,7 @@
  * input; the next slice clears them, and the viewer's own tools never see a what-if drag.
  */
 import { expect } from '@esm-bundle/chai';
+import type { Types } from '@cornerstonejs/core';
 import { BagnetOverlay, type BagnetCornerstonePanel, type OverlayResultDetail } from '../../src/plugins/cornerstone/index.js';
 import { getPool, type RescoredResult } from '../../src/pool/pool.js';
 import type { ClassificationResult } from '../../src/core/result.js';
@@ -113,6 +114,17 @@ describe('Cornerstone3D plugin: what-if on the viewport', () => {
     drag(overlay, onScreen, onScreen, { shiftKey: true });
     expect(overlay.options.selection).to.deep.equal([]);
 
+    // A drag that ends beyond the image's corner reaches the last row and column.
+    const last = result.evidence.rows * cols - 1;
+    const { origin, spacing, direction } = viewport.getImageData();
+    const beyond = [input.width + 3, input.height + 3]; // past the image's bottom-right corner, in image pixels
+    const world = [0, 1, 2].map((k) => origin[k]! + direction[k]! * spacing[0]! * beyond[0]! + direction[3 + k]! * spacing[1]! * beyond[1]!);
+    const [bx, by] = viewport.worldToCanvas(world as Types.Point3);
+    drag(overlay, onScreen, { x: bx, y: by });
+    expect(overlay.options.selection, 'the drag reached the image\'s last cell').to.include(last);
+    expect(overlay.options.selection).to.include(expectedCell);
+    overlay.setOptions({ selection: [] });
+
     // The next slice: a new classification clears the selection.
     overlay.setOptions({ selection: [expectedCell] });
     const next = nextResult(overlay);
@@ -194,13 +206,43 @@ describe('Cornerstone3D plugin: what-if on the viewport', () => {
     expect(overlay.options.edits).to.deep.equal([]);
     expect(overlay.result).to.equal(other);
 
-    // Destroyed with an edit shown: nothing more is announced.
+    // A failed edit (a box outside the model input, through the API) is reported, and the
+    // classification's own result is shown and announced again.
     overlay.edit({ ...box, fill: 'mean' });
+    const shown = await overlay.editsSettled();
+    const failed = new Promise<string>((resolve) => overlay.addEventListener('bagnet-error', (e) => resolve((e as CustomEvent).detail.message), { once: true }));
+    overlay.edit({ x: input.width - 2, y: 0, width: 5, height: 5, fill: 'mean' });
+    expect(overlay.result, 'the last edited result stays shown while the next edit is re-scored').to.equal(shown);
+    expect(await failed).to.match(/not whole pixels inside/);
     await overlay.editsSettled();
-    const heard = results.length;
+    expect(overlay.result).to.equal(other);
+    expect(results.at(-1)).to.equal(other);
+
+    // Destroyed: nothing more is announced, whatever is asked of it.
+    const heard: string[] = [];
+    for (const type of ['bagnet-result', 'bagnet-whatif', 'bagnet-error']) {
+      overlay.addEventListener(type, () => heard.push(type));
+      viewport.element.addEventListener(type, () => heard.push(`element ${type}`));
+    }
     overlay.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(results.length).to.equal(heard);
+    overlay.setOptions({ selection: [0, 1], edits: [] });
+    overlay.edit({ ...box, fill: 'mean' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heard).to.deep.equal([]);
+  });
+
+  it('takes its tool and edits from the constructor: a drag works at once, and edits set before the first result are re-scored on it', async () => {
+    const viewport = await open([wadouri('sneaker-window')]);
+    const box = { x: 2, y: 3, width: 5, height: 5, fill: 'mean' as const };
+    const overlay = new BagnetOverlay(viewport, { model: DEFAULT_MODEL, backend: 'wasm', tool: 'select', edits: [box] });
+    cleanups.push(() => overlay.destroy());
+    const edited = await overlay.editsSettled();
+    expect(edited, 'the edits were re-scored on the first classification').to.not.equal(null);
+    expect((edited as unknown as RescoredResult).rescored.edit).to.deep.equal({ x: 2, y: 3, width: 5, height: 5 });
+    expect(getComputedStyle(overlay.canvas).pointerEvents).to.equal('auto');
+    const rect = overlay.canvas.getBoundingClientRect();
+    drag(overlay, { x: rect.width / 2, y: rect.height / 2 }, { x: rect.width / 2, y: rect.height / 2 });
+    expect(overlay.options.selection.length).to.be.within(1, 4);
   });
 
   it('panel: the tools, the selection\'s exact effect, and the edits', async () => {

@@ -161,14 +161,18 @@ export class BagnetOverlay extends EventTarget {
   readonly #dicomOf = new Map<string, DicomInput | null>();
   /** Manifests being read, by model URL: settled once the run they start has begun. */
   readonly #readingManifest = new Map<string, Promise<void>>();
-  /** The classification the selection and the edits were set for ('next': set while one ran). */
-  #whatIfFor: Classified | 'next' | null = null;
+  /** The classification the selection, and the edits, were set for ('next': set while one ran). */
+  #selectionFor: Classified | 'next' | null = null;
+  #editsFor: Classified | 'next' | null = null;
   readonly #editChain = new EditChain();
   readonly #rescoring = new AsyncRun(async ([base, ...edits]: readonly [OverlayResultDetail, ...HeatmapEdit[]], signal: AbortSignal) =>
     Object.assign(await this.#editChain.apply(base, edits, this.#options.fillImage, signal), { imageId: base.imageId }) as OverlayResultDetail,
   () => this.#rescoringChanged());
-  /** The edited result last announced with `bagnet-result` (null: the classification's own). */
-  #announcedEdit: OverlayResultDetail | null = null;
+  /**
+   * The edited result shown (announced with `bagnet-result`), and the classification it was edited from;
+   * it stays shown while the next list of edits is re-scored. Null: the classification's own result.
+   */
+  #edited: { readonly from: OverlayResultDetail; readonly edits: readonly HeatmapEdit[]; readonly result: OverlayResultDetail } | null = null;
   #drag: Drag | null = null;
 
   constructor(viewport: Types.IStackViewport, options: OverlayOptions) {
@@ -182,23 +186,27 @@ export class BagnetOverlay extends EventTarget {
     const element = viewport.element;
     if (getComputedStyle(element).position === 'static') element.style.position = 'relative';
     element.appendChild(this.#canvas);
-    for (const type of ['pointerdown', 'pointermove', 'pointerup', 'pointercancel', 'mousedown', 'touchstart'] as const) {
+    // (dblclick: OHIF maps a double click on a viewport to a layout change.)
+    for (const type of ['pointerdown', 'pointermove', 'pointerup', 'pointercancel', 'lostpointercapture', 'mousedown', 'touchstart', 'dblclick'] as const) {
       this.#canvas.addEventListener(type, this.#onPointer);
     }
+    this.#setTool();
     element.addEventListener(Enums.Events.STACK_NEW_IMAGE, this.#onNewImage);
     element.addEventListener(Enums.Events.IMAGE_RENDERED, this.#onRendered);
     element.addEventListener(Enums.Events.VOI_MODIFIED, this.#onNewImage);
     eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, this.#onLoadFailed);
     // A pool disposed mid-run takes the run with it: run again on the next pool.
     this.#disconnectPool = connectToPool({ onDispose: () => this.#run.status === 'pending' && this.#run.rerun() });
+    // The model's manifest says how it takes DICOM images: read it now (refresh() and editsSettled() wait for it).
+    this.#readManifest(this.#options.model);
     // After the constructor returns, so listeners added right after `new` hear the first result.
     queueMicrotask(() => this.#sync());
   }
 
   /** The classification of the displayed image (null until it arrives): of the edited image when there are `edits`. */
   get result(): OverlayResultDetail | null {
-    const edited = this.#rescoring.status === 'complete' ? this.#rescoring.value : undefined;
-    return edited ?? this.#run.value?.result ?? null;
+    const base = this.#run.value?.result ?? null;
+    return this.#edited && this.#edited.from === base ? this.#edited.result : base;
   }
 
   /**
@@ -223,8 +231,12 @@ export class BagnetOverlay extends EventTarget {
 
   /** Settles once the current edits are re-scored: the result shown then, or null (no edits, or they failed). */
   async editsSettled(): Promise<OverlayResultDetail | null> {
+    // Edits set before the classification is there are re-scored once it is.
+    const reading = this.#readingManifest.get(this.#options.model);
+    if (reading) await reading;
+    await this.#run.settled();
     await this.#rescoring.settled();
-    return this.#rescoring.status === 'complete' ? this.#rescoring.value ?? null : null;
+    return this.#rescoring.status === 'complete' ? this.#edited?.result ?? null : null;
   }
 
   /** What the model received: the displayed frame after the pixel pipeline (for checks and tests). */
@@ -244,7 +256,9 @@ export class BagnetOverlay extends EventTarget {
   setOptions(options: Partial<OverlayOptions>): void {
     const before = this.#options;
     this.#options = { ...this.#options, ...options } as Resolved;
-    if ('selection' in options || 'edits' in options) this.#whatIfFor = this.#run.status === 'complete' ? this.#run.value ?? null : 'next';
+    const owner = this.#run.status === 'complete' ? this.#run.value ?? null : 'next';
+    if ('selection' in options) this.#selectionFor = owner;
+    if ('edits' in options) this.#editsFor = owner;
     this.#sync();
     this.#syncEdits();
     if (before.selection !== this.#options.selection || before.ablation !== this.#options.ablation) this.#announceSelection();
@@ -422,17 +436,17 @@ export class BagnetOverlay extends EventTarget {
   #runChanged(): void {
     const { status, value, error } = this.#run;
     if (status === 'complete' && value) {
-      // The selection and edits belong to the classification they were set for: another one clears them.
-      if (this.#whatIfFor !== value) {
-        const stale = this.#whatIfFor !== 'next' && this.#whatIfFor !== null;
-        this.#whatIfFor = value;
-        if (stale && (this.#options.selection.length > 0 || this.#options.edits.length > 0)) {
-          const hadSelection = this.#options.selection.length > 0;
-          this.#options = { ...this.#options, selection: [], edits: [] };
-          if (hadSelection) this.#announceSelection();
-        }
-      }
+      // The selection and the edits belong to the classification they were set for: another one clears them.
+      const stale = (owner: Classified | 'next' | null) => owner !== value && owner !== 'next' && owner !== null;
+      const clearSelection = stale(this.#selectionFor) && this.#options.selection.length > 0;
+      if (stale(this.#editsFor) && this.#options.edits.length > 0) this.#options = { ...this.#options, edits: [] };
+      if (clearSelection) this.#options = { ...this.#options, selection: [] };
+      this.#selectionFor = value;
+      this.#editsFor = value;
+      if (this.#edited && this.#edited.from !== value.result) this.#edited = null;
+      this.#drag = null; // a drag begun over another classification is dropped
       this.#emit('bagnet-result', value.result);
+      if (clearSelection) this.#announceSelection();
     } else if (status === 'error' && error) {
       this.#emit('bagnet-error', errorDetail(error));
     }
@@ -450,17 +464,17 @@ export class BagnetOverlay extends EventTarget {
 
   #rescoringChanged(): void {
     if (this.#destroyed) return; // (destroy() clears it: nothing more to say)
-    const { status, value, error } = this.#rescoring;
-    if (status === 'complete' && value) {
-      this.#announcedEdit = value;
+    const { status, value, error, args } = this.#rescoring;
+    if (status === 'complete' && value && args) {
+      this.#edited = { from: args[0], edits: args.slice(1) as HeatmapEdit[], result: value };
       this.#emit('bagnet-result', value);
-    } else if (status === 'error' && error) {
-      this.#emit('bagnet-error', errorDetail(error));
-    } else if (status === 'idle' && this.#announcedEdit) {
-      // The edits were taken back: the classification's own result is shown again.
-      this.#announcedEdit = null;
+    } else if (status === 'error' || status === 'idle') {
+      if (status === 'error' && error) this.#emit('bagnet-error', errorDetail(error));
+      // The edits were taken back, or failed: the classification's own result is shown again.
+      const shown = this.#edited;
+      this.#edited = null;
       const base = this.#run.status === 'complete' ? this.#run.value : undefined;
-      if (base) this.#emit('bagnet-result', base.result);
+      if (shown && base && shown.from === base.result) this.#emit('bagnet-result', base.result);
     }
     this.#repaint();
   }
@@ -481,11 +495,14 @@ export class BagnetOverlay extends EventTarget {
     // The viewer's own tools listen on the viewport element: a drag for a what-if tool is not theirs.
     event.stopPropagation();
     if (!(event instanceof PointerEvent) || this.#options.tool === 'navigate') return;
-    const result = this.result;
+    // Only over the finished classification of the image shown (not the last slice's while the next one runs).
+    const result = this.#run.status === 'complete' && this.#run.value?.imageId === this.viewport.getCurrentImageId() ? this.result : null;
     const rect = this.#canvas.getBoundingClientRect();
     const point = result && this.#canvasToInput(event.clientX - rect.left, event.clientY - rect.top, result);
+    const drag = this.#drag;
     if (event.type === 'pointerdown') {
-      if (!point || event.button !== 0) return;
+      const { width = 0, height = 0 } = result?.input.plan ?? {};
+      if (!point || event.button !== 0 || point.x < 0 || point.y < 0 || point.x >= width || point.y >= height) return;
       event.preventDefault();
       try {
         this.#canvas.setPointerCapture(event.pointerId); // the drag goes on outside the viewport
@@ -493,33 +510,35 @@ export class BagnetOverlay extends EventTarget {
         // a pointer the browser does not track (Firefox throws): the drag still works over the viewport
       }
       this.#drag = { x0: point.x, y0: point.y, x1: point.x, y1: point.y, mode: event.shiftKey ? 'remove' : 'add' };
-    } else if (event.type === 'pointermove' && this.#drag && point) {
-      this.#drag.x1 = point.x;
-      this.#drag.y1 = point.y;
-    } else if (event.type === 'pointerup' && this.#drag && result) {
-      const drag = this.#drag;
+    } else if (event.type === 'pointermove' && drag && point) {
+      [drag.x1, drag.y1] = [point.x, point.y]; // beyond the image too: the box is clamped to it
+    } else if (event.type === 'pointerup' || event.type === 'pointercancel' || event.type === 'lostpointercapture') {
       this.#drag = null;
-      if (point) [drag.x1, drag.y1] = [point.x, point.y];
-      this.#applyDrag(drag, result);
-    } else if (event.type === 'pointercancel') {
-      this.#drag = null;
+      if (event.type === 'pointerup' && drag && result && point) {
+        [drag.x1, drag.y1] = [point.x, point.y];
+        this.#applyDrag(this.#dragBox(drag, result), drag.mode, result);
+      }
     }
     this.#draw();
   };
 
-  #applyDrag(drag: Drag, result: ClassificationResult): void {
+  /** A drag's box in whole model-input pixels, clamped to the model input. */
+  #dragBox(drag: Drag, result: ClassificationResult): PixelBox {
     const { width, height } = result.input.plan;
     const clamp = (v: number, size: number) => Math.max(0, Math.min(size - 1, Math.floor(v)));
     const x = clamp(Math.min(drag.x0, drag.x1), width);
     const y = clamp(Math.min(drag.y0, drag.y1), height);
-    const box: PixelBox = { x, y, width: clamp(Math.max(drag.x0, drag.x1), width) - x + 1, height: clamp(Math.max(drag.y0, drag.y1), height) - y + 1 };
+    return { x, y, width: clamp(Math.max(drag.x0, drag.x1), width) - x + 1, height: clamp(Math.max(drag.y0, drag.y1), height) - y + 1 };
+  }
+
+  #applyDrag(box: PixelBox, mode: 'add' | 'remove', result: ClassificationResult): void {
     if (this.#options.tool === 'edit') {
       this.edit({ ...box, fill: this.#options.fill });
       return;
     }
     const selected = new Set(this.#options.selection);
     for (const cell of cellsMeeting(box, result.evidence)) {
-      if (drag.mode === 'add') selected.add(cell);
+      if (mode === 'add') selected.add(cell);
       else selected.delete(cell);
     }
     this.setOptions({ selection: [...selected].sort((a, b) => a - b) });
@@ -568,14 +587,14 @@ export class BagnetOverlay extends EventTarget {
       sign: 'all', threshold: 0, thresholdMode: 'clip', percentile: this.#options.percentile, scale: 0,
       colormap: this.#options.colormap, opacity: 1, alpha: 'magnitude',
     });
-    const { selection, ablation, edits } = this.#options;
-    const edited = this.#rescoring.status === 'complete' && edits.length > 0 ? result.input.pixels : null;
+    const { selection, ablation } = this.#options;
+    const edited = this.#edited?.result === result ? this.#edited : null;
     this.#painted = {
       canvas: canvasOf(rgba, map.width, map.height),
       width: map.width,
       height: map.height,
       selection: selection.length > 0 ? canvasOf(selectionRgba(result.evidence, selection, ablation, map.width, map.height), map.width, map.height) : null,
-      edited: edited ? editedPixels(edited, edits) : null,
+      edited: edited ? editedPixels(edited.result.input.pixels, edited.edits) : null,
     };
     this.#draw();
   }
@@ -626,11 +645,11 @@ export class BagnetOverlay extends EventTarget {
     context.drawImage(painted.canvas, 0, 0);
     context.globalAlpha = 1;
     if (painted.selection) context.drawImage(painted.selection, 0, 0);
-    const drag = this.#drag;
-    if (drag) {
+    if (this.#drag) {
+      const box = this.#dragBox(this.#drag, shown.result);
       context.strokeStyle = this.#options.tool === 'edit' ? '#ffcc00' : '#ffffff';
-      context.lineWidth = 1;
-      context.strokeRect(Math.min(drag.x0, drag.x1), Math.min(drag.y0, drag.y1), Math.abs(drag.x1 - drag.x0) + 1, Math.abs(drag.y1 - drag.y0) + 1);
+      context.lineWidth = 1 / Math.max(1e-6, Math.hypot(a, b)); // one CSS pixel
+      context.strokeRect(box.x, box.y, box.width, box.height);
     }
   }
 
@@ -649,15 +668,12 @@ export class BagnetOverlay extends EventTarget {
     return [alongX[0] - origin[0], alongX[1] - origin[1], alongY[0] - origin[0], alongY[1] - origin[1], origin[0], origin[1]];
   }
 
-  /** A point on the viewport (CSS px from its top-left) in model-input pixels; null outside the model input. */
+  /** A point on the viewport (CSS px from its top-left) in model-input pixels (outside the input too); null for a degenerate view. */
   #canvasToInput(x: number, y: number, result: ClassificationResult): { x: number; y: number } | null {
     const [a, b, c, d, e, f] = this.#inputToCanvas(result);
     const det = a * d - b * c;
     if (!det) return null;
-    const u = (d * (x - e) - c * (y - f)) / det;
-    const v = (a * (y - f) - b * (x - e)) / det;
-    const { width, height } = result.input.plan;
-    return u >= 0 && v >= 0 && u < width && v < height ? { x: u, y: v } : null;
+    return { x: (d * (x - e) - c * (y - f)) / det, y: (a * (y - f) - b * (x - e)) / det };
   }
 
   /**
@@ -678,6 +694,7 @@ export class BagnetOverlay extends EventTarget {
   }
 
   #emit(type: 'bagnet-result' | 'bagnet-refine' | 'bagnet-error' | 'bagnet-whatif', detail: object): void {
+    if (this.#destroyed) return; // a destroyed overlay says nothing more
     this.dispatchEvent(new CustomEvent(type, { detail }));
     this.viewport.element.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
