@@ -232,9 +232,7 @@ export class BagnetOverlay extends EventTarget {
   /** Settles once the current edits are re-scored: the result shown then, or null (no edits, or they failed). */
   async editsSettled(): Promise<OverlayResultDetail | null> {
     // Edits set before the classification is there are re-scored once it is.
-    const reading = this.#readingManifest.get(this.#options.model);
-    if (reading) await reading;
-    await this.#run.settled();
+    await this.#runSettled();
     await this.#rescoring.settled();
     return this.#rescoring.status === 'complete' ? this.#edited?.result ?? null : null;
   }
@@ -272,9 +270,13 @@ export class BagnetOverlay extends EventTarget {
     this.#fresh = true;
     this.#sync(true);
     this.#fresh = false;
-    // Before the model's manifest is known, the run starts once it is: wait for that run.
-    const reading = this.#readingManifest.get(this.#options.model);
-    return reading ? reading.then(() => this.#run.settled()) : this.#run.settled();
+    return this.#runSettled();
+  }
+
+  /** The current run settled; before the model's manifest is known, the run that starts once it is. */
+  async #runSettled(): Promise<void> {
+    await this.#readingManifest.get(this.#options.model);
+    await this.#run.settled();
   }
 
   destroy(): void {
@@ -325,7 +327,6 @@ export class BagnetOverlay extends EventTarget {
       this.#sync();
     }));
   }
-
 
   #onNewImage = () => {
     // A new image of the stack that loaded: an old failure to load it no longer stands.
@@ -495,11 +496,12 @@ export class BagnetOverlay extends EventTarget {
     // The viewer's own tools listen on the viewport element: a drag for a what-if tool is not theirs.
     event.stopPropagation();
     if (!(event instanceof PointerEvent) || this.#options.tool === 'navigate') return;
+    const drag = this.#drag;
+    if (event.type === 'pointermove' && !drag) return; // hovering: nothing to draw
     // Only over the finished classification of the image shown (not the last slice's while the next one runs).
     const result = this.#run.status === 'complete' && this.#run.value?.imageId === this.viewport.getCurrentImageId() ? this.result : null;
     const rect = this.#canvas.getBoundingClientRect();
     const point = result && this.#canvasToInput(event.clientX - rect.left, event.clientY - rect.top, result);
-    const drag = this.#drag;
     if (event.type === 'pointerdown') {
       const { width = 0, height = 0 } = result?.input.plan ?? {};
       if (!point || event.button !== 0 || point.x < 0 || point.y < 0 || point.x >= width || point.y >= height) return;
@@ -593,8 +595,9 @@ export class BagnetOverlay extends EventTarget {
       canvas: canvasOf(rgba, map.width, map.height),
       width: map.width,
       height: map.height,
-      selection: selection.length > 0 ? canvasOf(selectionRgba(result.evidence, selection, ablation, map.width, map.height), map.width, map.height) : null,
-      edited: edited ? editedPixels(edited.result.input.pixels, edited.edits) : null,
+      // (Made again only when they change: an opacity or colormap change repaints the map alone.)
+      selection: selection.length > 0 ? this.#selectionLayer.get(result, selection, ablation, map.width, map.height) : null,
+      edited: edited ? this.#editedLayer.get(edited.result.input.pixels, edited.edits) : null,
     };
     this.#draw();
   }
@@ -610,6 +613,9 @@ export class BagnetOverlay extends EventTarget {
     return versus === null ? fastMap(result, index) : spreadCells(result, contrastCells(result.evidence, index, versus));
   }
 
+  readonly #selectionLayer = new Memo((result: ClassificationResult, selection: readonly number[], ablation: AblationMode, width: number, height: number) =>
+    canvasOf(selectionRgba(result.evidence, selection, ablation, width, height), width, height));
+  readonly #editedLayer = new Memo(editedPixels);
   readonly #unknownTargets = new Memo(unknownTarget);
   readonly #unknownContrasts = new Memo(unknownContrast);
   /** The last error of the overlay's own work (an unknown target, a failed exact map) reported: each once. */
